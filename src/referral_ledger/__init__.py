@@ -1,0 +1,36 @@
+"""referral-ledger: customer referrals and loyalty points as an immutable,
+replayable event log. Everything a host application needs is importable
+from here."""
+
+from referral_ledger.errors import (
+    ConcurrencyConflict,
+    DuplicatePhone,
+    InvalidInput,
+    InvalidTransition,
+    LedgerError,
+    NotFound,
+    ProgramNotConfigured,
+    RedemptionRefused,
+    ReferrerNotEligible,
+)
+from referral_ledger.ledger import Ledger
+from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
+from referral_ledger.projections.statement import StatementRow
+from referral_ledger.store import StoreError
+
+__all__ = [
+    "ConcurrencyConflict",
+    "DuplicatePhone",
+    "InvalidInput",
+    "InvalidTransition",
+    "Ledger",
+    "LedgerError",
+    "LoyaltyProgram",
+    "NotFound",
+    "ProgramNotConfigured",
+    "RedemptionRefused",
+    "ReferrerNotEligible",
+    "StatementRow",
+    "StoreError",
+    "Tier",
+]

@@ -1,0 +1,434 @@
+"""A customer's points account, and the invoice and redemption records.
+
+The account holds the balance; every movement is an event on it. An invoice
+or a redemption also gets a record of its own, at an id derived from its
+upstream id, saved in the same transaction: two attempts to record the same
+invoice then collide in the store itself, whichever process they come from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+import attrs
+
+from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.errors import InvalidInput, NotFound
+from referral_ledger.policies import loyalty as rules
+from referral_ledger.policies.loyalty import LoyaltyProgram
+from referral_ledger.values import derived_id
+
+
+def account_id(customer_id: UUID) -> UUID:
+    return derived_id("loyalty-account", customer_id.hex)
+
+
+def invoice_record_id(invoice_id: str) -> UUID:
+    return derived_id("invoice", invoice_id)
+
+
+def redemption_record_id(redemption_id: str) -> UUID:
+    return derived_id("redemption", redemption_id)
+
+
+# --- state -----------------------------------------------------------------
+
+
+@attrs.frozen
+class LoyaltyAccount:
+    """A customer's points: the balance and what it was built from."""
+
+    id: UUID
+    version: int
+    customer_id: UUID
+    balance: int = 0
+    purchase_count: int = 0
+    #: Points earned minus points taken back by returns: what tiers go by.
+    lifetime_points: int = 0
+    tier: str | None = None
+
+
+@attrs.frozen
+class Invoice:
+    """One purchase as recorded, and how much of it has been returned."""
+
+    id: UUID
+    version: int
+    customer_id: UUID
+    invoice_id: str
+    amount: Decimal
+    discounted_amount: Decimal
+    points_used: int
+    points: int
+    returned_amount: Decimal = Decimal(0)
+    points_taken_back: int = 0
+
+
+@attrs.frozen
+class Redemption:
+    id: UUID
+    version: int
+    customer_id: UUID
+    redemption_id: str
+    points: int
+    value: Decimal
+
+
+# --- events ----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PointsEarned(Event):
+    customer_id: UUID
+    invoice_id: str
+    amount: Decimal
+    eligible_amount: Decimal
+    points: int
+    program_version: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class PointsRedeemed(Event):
+    customer_id: UUID
+    redemption_id: str
+    points: int
+    value: Decimal
+    program_version: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class PointsTakenBack(Event):
+    """A return took back points; `shortfall` is what the balance could not cover."""
+
+    customer_id: UUID
+    invoice_id: str
+    returned_amount: Decimal
+    points: int
+    shortfall: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class TierChanged(Event):
+    customer_id: UUID
+    tier: str | None
+    previous_tier: str | None
+    lifetime_points: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceRecorded(Event):
+    customer_id: UUID
+    invoice_id: str
+    amount: Decimal
+    discounted_amount: Decimal
+    points_used: int
+    points: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceReturned(Event):
+    amount: Decimal
+    #: Points the return owes (taken back, plus any shortfall).
+    points: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class RedemptionRecorded(Event):
+    customer_id: UUID
+    redemption_id: str
+    points: int
+    value: Decimal
+    at: datetime
+
+
+# --- commands' validated input --------------------------------------------
+
+
+@attrs.frozen
+class Purchase:
+    invoice_id: str
+    amount: Decimal
+    discounted_amount: Decimal
+    points_used: int
+    at: datetime
+
+
+# --- decisions -------------------------------------------------------------
+
+
+def earn(
+    account: LoyaltyAccount | None,
+    *,
+    customer_id: UUID,
+    purchase: Purchase,
+    program: LoyaltyProgram,
+    program_version: int,
+    group: str | None,
+    now: datetime,
+) -> list[Event]:
+    """Record a purchase and the points it earns."""
+    eligible = rules.eligible_amount(
+        program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
+    )
+    points = rules.points_for(program, eligible)
+    account_version = next_version(account)
+    events: list[Event] = [
+        PointsEarned(
+            originator_id=account_id(customer_id),
+            originator_version=account_version,
+            timestamp=now,
+            customer_id=customer_id,
+            invoice_id=purchase.invoice_id,
+            amount=purchase.amount,
+            eligible_amount=eligible,
+            points=points,
+            program_version=program_version,
+            at=purchase.at,
+        ),
+        InvoiceRecorded(
+            originator_id=invoice_record_id(purchase.invoice_id),
+            originator_version=1,
+            timestamp=now,
+            customer_id=customer_id,
+            invoice_id=purchase.invoice_id,
+            amount=purchase.amount,
+            discounted_amount=purchase.discounted_amount,
+            points_used=purchase.points_used,
+            points=points,
+            at=purchase.at,
+        ),
+    ]
+    lifetime = (account.lifetime_points if account else 0) + points
+    events += _tier_change(account, customer_id, program, lifetime, account_version + 1, now, purchase.at)
+    return events
+
+
+def check_same_purchase(invoice: Invoice, customer_id: UUID, purchase: Purchase) -> None:
+    """A repeated invoice id is a retry only if every figure matches."""
+    recorded = (invoice.customer_id, invoice.amount, invoice.discounted_amount, invoice.points_used)
+    given = (customer_id, purchase.amount, purchase.discounted_amount, purchase.points_used)
+    if recorded != given:
+        raise InvalidInput(
+            f"invoice_id {purchase.invoice_id!r} was already recorded with other figures "
+            f"(customer, amount, discounted_amount, points_used): {recorded} != {given}"
+        )
+
+
+def redeem(
+    account: LoyaltyAccount | None,
+    *,
+    customer_id: UUID,
+    redemption_id: str,
+    points: int,
+    program: LoyaltyProgram,
+    program_version: int,
+    at: datetime,
+    now: datetime,
+) -> list[Event]:
+    """Spend points, if the program allows it."""
+    rules.check_redemption(
+        program,
+        purchase_count=account.purchase_count if account else 0,
+        balance=account.balance if account else 0,
+        points=points,
+    )
+    value = rules.redemption_value(program, points)
+    return [
+        PointsRedeemed(
+            originator_id=account_id(customer_id),
+            originator_version=next_version(account),
+            timestamp=now,
+            customer_id=customer_id,
+            redemption_id=redemption_id,
+            points=points,
+            value=value,
+            program_version=program_version,
+            at=at,
+        ),
+        RedemptionRecorded(
+            originator_id=redemption_record_id(redemption_id),
+            originator_version=1,
+            timestamp=now,
+            customer_id=customer_id,
+            redemption_id=redemption_id,
+            points=points,
+            value=value,
+            at=at,
+        ),
+    ]
+
+
+def check_same_redemption(redemption: Redemption, customer_id: UUID, points: int) -> None:
+    if (redemption.customer_id, redemption.points) != (customer_id, points):
+        raise InvalidInput(
+            f"redemption_id {redemption.redemption_id!r} was already recorded with other "
+            f"figures (customer, points): {(redemption.customer_id, redemption.points)} "
+            f"!= {(customer_id, points)}"
+        )
+
+
+def take_back(
+    account: LoyaltyAccount | None,
+    invoice: Invoice | None,
+    *,
+    customer_id: UUID,
+    invoice_id: str,
+    amount: Decimal | None,
+    program: LoyaltyProgram,
+    at: datetime,
+    now: datetime,
+) -> list[Event]:
+    """Record a return and take back the points it owes, never below zero."""
+    if invoice is None:
+        raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
+    if invoice.customer_id != customer_id:
+        raise InvalidInput(
+            f"invoice_id {invoice_id!r} belongs to customer {invoice.customer_id}, "
+            f"not {customer_id}"
+        )
+    remaining = invoice.amount - invoice.returned_amount
+    returned = remaining if amount is None else amount
+    if amount is not None and amount == 0:
+        raise InvalidInput(f"amount to return must be positive: {amount!r}")
+    if remaining == 0:
+        raise InvalidInput(f"invoice_id {invoice_id!r} has nothing left to return")
+    if returned > remaining:
+        raise InvalidInput(
+            f"cannot return {returned} of invoice_id {invoice_id!r}: only {remaining} "
+            "is left to return"
+        )
+    owed = rules.points_to_take_back(
+        earned=invoice.points,
+        invoice_amount=invoice.amount,
+        returned_before=invoice.returned_amount,
+        returned_now=returned,
+        taken_before=invoice.points_taken_back,
+    )
+    balance = account.balance if account else 0
+    taken = min(owed, balance)
+    account_version = next_version(account)
+    events: list[Event] = [
+        PointsTakenBack(
+            originator_id=account_id(customer_id),
+            originator_version=account_version,
+            timestamp=now,
+            customer_id=customer_id,
+            invoice_id=invoice_id,
+            returned_amount=returned,
+            points=taken,
+            shortfall=owed - taken,
+            at=at,
+        ),
+        InvoiceReturned(
+            originator_id=invoice.id,
+            originator_version=invoice.version + 1,
+            timestamp=now,
+            amount=returned,
+            points=owed,
+            at=at,
+        ),
+    ]
+    lifetime = (account.lifetime_points if account else 0) - taken
+    events += _tier_change(account, customer_id, program, lifetime, account_version + 1, now, at)
+    return events
+
+
+def _tier_change(
+    account: LoyaltyAccount | None,
+    customer_id: UUID,
+    program: LoyaltyProgram,
+    lifetime: int,
+    version: int,
+    now: datetime,
+    at: datetime,
+) -> list[Event]:
+    current = account.tier if account else None
+    tier = rules.tier_for(program, lifetime)
+    if tier == current:
+        return []
+    return [
+        TierChanged(
+            originator_id=account_id(customer_id),
+            originator_version=version,
+            timestamp=now,
+            customer_id=customer_id,
+            tier=tier,
+            previous_tier=current,
+            lifetime_points=lifetime,
+            at=at,
+        )
+    ]
+
+
+# --- evolve ----------------------------------------------------------------
+
+
+def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
+    if account is None:
+        assert isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged)
+        account = LoyaltyAccount(event.originator_id, 0, event.customer_id)
+    version = event.originator_version
+    match event:
+        case PointsEarned(points=points):
+            return attrs.evolve(
+                account,
+                version=version,
+                balance=account.balance + points,
+                purchase_count=account.purchase_count + 1,
+                lifetime_points=account.lifetime_points + points,
+            )
+        case PointsRedeemed(points=points):
+            return attrs.evolve(account, version=version, balance=account.balance - points)
+        case PointsTakenBack(points=points):
+            return attrs.evolve(
+                account,
+                version=version,
+                balance=account.balance - points,
+                lifetime_points=account.lifetime_points - points,
+            )
+        case TierChanged(tier=tier):
+            return attrs.evolve(account, version=version, tier=tier)
+    raise TypeError(f"not a loyalty account event: {event!r}")
+
+
+def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
+    match event:
+        case InvoiceRecorded():
+            return Invoice(
+                event.originator_id,
+                event.originator_version,
+                event.customer_id,
+                event.invoice_id,
+                event.amount,
+                event.discounted_amount,
+                event.points_used,
+                event.points,
+            )
+        case InvoiceReturned() if invoice is not None:
+            return attrs.evolve(
+                invoice,
+                version=event.originator_version,
+                returned_amount=invoice.returned_amount + event.amount,
+                points_taken_back=invoice.points_taken_back + event.points,
+            )
+    raise TypeError(f"not an invoice event: {event!r}")
+
+
+def evolve_redemption(redemption: Redemption | None, event: Event) -> Redemption:
+    assert isinstance(event, RedemptionRecorded), event
+    return Redemption(
+        event.originator_id,
+        event.originator_version,
+        event.customer_id,
+        event.redemption_id,
+        event.points,
+        event.value,
+    )

@@ -1,0 +1,57 @@
+"""Program settings as an event-sourced, versioned record.
+
+Each configuration is an event, so `loyalty_program(as_of=...)` can answer
+which rules applied at any moment, and every earning can name the version
+it used.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+import attrs
+
+from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.policies.loyalty import LoyaltyProgram
+from referral_ledger.values import derived_id
+
+P = TypeVar("P")
+
+LOYALTY_PROGRAM_ID = derived_id("program", "loyalty")
+
+
+@attrs.frozen
+class ProgramSettings(Generic[P]):
+    """The settings in force and how many times they were configured."""
+
+    id: UUID
+    version: int
+    program: P
+
+
+@attrs.frozen(kw_only=True)
+class LoyaltyProgramConfigured(Event):
+    program: LoyaltyProgram
+
+
+def configure_loyalty(
+    settings: ProgramSettings[LoyaltyProgram] | None, program: LoyaltyProgram, now: datetime
+) -> list[Event]:
+    """Record `program` as the loyalty rules from now on."""
+    return [
+        LoyaltyProgramConfigured(
+            originator_id=LOYALTY_PROGRAM_ID,
+            originator_version=next_version(settings),
+            timestamp=now,
+            program=program,
+        )
+    ]
+
+
+def evolve_loyalty_settings(
+    settings: ProgramSettings[LoyaltyProgram] | None, event: Event
+) -> ProgramSettings[LoyaltyProgram]:
+    assert isinstance(event, LoyaltyProgramConfigured), event
+    return ProgramSettings(event.originator_id, event.originator_version, event.program)

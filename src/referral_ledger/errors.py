@@ -1,0 +1,56 @@
+"""The errors a command or query can raise.
+
+Every rejected command raises a subclass of :class:`LedgerError` and records
+nothing; each message names the offending value so a host can show it as is.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class of every error the ledger raises on purpose."""
+
+
+class InvalidInput(LedgerError, ValueError):
+    """An argument is malformed, out of range, or contradicts what is stored."""
+
+
+class NotFound(LedgerError, LookupError):
+    """No customer, referral, invoice or redemption has that id."""
+
+
+class DuplicatePhone(LedgerError):
+    """The phone number already belongs to a customer or an open referral."""
+
+
+class ReferrerNotEligible(LedgerError):
+    """The referrer has no contract in force at the time of the referral."""
+
+
+class InvalidTransition(LedgerError):
+    """A referral cannot move from its current status to the requested one."""
+
+
+class RedemptionRefused(LedgerError):
+    """The loyalty program's rules do not allow this redemption."""
+
+
+class ProgramNotConfigured(LedgerError):
+    """A points command ran before any loyalty program was configured."""
+
+
+class ConcurrencyConflict(LedgerError):
+    """Other writers kept changing the same records; the command recorded nothing."""
+
+
+__all__ = [
+    "ConcurrencyConflict",
+    "DuplicatePhone",
+    "InvalidInput",
+    "InvalidTransition",
+    "LedgerError",
+    "NotFound",
+    "ProgramNotConfigured",
+    "RedemptionRefused",
+    "ReferrerNotEligible",
+]

@@ -1,0 +1,1 @@
+"""Business rules as settings objects and pure functions (no I/O)."""

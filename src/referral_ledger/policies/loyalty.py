@@ -1,0 +1,169 @@
+"""The loyalty program's settings and the arithmetic of points.
+
+Everything here is a pure function of its arguments, so the rules can be
+tested exhaustively and an audit can recompute any figure from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from fractions import Fraction
+
+import attrs
+
+from referral_ledger.errors import InvalidInput, RedemptionRefused
+from referral_ledger.values import parse_count, parse_money, parse_points, parse_text
+
+
+def _positive_money(value: object) -> Decimal:
+    amount = parse_money(value, "money_per_point")
+    if amount <= 0:
+        raise InvalidInput(f"money_per_point must be positive: {value!r}")
+    return amount
+
+
+def _point_value(value: object) -> Decimal:
+    return parse_money(value, "point_value")
+
+
+def _purchases(value: object) -> int:
+    return parse_count(value, "min_purchases_before_redeem")
+
+
+def _remaining(value: object) -> int:
+    return parse_points(value, "min_remaining_points")
+
+
+def _flag(name: str) -> object:
+    def check(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be True or False, not {value!r}")
+        return value
+
+    return check
+
+
+def _groups(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput(f"eligible_groups must be None or a set of group names, not {value!r}")
+    return frozenset(parse_text(g, "eligible_groups entry") for g in value)
+
+
+def _tier_name(value: object) -> str:
+    return parse_text(value, "tier name")
+
+
+def _tier_points(value: object) -> int:
+    return parse_points(value, "tier min_points")
+
+
+@attrs.frozen
+class Tier:
+    """A loyalty level reached once lifetime points are at least `min_points`."""
+
+    name: str = attrs.field(converter=_tier_name)
+    min_points: int = attrs.field(converter=_tier_points)
+
+
+def _tiers(value: object) -> tuple[Tier, ...]:
+    if isinstance(value, Tier) or not isinstance(value, Iterable):
+        raise InvalidInput(f"tiers must be a sequence of Tier, not {value!r}")
+    tiers = tuple(value)
+    for tier in tiers:
+        if not isinstance(tier, Tier):
+            raise InvalidInput(f"tiers must contain only Tier objects, not {tier!r}")
+    names = [t.name for t in tiers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidInput(f"tier names must be unique: {duplicates!r} repeated")
+    return tuple(sorted(tiers, key=lambda t: (t.min_points, t.name)))
+
+
+@attrs.frozen(kw_only=True)
+class LoyaltyProgram:
+    """How purchases earn points and when points may be redeemed."""
+
+    money_per_point: Decimal = attrs.field(converter=_positive_money)
+    point_value: Decimal = attrs.field(converter=_point_value)
+    min_purchases_before_redeem: int = attrs.field(default=0, converter=_purchases)
+    min_remaining_points: int = attrs.field(default=0, converter=_remaining)
+    earn_on_discounted_items: bool = attrs.field(
+        default=True, converter=_flag("earn_on_discounted_items")
+    )
+    earn_on_invoices_paid_with_points: bool = attrs.field(
+        default=False, converter=_flag("earn_on_invoices_paid_with_points")
+    )
+    eligible_groups: frozenset[str] | None = attrs.field(default=None, converter=_groups)
+    tiers: tuple[Tier, ...] = attrs.field(default=(), converter=_tiers)
+
+
+def eligible_amount(
+    program: LoyaltyProgram,
+    amount: Decimal,
+    discounted_amount: Decimal,
+    points_used: int,
+    group: str | None,
+) -> Decimal:
+    """The part of an invoice that earns points under `program`."""
+    if program.eligible_groups is not None and group not in program.eligible_groups:
+        return Decimal(0)
+    if points_used > 0 and not program.earn_on_invoices_paid_with_points:
+        return Decimal(0)
+    if not program.earn_on_discounted_items:
+        return amount - discounted_amount
+    return amount
+
+
+def points_for(program: LoyaltyProgram, eligible: Decimal) -> int:
+    """Points earned by an eligible amount: whole points only, rounded down."""
+    # Fractions are exact: Decimal division rounds at 28 digits, which could
+    # floor a true 9.999…9 up to 10 on a large invoice.
+    return int(Fraction(eligible) // Fraction(program.money_per_point))
+
+
+def redemption_value(program: LoyaltyProgram, points: int) -> Decimal:
+    """The money `points` are worth when redeemed."""
+    return program.point_value * points
+
+
+def check_redemption(
+    program: LoyaltyProgram, *, purchase_count: int, balance: int, points: int
+) -> None:
+    """Raise `RedemptionRefused` unless the program allows redeeming `points`."""
+    if purchase_count <= program.min_purchases_before_redeem:
+        raise RedemptionRefused(
+            f"redeeming needs more than {program.min_purchases_before_redeem} purchases; "
+            f"the customer has made {purchase_count}"
+        )
+    if points > balance:
+        raise RedemptionRefused(f"cannot redeem {points} points: the balance is {balance}")
+    if balance - points < program.min_remaining_points:
+        raise RedemptionRefused(
+            f"redeeming {points} points would leave {balance - points}; "
+            f"at least {program.min_remaining_points} must remain"
+        )
+
+
+def tier_for(program: LoyaltyProgram, lifetime_points: int) -> str | None:
+    """The highest tier whose threshold `lifetime_points` reaches, if any."""
+    reached = [t for t in program.tiers if lifetime_points >= t.min_points]
+    return reached[-1].name if reached else None
+
+
+def points_to_take_back(
+    *, earned: int, invoice_amount: Decimal, returned_before: Decimal,
+    returned_now: Decimal, taken_before: int,
+) -> int:
+    """Points a return takes back: in proportion to the amount, rounded down.
+
+    Computed on the cumulative returned amount, so several partial returns add
+    up to exactly what a single full return would take, never more than earned.
+    """
+    if invoice_amount == 0:
+        return 0
+    returned = Fraction(returned_before + returned_now)
+    owed = min(earned, int(returned * earned // Fraction(invoice_amount)))
+    return max(0, owed - taken_before)

@@ -1,0 +1,325 @@
+"""The event store: opening one from a URL, loading aggregates, and running
+commands as load–decide–save units that retry on optimistic-concurrency
+conflicts and never store anything partial.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Final, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import attrs
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    Mapper,
+    Notification,
+)
+from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
+
+from referral_ledger.aggregates.base import Event, Evolve
+from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
+from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
+
+T = TypeVar("T")
+
+DEFAULT_SNAPSHOT_INTERVAL: Final = 100
+DEFAULT_MAX_ATTEMPTS: Final = 25
+#: Seconds a SQLite writer waits for another process's write lock.
+SQLITE_LOCK_TIMEOUT: Final = 30
+
+
+class StoreError(LedgerError):
+    """The store cannot be opened or read (bad URL, wrong key, damaged event)."""
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot(Event):
+    """An aggregate's state at a version: a cache that makes loading constant-time.
+
+    Snapshots live in their own table and are never the only copy of a fact:
+    an unreadable or outdated one is ignored and the events are replayed.
+    """
+
+    state_topic: str
+    state: dict[str, Any]
+
+
+class EventLog(Application[UUID]):
+    """The eventsourcing application holding the ledger's events."""
+
+    name = "referral_ledger"
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Only what Ledger.open was given: a stray CIPHER_KEY or
+        # PERSISTENCE_MODULE in the host's environment must not reconfigure us.
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return CattrsMapper(
+            transcoder=OrjsonTranscoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+
+def environment_for(
+    url: str, *, cipher_key: str | None = None, compress: bool = False
+) -> dict[str, str]:
+    """eventsourcing's settings for a ledger URL."""
+    if not isinstance(url, str):
+        raise InvalidInput(f"url must be a str, not {url!r}")
+    env: dict[str, str] = {"IS_SNAPSHOTTING_ENABLED": "y"}
+    if url == "memory://" or url.startswith("memory://"):
+        # A shared-cache in-memory SQLite database: unlike ":memory:", every
+        # thread's connection sees the same data, and the views can use SQL.
+        name = url[len("memory://") :] or uuid.uuid4().hex
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=f"file:referral-ledger-{name}?mode=memory&cache=shared",
+        )
+    elif url.startswith("sqlite:///"):
+        path = unquote(url[len("sqlite:///") :])
+        if not path:
+            raise InvalidInput(f"sqlite URL names no file: {url!r}")
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=path,
+            SQLITE_LOCK_TIMEOUT=str(SQLITE_LOCK_TIMEOUT),
+        )
+    elif url.startswith(("postgresql://", "postgres://")):
+        env.update(_postgres_environment(url))
+    else:
+        raise InvalidInput(
+            f"unsupported ledger URL {url!r}: use memory://, sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    if cipher_key is not None:
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_KEY"] = cipher_key
+    if compress:
+        env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+    return env
+
+
+def _postgres_environment(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise InvalidInput(f"postgresql URL names no database: {url!r}")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": database,
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "10"),
+    }
+    schema = query.get("schema")
+    if schema:
+        if not schema.replace("_", "").isalnum():
+            raise InvalidInput(f"schema must be letters, digits and _: {schema!r}")
+        env["POSTGRES_SCHEMA"] = schema
+    return env
+
+
+def ensure_postgres_schema(env: Mapping[str, str]) -> None:
+    """Create the schema a PostgreSQL URL names, so each tenant/test gets its own."""
+    schema = env.get("POSTGRES_SCHEMA")
+    if not schema:
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+@attrs.define
+class CommandStats:
+    """Counts since the store was opened, for tests and operators."""
+
+    commands: int = 0
+    attempts: int = 0
+    conflicts_retried: int = 0
+    conflicts_surfaced: int = 0
+
+
+class UnitOfWork:
+    """One attempt at a command: what it loaded and the events it decided on."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._states: dict[UUID, tuple[Any, Evolve[Any]]] = {}
+        self._first_new_version: dict[UUID, int] = {}
+        self.pending: list[Event] = []
+        self.now = store.clock()
+
+    def load(self, aggregate_id: UUID, evolve: Evolve[T]) -> T | None:
+        """The current state of an aggregate (None if it has no events yet)."""
+        if aggregate_id not in self._states:
+            self._states[aggregate_id] = (self._store.load(aggregate_id, evolve), evolve)
+        state: T | None = self._states[aggregate_id][0]
+        return state
+
+    def record(self, events: list[Event]) -> None:
+        """Add decided events; they are applied to the loaded states at once."""
+        for event in events:
+            state, evolve = self._states[event.originator_id]
+            expected = 1 if state is None else state.version + 1
+            assert event.originator_version == expected, (event, expected)
+            self._states[event.originator_id] = (evolve(state, event), evolve)
+            self._first_new_version.setdefault(event.originator_id, expected)
+            self.pending.append(event)
+
+    def changed_states(self) -> Iterator[tuple[int, Any]]:
+        """(first new version, state after the command) of each changed aggregate."""
+        for aggregate_id, first in self._first_new_version.items():
+            yield first, self._states[aggregate_id][0]
+
+
+class Store:
+    """Loads aggregates and runs commands against one eventsourcing application."""
+
+    def __init__(
+        self,
+        app: EventLog,
+        *,
+        clock: Callable[[], datetime],
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.app = app
+        self.clock = clock
+        self.snapshot_interval = snapshot_interval
+        self.max_attempts = max_attempts
+        self.stats = CommandStats()
+
+    # --- reading -----------------------------------------------------------
+
+    def load(self, aggregate_id: UUID, evolve: Evolve[T]) -> T | None:
+        """Current state: the latest snapshot, then the events after it."""
+        state: T | None = None
+        after: int | None = None
+        if self.app.snapshots is not None:
+            for snapshot in self.app.snapshots.get(aggregate_id, desc=True, limit=1):
+                state = self._state_from(snapshot)
+                if state is not None:
+                    after = snapshot.originator_version
+        for event in self.app.events.get(aggregate_id, gt=after):
+            state = evolve(state, event)
+        return state
+
+    def load_as_of(self, aggregate_id: UUID, evolve: Evolve[T], as_of: datetime) -> T | None:
+        """State as it stood at `as_of`: the events recorded by then, replayed."""
+        state: T | None = None
+        for event in self.app.events.get(aggregate_id):
+            if event.timestamp > as_of:
+                break
+            state = evolve(state, event)
+        return state
+
+    def events_of(self, aggregate_id: UUID) -> list[Event]:
+        return list(self.app.events.get(aggregate_id))
+
+    def notifications(
+        self, after: int, limit: int, topics: tuple[str, ...] = ()
+    ) -> list[Notification]:
+        return list(
+            self.app.recorder.select_notifications(
+                after, limit, topics=topics, inclusive_of_start=False
+            )
+        )
+
+    def event_of(self, notification: Notification) -> Event:
+        event: Event = self.app.mapper.to_domain_event(notification)
+        return event
+
+    def last_position(self) -> int:
+        """The position of the newest event in the log (0 when empty)."""
+        return self.app.recorder.max_notification_id() or 0
+
+    def _state_from(self, snapshot: Any) -> Any:
+        try:
+            return converter.structure(snapshot.state, resolve_topic(snapshot.state_topic))
+        except Exception:
+            # The state class changed shape since: replay the events instead.
+            return None
+
+    # --- writing -----------------------------------------------------------
+
+    def run(self, decide: Callable[[UnitOfWork], T]) -> T:
+        """Run `decide` and save its events in one transaction, retrying on conflict.
+
+        A conflict means another writer saved a version of a record this
+        command read; the command is decided again from the new state.
+        """
+        self.stats.commands += 1
+        for attempt in range(self.max_attempts):
+            self.stats.attempts += 1
+            unit = UnitOfWork(self)
+            result = decide(unit)
+            if not unit.pending:
+                return result
+            try:
+                self.app.events.put(unit.pending)
+            except IntegrityError:
+                self.stats.conflicts_retried += 1
+                # Jittered backoff, so racing writers stop colliding in step.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                continue
+            self._take_snapshots(unit)
+            return result
+        self.stats.conflicts_retried -= 1
+        self.stats.conflicts_surfaced += 1
+        raise ConcurrencyConflict(
+            f"gave up after {self.max_attempts} attempts: other writers kept changing "
+            "the same records; nothing was recorded"
+        )
+
+    def _take_snapshots(self, unit: UnitOfWork) -> None:
+        if self.app.snapshots is None or self.snapshot_interval <= 0:
+            return
+        interval = self.snapshot_interval
+        for first, state in unit.changed_states():
+            # Snapshot when this command's events crossed a multiple of the interval.
+            if state.version // interval > (first - 1) // interval:
+                snapshot = Snapshot(
+                    originator_id=state.id,
+                    originator_version=state.version,
+                    timestamp=unit.now,
+                    state_topic=get_topic(type(state)),
+                    state=converter.unstructure(state),
+                )
+                try:
+                    self.app.snapshots.put([snapshot])
+                except IntegrityError:
+                    pass  # an identical snapshot is already there
+
+    def verify_readable(self) -> None:
+        """Read the first stored event, so a wrong cipher key fails at open."""
+        for notification in self.notifications(0, 1):
+            try:
+                self.event_of(notification)
+            except MapperDeserialisationError as error:
+                raise StoreError(
+                    f"cannot read the stored events (wrong cipher_key, or no key for an "
+                    f"encrypted store?): {error}"
+                ) from None

@@ -1,0 +1,172 @@
+"""Parsing and validation of the values every command takes.
+
+Each parser either returns a clean value or raises :class:`InvalidInput`
+naming the bad value, so commands validate everything before they load or
+record anything.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+import phonenumbers
+
+from referral_ledger.errors import InvalidInput
+
+#: Root of every deterministic id: the same key always gives the same UUID, so
+#: "create it twice" becomes a version conflict the store refuses.
+NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://referral-ledger/ids")
+
+#: Money above this is refused: no real invoice is that large, and a typo
+#: (an amount pasted in the wrong unit) should fail loudly, not earn points.
+MAX_MONEY: Final = Decimal(10) ** 15
+#: VND has no minor unit, others have two or three; more digits than this is a
+#: unit mistake, and money is refused rather than rounded.
+MAX_MONEY_DECIMALS: Final = 6
+MAX_POINTS: Final = 10**15
+MAX_TEXT: Final = 500
+MAX_REFERENCE: Final = 200
+DEFAULT_REGION: Final = "VN"
+
+
+def derived_id(kind: str, key: str) -> uuid.UUID:
+    """The stable id of the record `kind` keyed by `key`."""
+    return uuid.uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+def parse_money(value: object, name: str = "amount") -> Decimal:
+    """A non-negative, finite `Decimal` from a Decimal, an int or a numeric str."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidInput(f"{name} must be a Decimal, int or numeric str, not {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidInput(f"{name} is not a number: {value!r}") from None
+    else:
+        raise InvalidInput(f"{name} must be a Decimal, int or numeric str, not {value!r}")
+    if not amount.is_finite():
+        raise InvalidInput(f"{name} must be finite: {value!r}")
+    if amount < 0:
+        raise InvalidInput(f"{name} must not be negative: {value!r}")
+    if amount > MAX_MONEY:
+        raise InvalidInput(f"{name} is larger than {MAX_MONEY:,}: {value!r}")
+    if amount != amount.quantize(Decimal(1).scaleb(-MAX_MONEY_DECIMALS)):
+        raise InvalidInput(
+            f"{name} has more than {MAX_MONEY_DECIMALS} decimal places: {value!r}"
+        )
+    # Decimal("-0") is zero money; store one spelling of it.
+    return amount if amount else Decimal(0)
+
+
+def parse_points(value: object, name: str = "points", *, positive: bool = False) -> int:
+    """A whole number of points (an `int`, never a bool or a float)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an int, not {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise InvalidInput(f"{name} must be {'positive' if positive else 'non-negative'}: {value!r}")
+    if value > MAX_POINTS:
+        raise InvalidInput(f"{name} is larger than {MAX_POINTS:,}: {value!r}")
+    return value
+
+
+def parse_count(value: object, name: str) -> int:
+    """A non-negative int setting such as a minimum purchase count."""
+    return parse_points(value, name)
+
+
+def parse_time(value: object, name: str = "at") -> datetime:
+    """A timezone-aware datetime, normalised to UTC."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{name} must be a timezone-aware datetime, not {value!r}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise InvalidInput(f"{name} must be timezone-aware: {value!r}")
+    return value.astimezone(UTC)
+
+
+def parse_optional_time(value: object, name: str = "as_of") -> datetime | None:
+    return None if value is None else parse_time(value, name)
+
+
+def parse_date(value: object, name: str) -> date:
+    """A calendar date (a `datetime` is refused: its time would be silently lost)."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidInput(f"{name} must be a date, not {value!r}")
+    return value
+
+
+def parse_id(value: object, name: str) -> uuid.UUID:
+    """A UUID from a UUID or its string form."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidInput(f"{name} must be a UUID, not {value!r}")
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
+
+
+def parse_text(value: object, name: str, *, limit: int = MAX_TEXT) -> str:
+    """A non-empty, single-line text, trimmed, in NFC form."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a str, not {value!r}")
+    text = unicodedata.normalize("NFC", value.strip())
+    if not text:
+        raise InvalidInput(f"{name} must not be empty: {value!r}")
+    if len(text) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters: {text[:40]!r}…")
+    if _has_control_characters(text):
+        raise InvalidInput(f"{name} contains control characters: {value!r}")
+    return text
+
+
+def parse_optional_text(value: object, name: str, *, limit: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return parse_text(value, name, limit=limit)
+
+
+def parse_reference(value: object, name: str) -> str:
+    """An upstream id such as an invoice or redemption id."""
+    return parse_text(value, name, limit=MAX_REFERENCE)
+
+
+def normalise_phone(value: object, region: str = DEFAULT_REGION, name: str = "phone") -> str:
+    """The E.164 form of a phone number (`0912 345 678` → `+84912345678`)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty str, not {value!r}")
+    if len(value) > 64 or _has_control_characters(value):
+        raise InvalidInput(f"{name} is not a phone number: {value!r}")
+    text = value.strip()
+    # "84912345678" is how many POS exports write Vietnamese mobiles: without
+    # the plus, phonenumbers would read it as a (too long) national number.
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if region == "VN" and not text.startswith(("+", "0")) and digits.startswith("84"):
+        text = "+" + digits
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"{name} is not a phone number: {value!r}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(f"{name} is not a valid phone number: {value!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
