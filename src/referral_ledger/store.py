@@ -10,13 +10,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import attrs
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     IntegrityError,
     MapperDeserialisationError,
     Mapper,
@@ -24,11 +25,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 
-from referral_ledger.aggregates.base import Event, Evolve
+from referral_ledger.aggregates.base import Event, Evolve, State
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
 
 T = TypeVar("T")
+S = TypeVar("S", bound=State)
 
 DEFAULT_SNAPSHOT_INTERVAL: Final = 100
 DEFAULT_MAX_ATTEMPTS: Final = 25
@@ -61,6 +63,12 @@ class EventLog(Application[UUID]):
         # Only what Ledger.open was given: a stray CIPHER_KEY or
         # PERSISTENCE_MODULE in the host's environment must not reconfigure us.
         return Environment(name, dict(env or {}))
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        # A process recorder is an application recorder that can also write a
+        # tracking row in the same transaction as events: what makes the
+        # ledger's own event reactions (automatic rewards) exactly-once.
+        return self.factory.process_recorder()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return CattrsMapper(
@@ -172,11 +180,11 @@ class UnitOfWork:
         self.pending: list[Event] = []
         self.now = store.clock()
 
-    def load(self, aggregate_id: UUID, evolve: Evolve[T]) -> T | None:
+    def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """The current state of an aggregate (None if it has no events yet)."""
         if aggregate_id not in self._states:
             self._states[aggregate_id] = (self._store.load(aggregate_id, evolve), evolve)
-        state: T | None = self._states[aggregate_id][0]
+        state: S | None = self._states[aggregate_id][0]
         return state
 
     def record(self, events: list[Event]) -> None:
@@ -214,30 +222,35 @@ class Store:
 
     # --- reading -----------------------------------------------------------
 
-    def load(self, aggregate_id: UUID, evolve: Evolve[T]) -> T | None:
+    def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """Current state: the latest snapshot, then the events after it."""
-        state: T | None = None
+        state: S | None = None
         after: int | None = None
         if self.app.snapshots is not None:
             for snapshot in self.app.snapshots.get(aggregate_id, desc=True, limit=1):
                 state = self._state_from(snapshot)
                 if state is not None:
                     after = snapshot.originator_version
-        for event in self.app.events.get(aggregate_id, gt=after):
+        for event in self._events(aggregate_id, after):
             state = evolve(state, event)
         return state
 
-    def load_as_of(self, aggregate_id: UUID, evolve: Evolve[T], as_of: datetime) -> T | None:
+    def load_as_of(self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime) -> S | None:
         """State as it stood at `as_of`: the events recorded by then, replayed."""
-        state: T | None = None
-        for event in self.app.events.get(aggregate_id):
+        state: S | None = None
+        for event in self._events(aggregate_id):
             if event.timestamp > as_of:
                 break
             state = evolve(state, event)
         return state
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
-        return list(self.app.events.get(aggregate_id))
+        """Every event of one aggregate, oldest first."""
+        return list(self._events(aggregate_id))
+
+    def _events(self, aggregate_id: UUID, after: int | None = None) -> Iterator[Event]:
+        # Our mapper only ever builds `Event`s; eventsourcing types them as its protocol.
+        return cast(Iterator[Event], self.app.events.get(aggregate_id, gt=after))
 
     def notifications(
         self, after: int, limit: int, topics: tuple[str, ...] = ()
@@ -249,8 +262,7 @@ class Store:
         )
 
     def event_of(self, notification: Notification) -> Event:
-        event: Event = self.app.mapper.to_domain_event(notification)
-        return event
+        return cast(Event, self.app.mapper.to_domain_event(notification))
 
     def last_position(self) -> int:
         """The position of the newest event in the log (0 when empty)."""

@@ -35,13 +35,18 @@ def _remaining(value: object) -> int:
     return parse_points(value, "min_remaining_points")
 
 
-def _flag(name: str) -> object:
-    def check(value: object) -> bool:
-        if not isinstance(value, bool):
-            raise InvalidInput(f"{name} must be True or False, not {value!r}")
-        return value
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be True or False, not {value!r}")
+    return value
 
-    return check
+
+def _earn_on_discounted(value: object) -> bool:
+    return _flag(value, "earn_on_discounted_items")
+
+
+def _earn_on_paid_with_points(value: object) -> bool:
+    return _flag(value, "earn_on_invoices_paid_with_points")
 
 
 def _groups(value: object) -> frozenset[str] | None:
@@ -90,11 +95,9 @@ class LoyaltyProgram:
     point_value: Decimal = attrs.field(converter=_point_value)
     min_purchases_before_redeem: int = attrs.field(default=0, converter=_purchases)
     min_remaining_points: int = attrs.field(default=0, converter=_remaining)
-    earn_on_discounted_items: bool = attrs.field(
-        default=True, converter=_flag("earn_on_discounted_items")
-    )
+    earn_on_discounted_items: bool = attrs.field(default=True, converter=_earn_on_discounted)
     earn_on_invoices_paid_with_points: bool = attrs.field(
-        default=False, converter=_flag("earn_on_invoices_paid_with_points")
+        default=False, converter=_earn_on_paid_with_points
     )
     eligible_groups: frozenset[str] | None = attrs.field(default=None, converter=_groups)
     tiers: tuple[Tier, ...] = attrs.field(default=(), converter=_tiers)
