@@ -1,10 +1,11 @@
 """The event store: opening one from a URL, loading aggregates, and running
-commands as load–decide–save units that retry on optimistic-concurrency
+commands as load-decide-save units that retry on optimistic-concurrency
 conflicts and never store anything partial.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import uuid
@@ -19,9 +20,11 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
-    MapperDeserialisationError,
     Mapper,
+    MapperDeserialisationError,
     Notification,
+    ProcessRecorder,
+    Tracking,
 )
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 
@@ -277,22 +280,31 @@ class Store:
 
     # --- writing -----------------------------------------------------------
 
-    def run(self, decide: Callable[[UnitOfWork], T]) -> T:
+    def run(self, decide: Callable[[UnitOfWork], T], *, tracking: Tracking | None = None) -> T:
         """Run `decide` and save its events in one transaction, retrying on conflict.
 
         A conflict means another writer saved a version of a record this
-        command read; the command is decided again from the new state.
+        command read; the command is decided again from the new state. With
+        `tracking`, the position of the event being reacted to is saved in the
+        same transaction: if another process already saved it, nothing is saved
+        and `decide`'s result is returned as is (the reaction happened once).
         """
         self.stats.commands += 1
         for attempt in range(self.max_attempts):
             self.stats.attempts += 1
             unit = UnitOfWork(self)
             result = decide(unit)
-            if not unit.pending:
+            if not unit.pending and tracking is None:
                 return result
             try:
-                self.app.events.put(unit.pending)
+                if unit.pending:
+                    self.app.events.put(unit.pending, tracking=tracking)
+                else:
+                    assert tracking is not None
+                    self.recorder.insert_tracking(tracking)
             except IntegrityError:
+                if tracking is not None and self.has_reacted(tracking):
+                    return result
                 self.stats.conflicts_retried += 1
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
@@ -305,6 +317,17 @@ class Store:
             f"gave up after {self.max_attempts} attempts: other writers kept changing "
             "the same records; nothing was recorded"
         )
+
+    @property
+    def recorder(self) -> ProcessRecorder:
+        return cast(ProcessRecorder, self.app.recorder)
+
+    def reacted_up_to(self, reaction: str) -> int:
+        """The log position up to which `reaction` has processed events."""
+        return self.recorder.max_tracking_id(reaction) or 0
+
+    def has_reacted(self, tracking: Tracking) -> bool:
+        return self.reacted_up_to(tracking.application_name) >= tracking.notification_id
 
     def _take_snapshots(self, unit: UnitOfWork) -> None:
         if self.app.snapshots is None or self.snapshot_interval <= 0:
@@ -320,10 +343,9 @@ class Store:
                     state_topic=get_topic(type(state)),
                     state=converter.unstructure(state),
                 )
-                try:
+                # Another writer may have saved this very snapshot already.
+                with contextlib.suppress(IntegrityError):
                     self.app.snapshots.put([snapshot])
-                except IntegrityError:
-                    pass  # an identical snapshot is already there
 
     def verify_readable(self) -> None:
         """Read the first stored event, so a wrong cipher key fails at open."""

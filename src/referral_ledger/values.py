@@ -40,7 +40,7 @@ def derived_id(kind: str, key: str) -> uuid.UUID:
 
 def parse_money(value: object, name: str = "amount") -> Decimal:
     """A non-negative, finite `Decimal` from a Decimal, an int or a numeric str."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidInput(f"{name} must be a Decimal, int or numeric str, not {value!r}")
     if isinstance(value, Decimal):
         amount = value
@@ -60,9 +60,7 @@ def parse_money(value: object, name: str = "amount") -> Decimal:
     if amount > MAX_MONEY:
         raise InvalidInput(f"{name} is larger than {MAX_MONEY:,}: {value!r}")
     if amount != amount.quantize(Decimal(1).scaleb(-MAX_MONEY_DECIMALS)):
-        raise InvalidInput(
-            f"{name} has more than {MAX_MONEY_DECIMALS} decimal places: {value!r}"
-        )
+        raise InvalidInput(f"{name} has more than {MAX_MONEY_DECIMALS} decimal places: {value!r}")
     # Decimal("-0") is zero money; store one spelling of it.
     return amount if amount else Decimal(0)
 
@@ -72,7 +70,9 @@ def parse_points(value: object, name: str = "points", *, positive: bool = False)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an int, not {value!r}")
     if value < 0 or (positive and value == 0):
-        raise InvalidInput(f"{name} must be {'positive' if positive else 'non-negative'}: {value!r}")
+        raise InvalidInput(
+            f"{name} must be {'positive' if positive else 'non-negative'}: {value!r}"
+        )
     if value > MAX_POINTS:
         raise InvalidInput(f"{name} is larger than {MAX_POINTS:,}: {value!r}")
     return value

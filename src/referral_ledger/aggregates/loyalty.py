@@ -207,7 +207,9 @@ def earn(
         ),
     ]
     lifetime = (account.lifetime_points if account else 0) + points
-    events += _tier_change(account, customer_id, program, lifetime, account_version + 1, now, purchase.at)
+    events += _tier_change(
+        account, customer_id, program, lifetime, account_version + 1, now, purchase.at
+    )
     return events
 
 

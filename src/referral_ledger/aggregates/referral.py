@@ -184,9 +184,16 @@ def assign_rep(
     """Assign (or reassign) the sales rep while the referral is open."""
     _check_open(referral, "assign a rep to")
     _check_time(referral, at)
-    return [RepAssigned(originator_id=referral.id,
+    return [
+        RepAssigned(
+            originator_id=referral.id,
             originator_version=referral.version + 1,
-            timestamp=now, rep=rep, note=note, at=at)]
+            timestamp=now,
+            rep=rep,
+            note=note,
+            at=at,
+        )
+    ]
 
 
 def start(
@@ -195,9 +202,16 @@ def start(
     """Move to in progress: a sales rep is working with the lead."""
     _check_move(referral, ReferralStatus.IN_PROGRESS)
     _check_time(referral, at)
-    return [ReferralStarted(originator_id=referral.id,
+    return [
+        ReferralStarted(
+            originator_id=referral.id,
             originator_version=referral.version + 1,
-            timestamp=now, rep=rep, note=note, at=at)]
+            timestamp=now,
+            rep=rep,
+            note=note,
+            at=at,
+        )
+    ]
 
 
 def reward(
@@ -220,7 +234,12 @@ def reward(
         ReferralRewarded(
             originator_id=referral.id,
             originator_version=referral.version + 1,
-            timestamp=now, amount=paid, plan=plan, note=note, at=at, automatic=automatic
+            timestamp=now,
+            amount=paid,
+            plan=plan,
+            note=note,
+            at=at,
+            automatic=automatic,
         )
     ]
 
@@ -229,9 +248,15 @@ def mark_ineligible(referral: Referral, *, reason: str, at: datetime, now: datet
     """Close the referral without a reward."""
     _check_move(referral, ReferralStatus.INELIGIBLE)
     _check_time(referral, at)
-    return [ReferralMarkedIneligible(originator_id=referral.id,
+    return [
+        ReferralMarkedIneligible(
+            originator_id=referral.id,
             originator_version=referral.version + 1,
-            timestamp=now, reason=reason, at=at)]
+            timestamp=now,
+            reason=reason,
+            at=at,
+        )
+    ]
 
 
 def link_customer(
@@ -241,9 +266,15 @@ def link_customer(
     if referral.referred_customer_id is not None or not referral.status.is_open:
         return []
     at = max(at, referral.updated_at)
-    return [ReferredCustomerLinked(originator_id=referral.id,
+    return [
+        ReferredCustomerLinked(
+            originator_id=referral.id,
             originator_version=referral.version + 1,
-            timestamp=now, customer_id=customer_id, at=at)]
+            timestamp=now,
+            customer_id=customer_id,
+            at=at,
+        )
+    ]
 
 
 def _check_open(referral: Referral, action: str) -> None:

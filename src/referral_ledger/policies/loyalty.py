@@ -157,8 +157,12 @@ def tier_for(program: LoyaltyProgram, lifetime_points: int) -> str | None:
 
 
 def points_to_take_back(
-    *, earned: int, invoice_amount: Decimal, returned_before: Decimal,
-    returned_now: Decimal, taken_before: int,
+    *,
+    earned: int,
+    invoice_amount: Decimal,
+    returned_before: Decimal,
+    returned_now: Decimal,
+    taken_before: int,
 ) -> int:
     """Points a return takes back: in proportion to the amount, rounded down.
 

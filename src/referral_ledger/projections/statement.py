@@ -35,7 +35,12 @@ def statement_rows(events: Iterable[Event]) -> list[StatementRow]:
             case PointsEarned():
                 kind, points, ref, amount = "earn", event.points, event.invoice_id, event.amount
             case PointsRedeemed():
-                kind, points, ref, amount = "redeem", -event.points, event.redemption_id, event.value
+                kind, points, ref, amount = (
+                    "redeem",
+                    -event.points,
+                    event.redemption_id,
+                    event.value,
+                )
             case PointsTakenBack():
                 kind, points, ref = "return", -event.points, event.invoice_id
                 amount = event.returned_amount

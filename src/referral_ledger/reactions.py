@@ -1,0 +1,58 @@
+"""Reactions: the ledger following its own log and recording new events.
+
+A reaction (such as "reward a referral when the lead signs a contract") reads
+the events after its tracked position and, for each, saves the events it
+decides on together with the new position in one transaction. A process that
+dies between the trigger and the reaction leaves the position behind, so the
+next catch-up redoes it; two processes reacting at once cannot both save the
+same position, so the reaction happens exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from eventsourcing.persistence import Tracking
+
+from referral_ledger.aggregates.base import Event
+from referral_ledger.store import Store, UnitOfWork
+
+React = Callable[[UnitOfWork, Event], None]
+
+
+class Reaction:
+    """Follows the log and applies `react` to each event of the given classes once."""
+
+    def __init__(
+        self, store: Store, name: str, triggers: Sequence[type[Event]], react: React
+    ) -> None:
+        from eventsourcing.utils import get_topic
+
+        self.store = store
+        self.name = name
+        self.topics = tuple(get_topic(cls) for cls in triggers)
+        self.react = react
+
+    @property
+    def position(self) -> int:
+        """The log position this reaction has processed up to."""
+        return self.store.reacted_up_to(self.name)
+
+    def catch_up(self, batch_size: int = 100) -> int:
+        """React to every trigger recorded since the last run; returns how many."""
+        reacted = 0
+        position = self.position
+        while True:
+            notifications = self.store.notifications(position, batch_size, self.topics)
+            if not notifications:
+                return reacted
+            for notification in notifications:
+                event = self.store.event_of(notification)
+                tracking = Tracking(self.name, notification.id)
+                self.store.run(partial(self._react_to, event), tracking=tracking)
+                position = notification.id
+                reacted += 1
+
+    def _react_to(self, event: Event, unit: UnitOfWork) -> None:
+        self.react(unit, event)
