@@ -1,0 +1,75 @@
+# Usage: `make demo` and `make test` are all a new user needs; the first run
+# creates .venv and installs the project with its dev extras.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# First Python >= 3.11 found on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell for p in python3 python3.13 python3.12 python3.11 python; do \
+	if command -v $$p >/dev/null 2>&1 && \
+	   $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
+	   echo $$p; break; fi; done)
+endif
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help .venv demo test lint typecheck format bench clean
+
+help:
+	@echo "make demo       run examples/points_demo.py"
+	@echo "make test       lint, format check, type check and the test suite"
+	@echo "make lint       ruff check + ruff format --check"
+	@echo "make typecheck  mypy (strict)"
+	@echo "make format     ruff format + ruff check --fix"
+	@echo "make bench      run the benchmarks"
+	@echo "make clean      remove .venv and caches"
+	@echo "Variables: PYTHON=$(PYTHON)  PYTEST_ARGS='$(PYTEST_ARGS)'"
+
+.venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "error: no Python >= 3.11 found on PATH; run e.g. 'make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)'" >&2; \
+		exit 1; fi
+	@if [ ! -x $(BIN)/pip ]; then \
+		echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; \
+		$(PYTHON) -m venv $(VENV) || { \
+			echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt install python3-venv)" >&2; \
+			rm -rf $(VENV); exit 1; }; \
+	fi
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/points_demo.py
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
