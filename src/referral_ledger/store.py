@@ -6,12 +6,13 @@ conflicts and never store anything partial.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
@@ -31,6 +32,9 @@ from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 from referral_ledger.aggregates.base import Event, Evolve, State
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 S = TypeVar("S", bound=State)
@@ -61,6 +65,13 @@ class EventLog(Application[UUID]):
     """The eventsourcing application holding the ledger's events."""
 
     name = "referral_ledger"
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        # Opening creates tables, indexes and functions (CREATE OR REPLACE
+        # FUNCTION); PostgreSQL fails one of two processes doing that at once
+        # ("tuple concurrently updated"), so openers of one store take turns.
+        with _postgres_setup_lock(dict(env or {})):
+            super().__init__(env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Only what Ledger.open was given: a stray CIPHER_KEY or
@@ -143,15 +154,10 @@ def _postgres_environment(url: str) -> dict[str, str]:
     return env
 
 
-def ensure_postgres_schema(env: Mapping[str, str]) -> None:
-    """Create the schema a PostgreSQL URL names, so each tenant/test gets its own."""
-    schema = env.get("POSTGRES_SCHEMA")
-    if not schema:
-        return
+def _postgres_connection(env: Mapping[str, str]) -> psycopg.Connection[Any]:
     import psycopg
-    from psycopg import sql
 
-    with psycopg.connect(
+    return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=int(env["POSTGRES_PORT"]),
@@ -159,8 +165,32 @@ def ensure_postgres_schema(env: Mapping[str, str]) -> None:
         password=env["POSTGRES_PASSWORD"] or None,
         connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
         autocommit=True,
-    ) as conn:
+    )
+
+
+def ensure_postgres_schema(env: Mapping[str, str]) -> None:
+    """Create the schema a PostgreSQL URL names, so each tenant/test gets its own."""
+    schema = env.get("POSTGRES_SCHEMA")
+    if not schema:
+        return
+    from psycopg import sql
+
+    with _postgres_connection(env) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+@contextlib.contextmanager
+def _postgres_setup_lock(env: Mapping[str, str]) -> Iterator[None]:
+    """Hold a session advisory lock named after the PostgreSQL schema (no-op otherwise)."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    name = f"referral_ledger:{env['POSTGRES_DBNAME']}:{env.get('POSTGRES_SCHEMA') or 'public'}"
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    # Closing the connection releases the lock, even if setting up failed.
+    with _postgres_connection(env) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        yield
 
 
 @attrs.define
@@ -256,11 +286,12 @@ class Store:
         return cast(Iterator[Event], self.app.events.get(aggregate_id, gt=after))
 
     def notifications(
-        self, after: int, limit: int, topics: tuple[str, ...] = ()
+        self, after: int, limit: int, topics: tuple[str, ...] = (), stop: int | None = None
     ) -> list[Notification]:
+        """Up to `limit` log entries after position `after` (and up to `stop`)."""
         return list(
             self.app.recorder.select_notifications(
-                after, limit, topics=topics, inclusive_of_start=False
+                after, limit, stop=stop, topics=topics, inclusive_of_start=False
             )
         )
 

@@ -1,0 +1,428 @@
+"""Read models in SQL, kept current from the log exactly once.
+
+Views live in the same database as the events: SQLite (also the in-memory
+store) or PostgreSQL, in the same schema. A catch-up reads the events after
+the view's position, folds them, and in ONE transaction writes the changed
+rows and moves the position with a compare-and-set. A crash before commit
+leaves both as they were; a second runner that read the same position finds
+it moved and writes nothing. So every event is applied exactly once, and
+SQLite, which cannot push notifications, is served by the same pull loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from referral_ledger.aggregates.referral import ReferralStatus
+from referral_ledger.projections import leads as fold
+from referral_ledger.projections.folding import fold as fold_text
+from referral_ledger.projections.folding import website_key
+from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
+from referral_ledger.store import Store
+
+VIEW_NAME: Final = "views"
+#: Bump when the tables' shape or the fold changes: a ledger opened with a
+#: newer version drops the views and rebuilds them from the log.
+VIEW_VERSION: Final = 1
+TOPICS: Final = tuple(get_topic(cls) for cls in fold.VIEW_EVENTS)
+
+_STATUS_RANK: Final = {status: rank for rank, status in enumerate(ReferralStatus)}
+
+_LEAD_COLUMNS: Final = (
+    "referral_id", "referrer_id", "name", "phone", "email", "business_name", "website",
+    "industry", "program", "status", "status_rank", "rep", "submitted_at", "updated_at",
+    "sales_assistance", "contacted", "plan", "reward", "rewarded_at", "referred_customer_id",
+    "search", "name_key", "business_key",
+)  # fmt: skip
+
+#: What `sort_by` maps to: folded keys for names (so `Đặng` sorts with D, not
+#: after Z), lifecycle order for status, numbers for money.
+_SORT_KEYS: Final = {
+    "status": "status_rank",
+    "name": "name_key",
+    "business_name": "business_key",
+    "reward": "CAST(reward AS NUMERIC)",
+}
+SORTABLE: Final = frozenset(a for a in LeadRow.__attrs_attrs__.__dict__ if not a.startswith("_"))
+
+
+class _Superseded(Exception):
+    """Another runner moved the view's position first."""
+
+
+def _time(value: datetime) -> str:
+    # One fixed width, so text order is time order on every store.
+    return value.isoformat(timespec="microseconds")
+
+
+class ViewStore:
+    """The views' tables in the ledger's own database, and the catch-up loop."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        recorder: Any = store.app.recorder
+        self._datastore = recorder.datastore
+        self.postgres = type(recorder).__module__ == "eventsourcing.postgres"
+        self._prefix = f'"{self._datastore.schema}".' if self.postgres else ""
+        self._create_tables()
+
+    # --- SQL plumbing --------------------------------------------------------
+
+    def _sql(self, text: str) -> str:
+        text = text.replace("{p}", self._prefix)
+        return text.replace("?", "%s") if self.postgres else text
+
+    @contextmanager
+    def _transaction(self, *, commit: bool) -> Iterator[Any]:
+        # eventsourcing's datastores give a DB-API cursor on a pooled connection
+        # and commit or roll back around it (sqlite3 and psycopg alike).
+        with self._datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _execute(self, cursor: Any, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        cursor.execute(self._sql(text), params)
+        try:
+            return list(cursor.fetchall())
+        except Exception:  # statements without a result set
+            return []
+
+    def _create_tables(self) -> None:
+        text = 'TEXT COLLATE "C"' if self.postgres else "TEXT"
+        statements = [
+            "CREATE TABLE IF NOT EXISTS {p}rl_view_positions ("
+            "view_name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {p}rl_leads ("
+            f"referral_id {text} PRIMARY KEY, referrer_id {text} NOT NULL, "
+            f"name {text} NOT NULL, phone {text} NOT NULL, email {text}, "
+            f"business_name {text}, website {text}, industry {text} NOT NULL, "
+            f"program {text} NOT NULL, status {text} NOT NULL, status_rank INTEGER NOT NULL, "
+            f"rep {text}, submitted_at {text} NOT NULL, updated_at {text} NOT NULL, "
+            "sales_assistance INTEGER NOT NULL, contacted INTEGER NOT NULL, "
+            f"plan {text}, reward {text}, rewarded_at {text}, referred_customer_id {text}, "
+            f"search {text} NOT NULL, name_key {text} NOT NULL, business_key {text} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS rl_leads_referrer ON {p}rl_leads (referrer_id)",
+            "CREATE INDEX IF NOT EXISTS rl_leads_submitted ON {p}rl_leads (submitted_at)",
+            "CREATE INDEX IF NOT EXISTS rl_leads_status ON {p}rl_leads (status_rank)",
+            "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
+            f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL)",
+        ]
+        with self._transaction(commit=True) as cursor:
+            for statement in statements:
+                self._execute(cursor, statement)
+            rows = self._execute(
+                cursor, "SELECT version FROM {p}rl_view_positions WHERE view_name = ?", (VIEW_NAME,)
+            )
+            if rows and rows[0]["version"] == VIEW_VERSION:
+                return
+            if rows:  # built by an older fold: start again from the log
+                self._execute(cursor, "DELETE FROM {p}rl_leads")
+                self._execute(cursor, "DELETE FROM {p}rl_revenue")
+            self._execute(
+                cursor,
+                "INSERT INTO {p}rl_view_positions (view_name, position, version) VALUES (?, 0, ?) "
+                "ON CONFLICT (view_name) DO UPDATE SET position = 0, version = excluded.version",
+                (VIEW_NAME, VIEW_VERSION),
+            )
+
+    # --- catching up ---------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The log position the views reflect."""
+        with self._transaction(commit=False) as cursor:
+            rows = self._execute(
+                cursor,
+                "SELECT position FROM {p}rl_view_positions WHERE view_name = ?",
+                (VIEW_NAME,),
+            )
+        return int(rows[0]["position"])
+
+    def catch_up(
+        self,
+        batch_size: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Fold every event recorded since the views' position; returns how many."""
+        processed = 0
+        while True:
+            position = self.position
+            stop = self.store.last_position()
+            if position >= stop:
+                return processed
+            notifications = self.store.notifications(position, batch_size, TOPICS, stop=stop)
+            upto = notifications[-1].id if len(notifications) == batch_size else stop
+            # Decode before the transaction: keep the write lock short.
+            events = [self.store.event_of(n) for n in notifications]
+            try:
+                with self._transaction(commit=True) as cursor:
+                    self._advance(cursor, position, upto)
+                    records = _SqlRecords(self, cursor)
+                    for event in events:
+                        fold.apply(event, records)
+                    records.flush()
+            except _Superseded:
+                continue
+            processed += len(events)
+            if progress is not None:
+                progress(upto, stop)
+
+    def _advance(self, cursor: Any, position: int, upto: int) -> None:
+        # First statement of the transaction, and a write: SQLite takes the
+        # write lock here, so the rows read below cannot go stale.
+        moved = self._execute(
+            cursor,
+            "UPDATE {p}rl_view_positions SET position = ? "
+            "WHERE view_name = ? AND position = ? RETURNING position",
+            (upto, VIEW_NAME, position),
+        )
+        if not moved:
+            raise _Superseded
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the views and fold the whole log again; returns the events folded."""
+        with self._transaction(commit=True) as cursor:
+            self._execute(cursor, "DELETE FROM {p}rl_leads")
+            self._execute(cursor, "DELETE FROM {p}rl_revenue")
+            self._execute(
+                cursor,
+                "UPDATE {p}rl_view_positions SET position = 0 WHERE view_name = ?",
+                (VIEW_NAME,),
+            )
+        return self.catch_up(progress=progress)
+
+    # --- queries ---------------------------------------------------------------
+
+    def lead_table(
+        self,
+        *,
+        status: ReferralStatus | None,
+        program: str | None,
+        search: str | None,
+        sort_by: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> list[LeadRow]:
+        where, params = ["1 = 1"], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if program is not None:
+            where.append("program = ?")
+            params.append(program)
+        if search:
+            where.append("search LIKE ? ESCAPE '\\'")
+            params.append(f"%{_escape_like(search)}%")
+        key = _SORT_KEYS.get(sort_by, sort_by)
+        direction = "DESC" if descending else "ASC"
+        # Nulls last either way, and a total order so pages never overlap.
+        order = f"({key}) IS NULL, {key} {direction}, submitted_at ASC, referral_id ASC"
+        query = (
+            "SELECT * FROM {p}rl_leads WHERE " + " AND ".join(where) + f" ORDER BY {order} "
+            "LIMIT ? OFFSET ?"
+        )
+        with self._transaction(commit=False) as cursor:
+            rows = self._execute(cursor, query, (*params, limit, offset))
+        return [_lead_from(row) for row in rows]
+
+    def referral_history(self, referrer_id: UUID) -> list[HistoryRow]:
+        query = (
+            "SELECT l.*, r.revenue FROM {p}rl_leads l LEFT JOIN {p}rl_revenue r "
+            "ON r.customer_id = l.referred_customer_id "
+            "WHERE l.referrer_id = ? AND l.status = ? ORDER BY l.rewarded_at, l.referral_id"
+        )
+        with self._transaction(commit=False) as cursor:
+            rows = self._execute(cursor, query, (referrer_id.hex, ReferralStatus.REWARDED.value))
+        return [
+            HistoryRow(
+                referral_id=UUID(row["referral_id"]),
+                referrer_id=UUID(row["referrer_id"]),
+                date=datetime.fromisoformat(row["rewarded_at"]),
+                plan=row["plan"],
+                revenue=Decimal(row["revenue"] or 0),
+                reward=Decimal(row["reward"]),
+                name=row["name"],
+                business_name=row["business_name"],
+                referred_customer_id=_uuid(row["referred_customer_id"]),
+            )
+            for row in rows
+        ]
+
+    def conversion_by_rep(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[ConversionRow]:
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("submitted_at >= ?")
+            params.append(_time(since))
+        if until is not None:
+            where.append("submitted_at < ?")
+            params.append(_time(until))
+        query = (
+            "SELECT rep, COUNT(*) AS leads, SUM(contacted) AS contacts, "
+            "SUM(CASE WHEN status = ? THEN 1 ELSE 0 END) AS customers "
+            "FROM {p}rl_leads WHERE " + " AND ".join(where) + " GROUP BY rep"
+        )
+        with self._transaction(commit=False) as cursor:
+            rows = self._execute(cursor, query, (ReferralStatus.REWARDED.value, *params))
+        result = [
+            fold.conversion_row(
+                row["rep"], int(row["leads"]), int(row["contacts"]), int(row["customers"])
+            )
+            for row in rows
+        ]
+        return sorted(result, key=lambda r: (r.rep is None, r.rep or ""))
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every view, sorted: for comparing a live view with a rebuild."""
+        tables = {"leads": "rl_leads", "revenue": "rl_revenue"}
+        result = {}
+        with self._transaction(commit=False) as cursor:
+            for name, table in tables.items():
+                rows = self._execute(cursor, "SELECT * FROM {p}" + table)
+                result[name] = sorted(tuple(str(v) for v in dict(row).values()) for row in rows)
+        return result
+
+    # --- records for the fold --------------------------------------------------
+
+    def _select_lead(self, cursor: Any, referral_id: UUID) -> LeadRow | None:
+        rows = self._execute(
+            cursor, "SELECT * FROM {p}rl_leads WHERE referral_id = ?", (referral_id.hex,)
+        )
+        return _lead_from(rows[0]) if rows else None
+
+    def _select_revenue(self, cursor: Any, customer_id: UUID) -> Decimal:
+        rows = self._execute(
+            cursor, "SELECT revenue FROM {p}rl_revenue WHERE customer_id = ?", (customer_id.hex,)
+        )
+        return Decimal(rows[0]["revenue"]) if rows else Decimal(0)
+
+    def _upsert_leads(self, cursor: Any, leads: list[LeadRow]) -> None:
+        columns = ", ".join(_LEAD_COLUMNS)
+        marks = ", ".join("?" for _ in _LEAD_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS[1:])
+        cursor.executemany(
+            self._sql(
+                f"INSERT INTO {{p}}rl_leads ({columns}) VALUES ({marks}) "
+                f"ON CONFLICT (referral_id) DO UPDATE SET {updates}"
+            ),
+            [_lead_params(lead) for lead in leads],
+        )
+
+    def _upsert_revenue(self, cursor: Any, revenue: dict[UUID, Decimal]) -> None:
+        cursor.executemany(
+            self._sql(
+                "INSERT INTO {p}rl_revenue (customer_id, revenue) VALUES (?, ?) "
+                "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
+            ),
+            [(cid.hex, str(amount)) for cid, amount in revenue.items()],
+        )
+
+
+class _SqlRecords:
+    """The fold's records within one catch-up transaction: read once, written once."""
+
+    def __init__(self, views: ViewStore, cursor: Any) -> None:
+        self._views = views
+        self._cursor = cursor
+        self._leads: dict[UUID, LeadRow | None] = {}
+        self._revenue: dict[UUID, Decimal] = {}
+        self._dirty_leads: set[UUID] = set()
+        self._dirty_revenue: set[UUID] = set()
+
+    def lead(self, referral_id: UUID) -> LeadRow | None:
+        if referral_id not in self._leads:
+            self._leads[referral_id] = self._views._select_lead(self._cursor, referral_id)
+        return self._leads[referral_id]
+
+    def put_lead(self, row: LeadRow) -> None:
+        self._leads[row.referral_id] = row
+        self._dirty_leads.add(row.referral_id)
+
+    def revenue(self, customer_id: UUID) -> Decimal:
+        if customer_id not in self._revenue:
+            self._revenue[customer_id] = self._views._select_revenue(self._cursor, customer_id)
+        return self._revenue[customer_id]
+
+    def put_revenue(self, customer_id: UUID, revenue: Decimal) -> None:
+        self._revenue[customer_id] = revenue
+        self._dirty_revenue.add(customer_id)
+
+    def flush(self) -> None:
+        leads = [self._leads[i] for i in self._dirty_leads]
+        if leads:
+            self._views._upsert_leads(self._cursor, [lead for lead in leads if lead is not None])
+        if self._dirty_revenue:
+            self._views._upsert_revenue(
+                self._cursor, {c: self._revenue[c] for c in self._dirty_revenue}
+            )
+
+
+def _escape_like(term: str) -> str:
+    folded = website_key(term) if "://" in term or term.startswith("www.") else fold_text(term)
+    return folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return None if value is None else UUID(value)
+
+
+def _lead_params(lead: LeadRow) -> tuple[Any, ...]:
+    return (
+        lead.referral_id.hex,
+        lead.referrer_id.hex,
+        lead.name,
+        lead.phone,
+        lead.email,
+        lead.business_name,
+        lead.website,
+        lead.industry,
+        lead.program,
+        lead.status.value,
+        _STATUS_RANK[lead.status],
+        lead.rep,
+        _time(lead.submitted_at),
+        _time(lead.updated_at),
+        int(lead.sales_assistance),
+        int(lead.contacted),
+        lead.plan,
+        None if lead.reward is None else str(lead.reward),
+        None if lead.rewarded_at is None else _time(lead.rewarded_at),
+        None if lead.referred_customer_id is None else lead.referred_customer_id.hex,
+        lead.search,
+        lead.name_key,
+        lead.business_key,
+    )
+
+
+def _lead_from(row: Any) -> LeadRow:
+    return LeadRow(
+        referral_id=UUID(row["referral_id"]),
+        referrer_id=UUID(row["referrer_id"]),
+        name=row["name"],
+        phone=row["phone"],
+        email=row["email"],
+        business_name=row["business_name"],
+        website=row["website"],
+        industry=row["industry"],
+        program=row["program"],
+        status=ReferralStatus(row["status"]),
+        rep=row["rep"],
+        submitted_at=datetime.fromisoformat(row["submitted_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        sales_assistance=bool(row["sales_assistance"]),
+        contacted=bool(row["contacted"]),
+        plan=row["plan"],
+        reward=None if row["reward"] is None else Decimal(row["reward"]),
+        rewarded_at=None
+        if row["rewarded_at"] is None
+        else datetime.fromisoformat(row["rewarded_at"]),
+        referred_customer_id=_uuid(row["referred_customer_id"]),
+    )
