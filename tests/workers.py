@@ -1,0 +1,160 @@
+"""Code that runs in child OS processes for tests/test_loyalty_processes.py.
+
+The tests start these functions with the multiprocessing "spawn" context: a
+fresh interpreter that imports this module by name. Spawn hands the parent's
+``sys.path`` to the child, and pytest puts ``tests/`` on it, so ``import
+workers`` works there as it does in the tests. Each worker opens its own
+``Ledger`` on the shared store, waits at a barrier so all of them start
+together, and puts one result (or the traceback of what went wrong) on a
+queue. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from referral_ledger import ConcurrencyConflict, Ledger, RedemptionRefused
+
+#: The fields of `Ledger.stats`, copied into plain dicts to cross the process boundary.
+STAT_FIELDS = ("commands", "attempts", "conflicts_retried", "conflicts_surfaced")
+#: Seconds a worker waits at the barrier for the others before giving up.
+BARRIER_TIMEOUT = 60.0
+
+
+class Barrier(Protocol):
+    def wait(self, timeout: float | None = None) -> int: ...
+    def abort(self) -> None: ...
+
+
+class ResultQueue(Protocol):
+    def put(self, obj: Any) -> None: ...
+
+
+def new_customer(ledger: Ledger, n: int) -> UUID:
+    """A customer to earn and redeem for: registered where the library has customers."""
+    register = getattr(ledger, "register_customer", None)
+    if register is None:
+        return uuid4()
+    customer_id: UUID = register(name=f"Khách hàng {n}", phones=[f"09{n:08d}"])
+    return customer_id
+
+
+def stats_of(ledger: Ledger) -> dict[str, int]:
+    return {name: int(getattr(ledger.stats, name)) for name in STAT_FIELDS}
+
+
+def _run(
+    work: Callable[[Ledger], dict[str, Any]],
+    url: str,
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Open the ledger, run `work`, report its result with the ledger's stats."""
+    try:
+        with Ledger.open(url) as ledger:
+            result = work(ledger)
+            results.put({"worker": worker, "stats": stats_of(ledger), **result})
+    except BaseException:
+        # Release the others at once instead of leaving them at the barrier.
+        barrier.abort()
+        results.put({"worker": worker, "error": traceback.format_exc()})
+
+
+def redeem_rounds(
+    url: str,
+    customer_id: UUID,
+    points: int,
+    rounds: int,
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Redeem `points` once per round, every round a new redemption id.
+
+    Reports which redemption ids were acknowledged (the call returned), refused
+    (`RedemptionRefused`: not enough points) and conflicted
+    (`ConcurrencyConflict`: gave up after retrying).
+    """
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        outcome: dict[str, Any] = {"acknowledged": [], "refused": [], "conflicted": []}
+        barrier.wait(BARRIER_TIMEOUT)
+        for n in range(rounds):
+            redemption_id = f"w{worker}-r{n}"
+            try:
+                ledger.redeem_points(customer_id, points, redemption_id)
+            except RedemptionRefused:
+                outcome["refused"].append(redemption_id)
+            except ConcurrencyConflict:
+                outcome["conflicted"].append(redemption_id)
+            else:
+                outcome["acknowledged"].append(redemption_id)
+        return outcome
+
+    _run(work, url, worker, barrier, results)
+
+
+def send_same_invoices(
+    url: str,
+    customer_id: UUID,
+    invoices: list[tuple[str, Decimal]],
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Send each (invoice_id, amount) once, meeting the other workers before each one.
+
+    Every worker sends the same invoices, so each invoice is raced by all of them.
+    Reports the points each call returned, by invoice id.
+    """
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        earned: dict[str, int] = {}
+        for invoice_id, amount in invoices:
+            barrier.wait(BARRIER_TIMEOUT)
+            earned[invoice_id] = ledger.record_purchase(customer_id, invoice_id, amount)
+        return {"earned": earned}
+
+    _run(work, url, worker, barrier, results)
+
+
+def send_same_redemptions(
+    url: str,
+    customer_id: UUID,
+    redemptions: list[tuple[str, int]],
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Send each (redemption_id, points) once, meeting the other workers before each one.
+
+    Reports the value each call returned, by redemption id.
+    """
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        values: dict[str, Decimal] = {}
+        for redemption_id, points in redemptions:
+            barrier.wait(BARRIER_TIMEOUT)
+            values[redemption_id] = ledger.redeem_points(customer_id, points, redemption_id)
+        return {"values": values}
+
+    _run(work, url, worker, barrier, results)
+
+
+def open_repeatedly(
+    url: str, times: int, worker: int, barrier: Barrier, results: ResultQueue
+) -> None:
+    """Open and close the ledger `times` times, all workers starting together."""
+    try:
+        barrier.wait(BARRIER_TIMEOUT)
+        for _ in range(times):
+            Ledger.open(url).close()
+        results.put({"worker": worker, "opened": times})
+    except BaseException:
+        barrier.abort()
+        results.put({"worker": worker, "error": traceback.format_exc()})
