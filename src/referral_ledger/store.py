@@ -260,7 +260,11 @@ class Store:
         state: S | None = None
         after: int | None = None
         if self.app.snapshots is not None:
-            for snapshot in self.app.snapshots.get(aggregate_id, desc=True, limit=1):
+            try:
+                snapshots = list(self.app.snapshots.get(aggregate_id, desc=True, limit=1))
+            except MapperDeserialisationError:
+                snapshots = []  # a damaged snapshot is only a lost cache: replay instead
+            for snapshot in snapshots:
                 state = self._state_from(snapshot)
                 if state is not None:
                     after = snapshot.originator_version
