@@ -490,12 +490,13 @@ def test_redemption_refused_when_it_would_leave_less_than_min_remaining(ledger: 
 
 def test_redemption_refused_when_balance_is_too_small(configured: Ledger) -> None:
     customer = new_customer(configured)
+    newcomer = new_customer(configured)
     buy(configured, customer, "INV-1", 105000)
     count = configured.event_count()
     with pytest.raises(RedemptionRefused, match="11"):
         configured.redeem_points(customer, 11, "R-1")
     with pytest.raises(RedemptionRefused):
-        configured.redeem_points(new_customer(configured), 1, "R-2")
+        configured.redeem_points(newcomer, 1, "R-2")
     assert count == configured.event_count()
     assert 10 == configured.balance(customer)
 

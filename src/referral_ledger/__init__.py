@@ -2,6 +2,15 @@
 replayable event log. Everything a host application needs is importable
 from here."""
 
+from referral_ledger.aggregates.customer import (
+    DUPLICATE_PHONE_POLICIES,
+    KNOWN_TAGS,
+    UNCHANGED,
+    Contract,
+    Customer,
+    DuplicatePhonePolicy,
+    ImportReport,
+)
 from referral_ledger.errors import (
     ConcurrencyConflict,
     DuplicatePhone,
@@ -19,8 +28,15 @@ from referral_ledger.projections.statement import StatementRow
 from referral_ledger.store import StoreError
 
 __all__ = [
+    "DUPLICATE_PHONE_POLICIES",
+    "KNOWN_TAGS",
+    "UNCHANGED",
     "ConcurrencyConflict",
+    "Contract",
+    "Customer",
     "DuplicatePhone",
+    "DuplicatePhonePolicy",
+    "ImportReport",
     "InvalidInput",
     "InvalidTransition",
     "Ledger",
