@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -170,3 +171,23 @@ def normalise_phone(value: object, region: str = DEFAULT_REGION, name: str = "ph
 def now() -> datetime:
     """The current time, timezone-aware (UTC)."""
     return datetime.now(UTC)
+
+
+def parse_website(value: object, name: str = "website") -> str | None:
+    """A web address; `shop.vn` is read as `https://shop.vn`."""
+    text = parse_optional_text(value, name, limit=300)
+    if text is None:
+        return None
+    candidate = text if "://" in text else f"https://{text}"
+    parts = urlsplit(candidate)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or "." not in host or " " in candidate:
+        raise InvalidInput(f"{name} is not a web address: {value!r}")
+    return candidate
+
+
+def parse_flag(value: object, name: str) -> bool:
+    """A real bool: `"no"` or `0` for a yes/no setting is a mistake, not False."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be True or False, not {value!r}")
+    return value

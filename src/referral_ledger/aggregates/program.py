@@ -15,11 +15,13 @@ import attrs
 
 from referral_ledger.aggregates.base import Event, next_version
 from referral_ledger.policies.loyalty import LoyaltyProgram
+from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.values import derived_id
 
 P = TypeVar("P")
 
 LOYALTY_PROGRAM_ID = derived_id("program", "loyalty")
+REFERRAL_PROGRAM_ID = derived_id("program", "referral")
 
 
 @attrs.frozen
@@ -54,4 +56,30 @@ def evolve_loyalty_settings(
     settings: ProgramSettings[LoyaltyProgram] | None, event: Event
 ) -> ProgramSettings[LoyaltyProgram]:
     assert isinstance(event, LoyaltyProgramConfigured), event
+    return ProgramSettings(event.originator_id, event.originator_version, event.program)
+
+
+@attrs.frozen(kw_only=True)
+class ReferralProgramConfigured(Event):
+    program: ReferralProgram
+
+
+def configure_referrals(
+    settings: ProgramSettings[ReferralProgram] | None, program: ReferralProgram, now: datetime
+) -> list[Event]:
+    """Record `program` as the referral reward rules from now on."""
+    return [
+        ReferralProgramConfigured(
+            originator_id=REFERRAL_PROGRAM_ID,
+            originator_version=next_version(settings),
+            timestamp=now,
+            program=program,
+        )
+    ]
+
+
+def evolve_referral_settings(
+    settings: ProgramSettings[ReferralProgram] | None, event: Event
+) -> ProgramSettings[ReferralProgram]:
+    assert isinstance(event, ReferralProgramConfigured), event
     return ProgramSettings(event.originator_id, event.originator_version, event.program)
