@@ -1,19 +1,29 @@
-"""The examples run as a user runs them (`make demo`) and print the right figures."""
+"""The examples run as a user runs them (`make demo`) and print the right figures;
+the worked example of docs/points.md gives the figures its table shows."""
 
 # Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
 # ruff: noqa: SIM300
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import pytest
 
+from referral_ledger import Ledger, LedgerError, LoyaltyProgram, Tier
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "points_demo.py"
+POINTS_DOC = ROOT / "docs" / "points.md"
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -105,3 +115,106 @@ def test_points_demo_without_a_path_uses_a_temporary_file_and_removes_it() -> No
     assert first.endswith(" (temporary; pass a path to keep it)")
     path = Path(first.removeprefix("Ledger file: ").split(" (")[0])
     assert not path.parent.exists()
+
+
+# --- docs/points.md -------------------------------------------------------------------
+
+
+def doc_table() -> list[list[str]]:
+    """The worked example's table: Returns, Balance, Lifetime and Tier of each step."""
+    rows = []
+    for line in POINTS_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].isdigit():
+            rows.append(cells[2:])
+    return rows
+
+
+def doc_statement() -> list[tuple[str, str, Decimal, int, int]]:
+    """The worked example's statement: kind, reference, amount, points, balance."""
+    pattern = re.compile(r"^(earn|redeem|return)\s+(\S+)\s+([\d,]+)\s+([+-]\d+)\s+(\d+)$")
+    rows = []
+    for line in POINTS_DOC.read_text(encoding="utf-8").splitlines():
+        if found := pattern.match(line):
+            kind, reference, amount, points, balance = found.groups()
+            rows.append(
+                (kind, reference, Decimal(amount.replace(",", "")), int(points), int(balance))
+            )
+    return rows
+
+
+def shown(result: object) -> str:
+    """A command's result as the doc's table writes it."""
+    if isinstance(result, Decimal):
+        return f"{result:,.0f} VND"
+    return str(result)
+
+
+def hoa(ledger: Ledger) -> UUID:
+    register = getattr(ledger, "register_customer", None)
+    if register is None:
+        return uuid4()
+    customer_id: UUID = register(name="Lê Thị Hoa", phones=["0912 345 678"])
+    return customer_id
+
+
+def test_points_doc_worked_example_gives_the_figures_of_its_table() -> None:
+    """Every step of the worked example, its statement and its as_of claim hold."""
+    seconds = itertools.count()
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=next(seconds))
+
+    def program(money_per_point: int) -> LoyaltyProgram:
+        return LoyaltyProgram(
+            money_per_point=Decimal(money_per_point),
+            point_value=Decimal(1000),
+            min_purchases_before_redeem=1,
+            min_remaining_points=20,
+            earn_on_discounted_items=False,
+            earn_on_invoices_paid_with_points=False,
+            eligible_groups=None,
+            tiers=(Tier("Silver", min_points=200), Tier("VIP", min_points=500)),
+        )
+
+    with Ledger.open(clock=clock) as ledger:
+        assert 1 == ledger.configure_loyalty(program(10000))
+        cid = hoa(ledger)
+        steps: list[Callable[[], object]] = [
+            lambda: ledger.record_purchase(cid, "HD-01", Decimal(1059000)),
+            lambda: ledger.record_purchase(cid, "HD-02", Decimal(2000000), Decimal(450000)),
+            lambda: ledger.redeem_points(cid, 50, "R-01"),
+            lambda: ledger.redeem_points(cid, 200, "R-02"),
+            lambda: ledger.record_purchase(cid, "HD-03", Decimal(800000), points_used=30),
+            lambda: ledger.redeem_points(cid, 30, "R-03"),
+            lambda: ledger.return_purchase(cid, "HD-02", Decimal(700000)),
+            lambda: ledger.return_purchase(cid, "HD-02", Decimal(700000)),
+            lambda: ledger.redeem_points(cid, 50, "R-04"),
+            lambda: ledger.return_purchase(cid, "HD-02"),
+            lambda: ledger.record_purchase(cid, "HD-01", Decimal(1059000)),
+            lambda: ledger.record_purchase(cid, "HD-01", Decimal(1059001)),
+            lambda: ledger.redeem_points(cid, 50, "R-01"),
+            lambda: ledger.configure_loyalty(program(20000)),
+            lambda: ledger.record_purchase(cid, "HD-04", Decimal(1000000)),
+        ]
+        seen = []
+        after_step_3 = start
+        for number, step in enumerate(steps, start=1):
+            try:
+                result = shown(step())
+            except LedgerError as error:
+                result = f"`{type(error).__name__}`"
+            account = ledger.loyalty_account(cid)
+            assert account is not None
+            tier = account.tier or "none"
+            seen.append([result, str(account.balance), str(account.lifetime_points), tier])
+            if number == 3:
+                after_step_3 = clock()
+
+        assert doc_table() == seen
+        assert doc_statement() == [
+            (row.kind, row.reference, row.amount, row.points, row.balance)
+            for row in ledger.statement(cid)
+        ]
+        assert 210 == ledger.balance(cid, as_of=after_step_3)
