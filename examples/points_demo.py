@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from referral_ledger import Ledger, LoyaltyProgram, RedemptionRefused, Tier
 
@@ -52,15 +52,6 @@ def ledger_file(argv: list[str]) -> Iterator[Path]:
         path = Path(directory) / "ledger.db"
         print(f"Ledger file: {path} (temporary; pass a path to keep it)")
         yield path
-
-
-def new_customer(ledger: Ledger, name: str, phone: str) -> UUID:
-    """Register the customer, where this version of the library has customers."""
-    register = getattr(ledger, "register_customer", None)
-    if register is None:
-        return uuid4()
-    customer_id: UUID = register(name=name, phones=[phone])
-    return customer_id
 
 
 def tier_of(ledger: Ledger, customer_id: UUID) -> str:
@@ -106,8 +97,8 @@ def main(argv: list[str]) -> None:
             "VIP from 500 lifetime points"
         )
 
-        an = new_customer(ledger, "Nguyễn Văn An", "0912 345 678")
-        binh = new_customer(ledger, "Trần Thị Bình", "0987 654 321")
+        an = ledger.register_customer(name="Nguyễn Văn An", phones=["0912 345 678"])
+        binh = ledger.register_customer(name="Trần Thị Bình", phones=["0987 654 321"])
 
         print("\nNguyễn Văn An")
         earned = ledger.record_purchase(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from uuid import UUID, uuid4
 
 import pytest
 
@@ -150,14 +149,6 @@ def shown(result: object) -> str:
     return str(result)
 
 
-def hoa(ledger: Ledger) -> UUID:
-    register = getattr(ledger, "register_customer", None)
-    if register is None:
-        return uuid4()
-    customer_id: UUID = register(name="Lê Thị Hoa", phones=["0912 345 678"])
-    return customer_id
-
-
 def test_points_doc_worked_example_gives_the_figures_of_its_table() -> None:
     """Every step of the worked example, its statement and its as_of claim hold."""
     seconds = itertools.count()
@@ -180,7 +171,7 @@ def test_points_doc_worked_example_gives_the_figures_of_its_table() -> None:
 
     with Ledger.open(clock=clock) as ledger:
         assert 1 == ledger.configure_loyalty(program(10000))
-        cid = hoa(ledger)
+        cid = ledger.register_customer(name="Lê Thị Hoa", phones=["0912 345 678"])
         steps: list[Callable[[], object]] = [
             lambda: ledger.record_purchase(cid, "HD-01", Decimal(1059000)),
             lambda: ledger.record_purchase(cid, "HD-02", Decimal(2000000), Decimal(450000)),
@@ -218,3 +209,25 @@ def test_points_doc_worked_example_gives_the_figures_of_its_table() -> None:
             for row in ledger.statement(cid)
         ]
         assert 210 == ledger.balance(cid, as_of=after_step_3)
+
+
+# --- README.md ------------------------------------------------------------------------
+
+
+def test_readme_host_code_runs_and_prints_the_balance_it_promises(tmp_path: Path) -> None:
+    """The "Use it from your app" snippet works as written (on a file in tmp_path)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it from your app", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "/var/lib/shop/ledger.db" in snippet
+    script = tmp_path / "host.py"
+    script.write_text(snippet.replace("/var/lib/shop", str(tmp_path)), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "55\n" == done.stdout
