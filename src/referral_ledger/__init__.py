@@ -11,6 +11,13 @@ from referral_ledger.aggregates.customer import (
     DuplicatePhonePolicy,
     ImportReport,
 )
+from referral_ledger.aggregates.referral import (
+    EXPECTED_NEXT,
+    Lead,
+    Referral,
+    ReferralStatus,
+    TimelineEntry,
+)
 from referral_ledger.errors import (
     ConcurrencyConflict,
     DuplicatePhone,
@@ -24,29 +31,40 @@ from referral_ledger.errors import (
 )
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
+from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
 from referral_ledger.store import StoreError
 
 __all__ = [
     "DUPLICATE_PHONE_POLICIES",
+    "EXPECTED_NEXT",
     "KNOWN_TAGS",
     "UNCHANGED",
     "ConcurrencyConflict",
     "Contract",
+    "ConversionRow",
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "HistoryRow",
     "ImportReport",
     "InvalidInput",
     "InvalidTransition",
+    "Lead",
+    "LeadRow",
     "Ledger",
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
     "ProgramNotConfigured",
     "RedemptionRefused",
+    "Referral",
+    "ReferralProgram",
+    "ReferralStatus",
     "ReferrerNotEligible",
     "StatementRow",
     "StoreError",
     "Tier",
+    "TimelineEntry",
 ]

@@ -1,0 +1,333 @@
+"""Referrals: submit a lead, move it through its lifecycle, reward the referrer.
+
+The automatic reward ("the referred business signed a contract") is not a
+call chained inside `sign_contract`: it is a reaction that follows the log
+with a tracked position (see `reactions.py`), so it happens exactly once even
+if the process dies between the contract and the reward, or two processes
+react at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+from uuid import UUID
+
+from referral_ledger.aggregates import customer as customers
+from referral_ledger.aggregates import phones
+from referral_ledger.aggregates import program as programs
+from referral_ledger.aggregates import referral as referrals
+from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.referral import Lead, Referral
+from referral_ledger.commands.base import LedgerBase
+from referral_ledger.errors import (
+    DuplicatePhone,
+    InvalidInput,
+    NotFound,
+    ReferrerNotEligible,
+)
+from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.reactions import Reaction
+from referral_ledger.store import UnitOfWork
+from referral_ledger.values import (
+    normalise_phone,
+    parse_flag,
+    parse_id,
+    parse_money,
+    parse_optional_text,
+    parse_text,
+    parse_website,
+)
+
+#: The reaction's name in the tracking table: keep it stable across releases.
+AUTOMATIC_REWARDS: Final = "automatic-rewards"
+
+#: A lifecycle decision: (referral, business time, recording time) -> events.
+_Decision = Callable[[Referral, datetime, datetime], list[Event]]
+_UnitDecision = Callable[[UnitOfWork, Referral, datetime], list[Event]]
+
+
+class ReferralCommands(LedgerBase):
+    """Referral commands and queries."""
+
+    # --- program -------------------------------------------------------------
+
+    def configure_referrals(self, program: ReferralProgram) -> int:
+        """Apply `program`'s reward rules from now on; returns its version number."""
+        if not isinstance(program, ReferralProgram):
+            raise InvalidInput(f"program must be a ReferralProgram, not {program!r}")
+
+        def decide(unit: UnitOfWork) -> int:
+            settings = unit.load(programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings)
+            unit.record(programs.configure_referrals(settings, program, unit.now))
+            return 1 if settings is None else settings.version + 1
+
+        return self._store.run(decide)
+
+    def referral_program(self, as_of: datetime | None = None) -> ReferralProgram:
+        """The referral reward rules in force now, or at `as_of`."""
+        settings = self._load_as_of(
+            programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings, as_of
+        )
+        return ReferralProgram() if settings is None else settings.program
+
+    def _referral_program(self, unit: UnitOfWork) -> ReferralProgram:
+        settings = unit.load(programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings)
+        return ReferralProgram() if settings is None else settings.program
+
+    # --- commands ------------------------------------------------------------
+
+    def submit_referral(
+        self,
+        referrer_id: UUID,
+        name: str,
+        phone: str,
+        industry: str,
+        email: str | None = None,
+        business_name: str | None = None,
+        website: str | None = None,
+        program: str = "pos",
+        sales_assistance: bool = False,
+        at: datetime | None = None,
+    ) -> UUID:
+        """Refer a lead; returns the new referral's id.
+
+        Refused unless the referrer has a contract in force on the day of `at`
+        (`ReferrerNotEligible`), when the lead's phone belongs to a customer or
+        to another open referral (`DuplicatePhone`), or is the referrer's own.
+        """
+        referrer = parse_id(referrer_id, "referrer_id")
+        lead = Lead(
+            name=parse_text(name, "name"),
+            phone=normalise_phone(phone, self.phone_region),
+            industry=parse_text(industry, "industry"),
+            email=customers.parse_email(email),
+            business_name=parse_optional_text(business_name, "business_name"),
+            website=parse_website(website),
+        )
+        program_name = parse_text(program, "program")
+        assistance = parse_flag(sales_assistance, "sales_assistance")
+        when = self._business_time(at)
+        # The day the referrer must hold a contract on: a given time counts by
+        # its date where it was given (as `contract_in_force` does); "now" by
+        # the date where the business is.
+        day = self._business_day(when) if at is None else at.date()
+        referral_id = uuid.uuid4()
+
+        def decide(unit: UnitOfWork) -> UUID:
+            customer = unit.load(referrer, customers.evolve_customer)
+            if customer is None:
+                raise NotFound(f"no customer with id {referrer}")
+            if not customers.contract_in_force(customer, day):
+                raise ReferrerNotEligible(
+                    f"customer {referrer} has no contract in force on {day.isoformat()}"
+                )
+            if lead.phone in customer.phones:
+                raise InvalidInput(f"a customer cannot refer their own phone {lead.phone}")
+            index = unit.load(phones.phone_record_id(lead.phone), phones.evolve_phone)
+            if index is not None and index.owners:
+                raise DuplicatePhone(f"phone {lead.phone} already belongs to a customer")
+            if index is not None and index.open_referral is not None:
+                raise DuplicatePhone(
+                    f"phone {lead.phone} is the lead of open referral {index.open_referral}"
+                )
+            unit.record(
+                referrals.submit(
+                    referral_id,
+                    referrer_id=referrer,
+                    lead=lead,
+                    program=program_name,
+                    sales_assistance=assistance,
+                    at=when,
+                    now=unit.now,
+                )
+            )
+            unit.record(phones.claim_for_lead(index, lead.phone, referral_id, unit.now))
+            return referral_id
+
+        return self._store.run(decide)
+
+    def assign_rep(
+        self, referral_id: UUID, rep: str, note: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Assign (or reassign) the sales rep of an open referral."""
+        rep_name = parse_text(rep, "rep")
+        text = parse_optional_text(note, "note")
+        self._change(
+            referral_id,
+            at,
+            lambda referral, when, now: referrals.assign_rep(
+                referral, rep=rep_name, note=text, at=when, now=now
+            ),
+        )
+
+    def start_referral(
+        self,
+        referral_id: UUID,
+        rep: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Move a submitted referral to in progress (`rep=` also assigns the rep)."""
+        rep_name = parse_optional_text(rep, "rep")
+        text = parse_optional_text(note, "note")
+        self._change(
+            referral_id,
+            at,
+            lambda referral, when, now: referrals.start(
+                referral, rep=rep_name, note=text, at=when, now=now
+            ),
+        )
+
+    def reward_referral(
+        self,
+        referral_id: UUID,
+        amount: Decimal | int | str | None = None,
+        plan: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Decimal:
+        """Reward the referrer; `amount=None` pays the program's reward for `plan`.
+
+        Returns the amount paid. More than the program's cap raises `InvalidInput`.
+        """
+        paid = None if amount is None else parse_money(amount, "amount")
+        plan_name = parse_optional_text(plan, "plan")
+        text = parse_optional_text(note, "note")
+        result: list[Decimal] = []
+
+        def decide(unit: UnitOfWork, referral: Referral, when: datetime) -> list[Event]:
+            events = referrals.reward(
+                referral,
+                amount=paid,
+                plan=plan_name,
+                note=text,
+                program=self._referral_program(unit),
+                at=when,
+                now=unit.now,
+            )
+            rewarded = events[0]
+            assert isinstance(rewarded, referrals.ReferralRewarded)
+            result[:] = [rewarded.amount]
+            return events
+
+        self._change_with_unit(referral_id, at, decide)
+        return result[0]
+
+    def mark_ineligible(self, referral_id: UUID, reason: str, at: datetime | None = None) -> None:
+        """Close a referral without a reward, saying why."""
+        why = parse_text(reason, "reason")
+        self._change(
+            referral_id,
+            at,
+            lambda referral, when, now: referrals.mark_ineligible(
+                referral, reason=why, at=when, now=now
+            ),
+        )
+
+    def get_referral(self, referral_id: UUID, as_of: datetime | None = None) -> Referral:
+        """A referral with its status, lead, rep, reward and timeline (now, or at `as_of`)."""
+        rid = parse_id(referral_id, "referral_id")
+        referral = self._load_as_of(rid, referrals.evolve, as_of)
+        if referral is None:
+            raise NotFound(f"no referral with id {rid}")
+        return referral
+
+    # --- plumbing --------------------------------------------------------------
+
+    def _change(self, referral_id: UUID, at: datetime | None, decide: _Decision) -> None:
+        self._change_with_unit(
+            referral_id, at, lambda unit, referral, when: decide(referral, when, unit.now)
+        )
+
+    def _change_with_unit(
+        self, referral_id: UUID, at: datetime | None, decide: _UnitDecision
+    ) -> None:
+        rid = parse_id(referral_id, "referral_id")
+        when = self._business_time(at)
+
+        def run(unit: UnitOfWork) -> None:
+            referral = unit.load(rid, referrals.evolve)
+            if referral is None:
+                raise NotFound(f"no referral with id {rid}")
+            unit.record(decide(unit, referral, when))
+            self._release_if_closed(unit, rid)
+
+        self._store.run(run)
+
+    def _release_if_closed(self, unit: UnitOfWork, referral_id: UUID) -> None:
+        # A closed referral no longer holds its lead's phone: the lead may be
+        # referred again (by anyone) once this one is rewarded or ineligible.
+        referral = unit.load(referral_id, referrals.evolve)
+        assert referral is not None
+        if referral.status.is_open:
+            return
+        index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+        unit.record(phones.release_lead(index, referral.lead.phone, referral_id, unit.now))
+
+    # --- automatic rewards ---------------------------------------------------------
+
+    def _automatic_rewards(self) -> Reaction:
+        return Reaction(
+            self._store,
+            AUTOMATIC_REWARDS,
+            (phones.PhoneClaimed, customers.ContractSigned),
+            self._react,
+        )
+
+    def process_reactions(self) -> int:
+        """Run the automatic rewards for every trigger not yet handled; returns how many.
+
+        Runs by itself after customer commands unless the ledger was opened with
+        `react_inline=False`; then a worker calls this (see `run_worker`).
+        """
+        return self._automatic_rewards().catch_up()
+
+    def _after_customer_change(self) -> None:
+        if self.react_inline:
+            self.process_reactions()
+
+    def _react(self, unit: UnitOfWork, event: Event) -> None:
+        """Link a lead that became a customer; reward it when that customer signs."""
+        if isinstance(event, phones.PhoneClaimed):
+            self._link_lead(unit, event.phone, event.customer_id, event.timestamp)
+        elif isinstance(event, customers.ContractSigned):
+            customer = unit.load(event.customer_id, customers.evolve_customer)
+            if customer is None:  # pragma: no cover - a contract needs a customer
+                return
+            for phone in customer.phones:
+                referral = self._link_lead(unit, phone, customer.id, event.timestamp)
+                if referral is not None and referral.status.is_open:
+                    self._reward_automatically(unit, referral, event)
+
+    def _link_lead(
+        self, unit: UnitOfWork, phone: str, customer_id: UUID, at: datetime
+    ) -> Referral | None:
+        index = unit.load(phones.phone_record_id(phone), phones.evolve_phone)
+        if index is None or index.open_referral is None:
+            return None
+        referral = unit.load(index.open_referral, referrals.evolve)
+        if referral is None or referral.referred_customer_id not in (None, customer_id):
+            return None
+        unit.record(referrals.link_customer(referral, customer_id=customer_id, at=at, now=unit.now))
+        return unit.load(index.open_referral, referrals.evolve)
+
+    def _reward_automatically(
+        self, unit: UnitOfWork, referral: Referral, contract: customers.ContractSigned
+    ) -> None:
+        unit.record(
+            referrals.reward(
+                referral,
+                amount=None,
+                plan=contract.plan,
+                note=f"contract {contract.contract_id} signed",
+                program=self._referral_program(unit),
+                at=max(contract.timestamp, referral.updated_at),
+                now=unit.now,
+                automatic=True,
+            )
+        )
+        self._release_if_closed(unit, referral.id)
