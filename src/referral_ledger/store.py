@@ -220,6 +220,14 @@ class UnitOfWork:
         state: S | None = self._states[aggregate_id][0]
         return state
 
+    def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
+        """Declare a record this unit creates, without reading it first.
+
+        For fresh random ids: should the id exist after all, saving its
+        version 1 conflicts in the store, so nothing is overwritten.
+        """
+        self._states.setdefault(aggregate_id, (None, evolve))
+
     def record(self, events: list[Event]) -> None:
         """Add decided events; they are applied to the loaded states at once."""
         for event in events:

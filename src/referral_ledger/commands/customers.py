@@ -375,7 +375,7 @@ class CustomerCommands(LedgerBase):
             unit.record(events)
             return owner, "updated" if events else "unchanged"
         customer_id = uuid4()
-        unit.load(customer_id, customers.evolve_customer)  # a new record: nothing to read
+        unit.new(customer_id, customers.evolve_customer)
         events = customers.register(customer_id, details, unit.now)
         for phone, index in indexes.items():
             events += phones.claim(index, phone, customer_id, unit.now)

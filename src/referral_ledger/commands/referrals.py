@@ -134,6 +134,7 @@ class ReferralCommands(LedgerBase):
                 raise DuplicatePhone(
                     f"phone {lead.phone} is the lead of open referral {index.open_referral}"
                 )
+            unit.new(referral_id, referrals.evolve)
             unit.record(
                 referrals.submit(
                     referral_id,

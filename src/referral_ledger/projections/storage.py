@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
+import attrs
 from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.referral import ReferralStatus
@@ -50,7 +51,7 @@ _SORT_KEYS: Final = {
     "business_name": "business_key",
     "reward": "CAST(reward AS NUMERIC)",
 }
-SORTABLE: Final = frozenset(a for a in LeadRow.__attrs_attrs__.__dict__ if not a.startswith("_"))
+SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
 
 
 class _Superseded(Exception):
