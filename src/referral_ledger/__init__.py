@@ -18,6 +18,7 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
     DuplicatePhone,
@@ -58,6 +59,7 @@ __all__ = [
     "LoyaltyProgram",
     "NotFound",
     "ProgramNotConfigured",
+    "PurchaseImportReport",
     "RedemptionRefused",
     "Referral",
     "ReferralProgram",

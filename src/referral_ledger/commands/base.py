@@ -30,7 +30,7 @@ class LedgerBase:
     #: commands that trigger them; False when a worker process does it.
     react_inline: bool
 
-    def _business_time(self, at: datetime | None) -> datetime:
+    def _business_time(self, at: object) -> datetime:
         return self._store.clock() if at is None else parse_time(at, "at")
 
     def _business_day(self, at: datetime) -> date:

@@ -7,10 +7,17 @@ any number of processes, collides in the store and earns once.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from typing import Final
 from uuid import UUID
 
+import attrs
+
+from referral_ledger.aggregates import customer as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event
@@ -18,7 +25,10 @@ from referral_ledger.aggregates.loyalty import LoyaltyAccount, Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands.base import LedgerBase
 from referral_ledger.errors import (
+    ConcurrencyConflict,
     InvalidInput,
+    LedgerError,
+    NotFound,
     ProgramNotConfigured,
 )
 from referral_ledger.policies.loyalty import LoyaltyProgram
@@ -31,7 +41,28 @@ from referral_ledger.values import (
     parse_money,
     parse_points,
     parse_reference,
+    parse_time,
 )
+
+_PURCHASE_COLUMNS: Final = frozenset(
+    {"customer_id", "external_id", "invoice_id", "amount", "discounted_amount", "points_used", "at"}
+)
+
+
+@attrs.define
+class PurchaseImportReport:
+    """What a purchase import did; `rejected` holds (row number from 1, reason) pairs."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    #: Points earned by the rows recorded in this run.
+    points: int = 0
+    rejected: list[tuple[int, str]] = attrs.Factory(list)
+
+    @property
+    def total(self) -> int:
+        """Every row seen."""
+        return self.recorded + self.duplicates + len(self.rejected)
 
 
 class LoyaltyCommands(LedgerBase):
@@ -84,10 +115,63 @@ class LoyaltyCommands(LedgerBase):
         against the customer's group as it stands when the purchase is recorded.
         """
         customer = parse_id(customer_id, "customer_id")
+        purchase = self._purchase(invoice_id, amount, discounted_amount, points_used, at)
+        return self._store.run(lambda unit: self._earn(unit, customer, purchase)[0])
+
+    def import_purchases(
+        self, rows: Iterable[Mapping[str, object]], batch_size: int = 1000
+    ) -> PurchaseImportReport:
+        """Record many purchases, `batch_size` to a transaction; never stops on a bad row.
+
+        Each row has `customer_id` (or the POS `external_id`), `invoice_id`,
+        `amount`, and optionally `discounted_amount`, `points_used` and `at`
+        (an aware datetime or ISO-8601 text with an offset). The rules are
+        `record_purchase`'s: an invoice already recorded with the same figures
+        counts as `duplicates` and records nothing, so re-running an import is
+        safe; with other figures the row is rejected. Rows are streamed:
+        memory stays flat however many there are.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput(f"batch_size must be a positive int, not {batch_size!r}")
+        if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
+            raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
+        report = PurchaseImportReport()
+        numbered = enumerate(rows, start=1)
+        while batch := list(itertools.islice(numbered, batch_size)):
+            parsed: list[tuple[int, UUID | str, Purchase]] = []
+            for number, row in batch:
+                try:
+                    parsed.append((number, *self._purchase_row(row)))
+                except LedgerError as error:
+                    report.rejected.append((number, str(error)))
+            try:
+                outcomes = self._store.run(partial(self._earn_batch, rows=parsed))
+            except ConcurrencyConflict as error:
+                report.rejected += [(number, str(error)) for number, _, _ in parsed]
+                continue
+            for number, points, recorded, reason in outcomes:
+                if reason:
+                    report.rejected.append((number, reason))
+                elif recorded:
+                    report.recorded += 1
+                    report.points += points
+                else:
+                    report.duplicates += 1
+        report.rejected.sort()
+        return report
+
+    def _purchase(
+        self,
+        invoice_id: object,
+        amount: object,
+        discounted: object,
+        points_used: object,
+        at: object,
+    ) -> Purchase:
         purchase = Purchase(
             invoice_id=parse_reference(invoice_id, "invoice_id"),
             amount=parse_money(amount, "amount"),
-            discounted_amount=parse_money(discounted_amount, "discounted_amount"),
+            discounted_amount=parse_money(discounted, "discounted_amount"),
             points_used=parse_points(points_used, "points_used"),
             at=self._business_time(at),
         )
@@ -96,30 +180,80 @@ class LoyaltyCommands(LedgerBase):
                 f"discounted_amount {purchase.discounted_amount} is more than the amount "
                 f"{purchase.amount}"
             )
+        return purchase
 
-        def decide(unit: UnitOfWork) -> int:
-            record = self._customer(unit, customer)
-            invoice = unit.load(
-                loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice
-            )
-            if invoice is not None:
-                loyalty.check_same_purchase(invoice, customer, purchase)
-                return invoice.points
-            settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-            events = loyalty.earn(
-                account,
-                customer_id=customer,
-                purchase=purchase,
-                program=settings.program,
-                program_version=settings.version,
-                group=record.group,
-                now=unit.now,
-            )
-            unit.record(events)
-            return _points_of(events, loyalty.PointsEarned)
+    def _purchase_row(self, row: object) -> tuple[UUID | str, Purchase]:
+        if not isinstance(row, Mapping):
+            raise InvalidInput(f"a row must be a mapping of column names to values, not {row!r}")
+        unknown = sorted(str(k) for k in row if k not in _PURCHASE_COLUMNS)
+        if unknown:
+            raise InvalidInput(f"unknown column(s) {', '.join(map(repr, unknown))}")
+        customer: UUID | str
+        if row.get("customer_id") not in (None, ""):
+            customer = parse_id(row["customer_id"], "customer_id")
+        elif row.get("external_id") not in (None, ""):
+            customer = parse_reference(row["external_id"], "external_id")
+        else:
+            raise InvalidInput("a row needs customer_id or external_id")
+        at = row.get("at")
+        if isinstance(at, str):
+            try:
+                at = datetime.fromisoformat(at.strip()) if at.strip() else None
+            except ValueError:
+                raise InvalidInput(f"at is not an ISO-8601 time: {at!r}") from None
+        at = None if at is None else parse_time(at, "at")
+        purchase = self._purchase(
+            row.get("invoice_id"),
+            row.get("amount"),
+            row.get("discounted_amount") or Decimal(0),
+            row.get("points_used") or 0,
+            at,
+        )
+        return customer, purchase
 
-        return self._store.run(decide)
+    def _earn_batch(
+        self, unit: UnitOfWork, rows: list[tuple[int, UUID | str, Purchase]]
+    ) -> list[tuple[int, int, bool, str]]:
+        """Earn for each row in one unit; a row that fails records nothing."""
+        outcomes: list[tuple[int, int, bool, str]] = []
+        for number, customer, purchase in rows:
+            try:
+                customer_id = (
+                    customer if isinstance(customer, UUID) else self._external(unit, customer)
+                )
+                points, recorded = self._earn(unit, customer_id, purchase)
+            except LedgerError as error:
+                outcomes.append((number, 0, False, str(error)))
+            else:
+                outcomes.append((number, points, recorded, ""))
+        return outcomes
+
+    def _earn(self, unit: UnitOfWork, customer: UUID, purchase: Purchase) -> tuple[int, bool]:
+        """Earn for one purchase in `unit`: (points, whether anything was recorded)."""
+        record = self._customer(unit, customer)
+        invoice = unit.load(loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice)
+        if invoice is not None:
+            loyalty.check_same_purchase(invoice, customer, purchase)
+            return invoice.points, False
+        settings = self._loyalty_settings(unit)
+        account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
+        events = loyalty.earn(
+            account,
+            customer_id=customer,
+            purchase=purchase,
+            program=settings.program,
+            program_version=settings.version,
+            group=record.group,
+            now=unit.now,
+        )
+        unit.record(events)
+        return _points_of(events, loyalty.PointsEarned), True
+
+    def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
+        link = unit.load(customers.external_link_id(external_id), customers.evolve_link)
+        if link is None:
+            raise NotFound(f"no customer with external_id {external_id!r}")
+        return link.customer_id
 
     def redeem_points(
         self, customer_id: UUID, points: int, redemption_id: str, at: datetime | None = None
