@@ -365,13 +365,17 @@ def test_the_cap_in_force_at_the_reward_applies(ledger: Ledger, referrer: UUID) 
 # --- the lifecycle ----------------------------------------------------------------
 
 
+#: The moves API.md and seed 002 allow, written out here rather than read from the code.
+DOCUMENTED_MOVES = {
+    S.SUBMITTED: {S.IN_PROGRESS, S.REWARDED, S.INELIGIBLE},
+    S.IN_PROGRESS: {S.REWARDED, S.INELIGIBLE},
+    S.REWARDED: set(),
+    S.INELIGIBLE: set(),
+}
+
+
 def test_allowed_moves_are_the_seed_documents_flow() -> None:
-    assert {
-        S.SUBMITTED: {S.IN_PROGRESS, S.REWARDED, S.INELIGIBLE},
-        S.IN_PROGRESS: {S.REWARDED, S.INELIGIBLE},
-        S.REWARDED: set(),
-        S.INELIGIBLE: set(),
-    } == {status: set(moves) for status, moves in ALLOWED_MOVES.items()}
+    assert DOCUMENTED_MOVES == {status: set(moves) for status, moves in ALLOWED_MOVES.items()}
 
 
 def _move(ledger: Ledger, rid: UUID, to: ReferralStatus) -> None:
@@ -403,7 +407,7 @@ def test_every_move_is_allowed_exactly_as_allowed_moves_says(
         for step in PATHS[start]:
             _move(ledger, rid, step)
         assert start == ledger.get_referral(rid).status
-        if to in ALLOWED_MOVES[start]:
+        if to in DOCUMENTED_MOVES[start]:
             _move(ledger, rid, to)
             assert to == ledger.get_referral(rid).status
         else:
