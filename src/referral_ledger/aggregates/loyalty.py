@@ -45,7 +45,8 @@ class LoyaltyAccount:
     customer_id: UUID
     balance: int = 0
     purchase_count: int = 0
-    #: Points earned minus points taken back by returns: what tiers go by.
+    #: Points earned minus what returns owed back (taken or shortfall): what
+    #: tiers go by.
     lifetime_points: int = 0
     tier: str | None = None
 
@@ -338,7 +339,9 @@ def take_back(
             at=at,
         ),
     ]
-    lifetime = (account.lifetime_points if account else 0) - taken
+    # Tiers go by what purchases really earned: a returned invoice stops
+    # counting in full, even when the balance could not cover it all.
+    lifetime = (account.lifetime_points if account else 0) - owed
     events += _tier_change(account, customer_id, program, lifetime, account_version + 1, now, at)
     return events
 
@@ -389,12 +392,12 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
             )
         case PointsRedeemed(points=points):
             return attrs.evolve(account, version=version, balance=account.balance - points)
-        case PointsTakenBack(points=points):
+        case PointsTakenBack(points=points, shortfall=shortfall):
             return attrs.evolve(
                 account,
                 version=version,
                 balance=account.balance - points,
-                lifetime_points=account.lifetime_points - points,
+                lifetime_points=account.lifetime_points - points - shortfall,
             )
         case TierChanged(tier=tier):
             return attrs.evolve(account, version=version, tier=tier)
