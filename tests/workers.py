@@ -154,3 +154,50 @@ def open_repeatedly(
     except BaseException:
         barrier.abort()
         results.put({"worker": worker, "error": traceback.format_exc()})
+
+
+# --- automatic referral rewards (tests/test_referral_reactions.py) ---------------------
+
+
+def react_together(url: str, worker: int, barrier: Barrier, results: ResultQueue) -> None:
+    """Open with `react_inline=False` (so opening reacts to nothing), meet the other
+    workers, then all run `process_reactions()` at once. Reports how many
+    triggers this worker handled."""
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        barrier.wait(BARRIER_TIMEOUT)
+        return {"reacted": ledger.process_reactions()}
+
+    try:
+        with Ledger.open(url, react_inline=False) as ledger:
+            results.put({"worker": worker, "stats": stats_of(ledger), **work(ledger)})
+    except BaseException:
+        barrier.abort()
+        results.put({"worker": worker, "error": traceback.format_exc()})
+
+
+def react_and_die_before_saving_a_reward(url: str, marker: str) -> None:
+    """Run the reactions and SIGKILL this process the moment one has decided a reward,
+    before its events (and its tracking position) reach the store.
+
+    Writes `marker` first, so the test knows the reward was decided and the
+    process died at that point, not earlier.
+    """
+    import os
+    import signal
+    from pathlib import Path
+
+    from referral_ledger.aggregates.referral import ReferralRewarded
+
+    with Ledger.open(url, react_inline=False) as ledger:
+        events = ledger._store.app.events
+        put = events.put
+
+        def put_or_die(new: Any, **kwargs: Any) -> Any:
+            if any(isinstance(event, ReferralRewarded) for event in new):
+                Path(marker).write_text("decided a reward; dying before saving it")
+                os.kill(os.getpid(), signal.SIGKILL)
+            return put(new, **kwargs)
+
+        events.put = put_or_die  # type: ignore[method-assign,assignment]
+        ledger.process_reactions()
