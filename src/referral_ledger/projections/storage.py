@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
@@ -31,7 +31,7 @@ from referral_ledger.store import Store
 VIEW_NAME: Final = "views"
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
 #: newer version drops the views and rebuilds them from the log.
-VIEW_VERSION: Final = 1
+VIEW_VERSION: Final = 2
 TOPICS: Final = tuple(get_topic(cls) for cls in fold.VIEW_EVENTS)
 
 _STATUS_RANK: Final = {status: rank for rank, status in enumerate(ReferralStatus)}
@@ -52,6 +52,17 @@ _SORT_KEYS: Final = {
     "reward": "CAST(reward AS NUMERIC)",
 }
 SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
+#: Plain indexes for the filters and the common sorts; each ends with the
+#: tie-breakers, so a page in that order can be read off the index.
+_LEAD_INDEXES: Final = {
+    "submitted": "submitted_at, referral_id",
+    "updated": "updated_at, submitted_at, referral_id",
+    "status": "status_rank, submitted_at, referral_id",
+    "program": "program, submitted_at, referral_id",
+    "name": "name_key, submitted_at, referral_id",
+    "business": "business_key, submitted_at, referral_id",
+    "rep": "rep, submitted_at",
+}
 
 
 class _Superseded(Exception):
@@ -59,8 +70,9 @@ class _Superseded(Exception):
 
 
 def _time(value: datetime) -> str:
-    # One fixed width, so text order is time order on every store.
-    return value.isoformat(timespec="microseconds")
+    # One offset and one fixed width, so text order is time order on every
+    # store: `08:00+07:00` is before `02:00+00:00`, and must sort so.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class ViewStore:
@@ -96,9 +108,7 @@ class ViewStore:
 
     def _create_tables(self) -> None:
         text = 'TEXT COLLATE "C"' if self.postgres else "TEXT"
-        statements = [
-            "CREATE TABLE IF NOT EXISTS {p}rl_view_positions ("
-            "view_name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)",
+        views = [
             "CREATE TABLE IF NOT EXISTS {p}rl_leads ("
             f"referral_id {text} PRIMARY KEY, referrer_id {text} NOT NULL, "
             f"name {text} NOT NULL, phone {text} NOT NULL, email {text}, "
@@ -108,29 +118,83 @@ class ViewStore:
             "sales_assistance INTEGER NOT NULL, contacted INTEGER NOT NULL, "
             f"plan {text}, reward {text}, rewarded_at {text}, referred_customer_id {text}, "
             f"search {text} NOT NULL, name_key {text} NOT NULL, business_key {text} NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS rl_leads_referrer ON {p}rl_leads (referrer_id)",
-            "CREATE INDEX IF NOT EXISTS rl_leads_submitted ON {p}rl_leads (submitted_at)",
-            "CREATE INDEX IF NOT EXISTS rl_leads_status ON {p}rl_leads (status_rank)",
+            "CREATE INDEX IF NOT EXISTS rl_leads_referrer ON {p}rl_leads (referrer_id, status)",
+            *(
+                f"CREATE INDEX IF NOT EXISTS rl_leads_{name} ON {{p}}rl_leads ({columns})"
+                for name, columns in _LEAD_INDEXES.items()
+            ),
             "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
             f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL)",
         ]
         with self._transaction(commit=True) as cursor:
-            for statement in statements:
-                self._execute(cursor, statement)
+            if self.postgres:
+                # Two processes opening a new schema at once would race on
+                # CREATE TABLE IF NOT EXISTS; the lock ends with the transaction.
+                self._execute(
+                    cursor,
+                    "SELECT pg_advisory_xact_lock(hashtext(?)) AS locked",
+                    (f"referral_ledger:views:{self._datastore.schema}",),
+                )
+            self._execute(
+                cursor,
+                "CREATE TABLE IF NOT EXISTS {p}rl_view_positions ("
+                "view_name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)",
+            )
             rows = self._execute(
                 cursor, "SELECT version FROM {p}rl_view_positions WHERE view_name = ?", (VIEW_NAME,)
             )
-            if rows and rows[0]["version"] == VIEW_VERSION:
+            current = bool(rows) and rows[0]["version"] == VIEW_VERSION
+            if not current:
+                # Built by an older fold (or never): new tables, from position 0.
+                # Events are never migrated: the views are rebuilt from them.
+                self._execute(cursor, "DROP TABLE IF EXISTS {p}rl_leads")
+                self._execute(cursor, "DROP TABLE IF EXISTS {p}rl_revenue")
+            for statement in views:
+                self._execute(cursor, statement)
+            if self.postgres:
+                self._create_trigram_index(cursor)
+            if current:
                 return
-            if rows:  # built by an older fold: start again from the log
-                self._execute(cursor, "DELETE FROM {p}rl_leads")
-                self._execute(cursor, "DELETE FROM {p}rl_revenue")
             self._execute(
                 cursor,
                 "INSERT INTO {p}rl_view_positions (view_name, position, version) VALUES (?, 0, ?) "
                 "ON CONFLICT (view_name) DO UPDATE SET position = 0, version = excluded.version",
                 (VIEW_NAME, VIEW_VERSION),
             )
+
+    def _create_trigram_index(self, cursor: Any) -> None:
+        """A GIN trigram index, so `search LIKE '%term%'` needs no full scan.
+
+        pg_trgm is an extension: creating it may need rights the ledger's user
+        lacks, or the server may not ship it. Then the search still works as
+        a sequential LIKE, with the same results. The extension goes to
+        `public` (not the ledger's schema): dropping one tenant's schema must
+        not drop an extension other schemas' indexes depend on.
+        """
+        self._try(cursor, "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+        found = self._execute(
+            cursor,
+            "SELECT extnamespace::regnamespace::text AS namespace "
+            "FROM pg_extension WHERE extname = 'pg_trgm'",
+        )
+        if found:
+            namespace = found[0]["namespace"]
+            self._try(
+                cursor,
+                "CREATE INDEX IF NOT EXISTS rl_leads_search ON {p}rl_leads "
+                f"USING gin (search {namespace}.gin_trgm_ops)",
+            )
+
+    def _try(self, cursor: Any, statement: str) -> bool:
+        """Run `statement` in a savepoint; on failure undo it and go on."""
+        self._execute(cursor, "SAVEPOINT rl_try")
+        try:
+            self._execute(cursor, statement)
+        except Exception:
+            self._execute(cursor, "ROLLBACK TO SAVEPOINT rl_try")
+            return False
+        self._execute(cursor, "RELEASE SAVEPOINT rl_try")
+        return True
 
     # --- catching up ---------------------------------------------------------
 
@@ -211,10 +275,11 @@ class ViewStore:
         limit: int,
         offset: int,
     ) -> list[LeadRow]:
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
         if status is not None:
-            where.append("status = ?")
-            params.append(status.value)
+            where.append("status_rank = ?")  # the indexed form of the status
+            params.append(_STATUS_RANK[status])
         if program is not None:
             where.append("program = ?")
             params.append(program)
@@ -224,7 +289,8 @@ class ViewStore:
         key = _SORT_KEYS.get(sort_by, sort_by)
         direction = "DESC" if descending else "ASC"
         # Nulls last either way, and a total order so pages never overlap.
-        order = f"({key}) IS NULL, {key} {direction}, submitted_at ASC, referral_id ASC"
+        # The null test is on the column itself: a folded key is '' for a null.
+        order = f"{sort_by} IS NULL, {key} {direction}, submitted_at ASC, referral_id ASC"
         query = (
             "SELECT * FROM {p}rl_leads WHERE " + " AND ".join(where) + f" ORDER BY {order} "
             "LIMIT ? OFFSET ?"
@@ -367,7 +433,10 @@ class _SqlRecords:
 
 
 def _escape_like(term: str) -> str:
-    folded = website_key(term) if "://" in term or term.startswith("www.") else fold_text(term)
+    # A term that looks like a web address is matched as one: no scheme,
+    # `www.` or trailing slash, as the leads' websites are keyed.
+    looks_like_url = "://" in term or term.startswith("www.") or term.endswith("/")
+    folded = website_key(term) if looks_like_url else fold_text(term)
     return folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
