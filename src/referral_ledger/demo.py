@@ -1,0 +1,279 @@
+"""The demo scenario behind `referral-ledger demo`: a Vietnamese retail story.
+
+Two shops with contracts refer five businesses; the leads move through every
+status (one stays submitted, one is in progress, one is rewarded by hand,
+one is ineligible, and one is rewarded by itself when the referred café
+registers and signs a contract). Customers buy, redeem and return; one
+reaches the VIP tier.
+
+Every step is idempotent: customers carry POS ids, purchases and redemptions
+carry invoice and redemption ids, and everything else (programs, contracts,
+referral moves, the return) is checked before it is recorded. Running the
+scenario again on the same ledger records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Final
+from uuid import UUID
+
+import attrs
+
+from referral_ledger.errors import ProgramNotConfigured
+from referral_ledger.ledger import Ledger
+from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
+from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.values import normalise_phone
+
+#: Shop time (Indochina Time, UTC+7), in which the story's business times are given.
+ICT: Final = timezone(timedelta(hours=7), "ICT")
+
+LOYALTY: Final = LoyaltyProgram(
+    money_per_point=Decimal(10_000),
+    point_value=Decimal(1_000),
+    min_purchases_before_redeem=1,
+    tiers=(Tier("Silver", min_points=200), Tier("VIP", min_points=500)),
+)
+REFERRALS: Final = ReferralProgram(
+    reward_by_plan={"pro": Decimal(500_000), "basic": Decimal(200_000)},
+    default_reward=Decimal(300_000),
+)
+
+
+def shop_time(month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
+    """A moment in 2025, shop time."""
+    return datetime(2025, month, day, hour, minute, tzinfo=ICT)
+
+
+@attrs.frozen
+class Person:
+    external_id: str
+    name: str
+    phone: str
+    email: str | None = None
+    group: str | None = None
+    contract: tuple[str, str] | None = None  # (contract id, plan)
+
+
+SHOPS: Final = (
+    Person(
+        "POS-C001",
+        "Nguyễn Minh Anh",
+        "0912 345 678",
+        "minhanh@taphoaminhanh.vn",
+        "shop",
+        ("HD-2025-001", "pro"),
+    ),
+    Person(
+        "POS-C002",
+        "Trần Hồng Nhung",
+        "0987 654 321",
+        "nhung@hongnhungfashion.vn",
+        "shop",
+        ("HD-2025-002", "basic"),
+    ),
+)
+SHOPPERS: Final = (
+    Person("POS-C003", "Lê Văn Cường", "0903 111 222", "cuong.le@gmail.com", "retail"),
+    Person("POS-C004", "Phạm Thị Dung", "0905 333 444", None, "retail"),
+)
+#: The café owner who was referred and later registers and signs a contract.
+CAFE_OWNER: Final = Person(
+    "POS-C005", "Ngô Thanh Hải", "0975 500 600", "hai@haiaucafe.vn", "shop", ("HD-2025-005", "pro")
+)
+
+
+@attrs.frozen
+class Step:
+    """One move of a referral's lifecycle, as a call on the ledger."""
+
+    apply: Callable[[Ledger, UUID], object]
+
+
+@attrs.frozen
+class LeadScript:
+    referrer: str  # the referrer's POS id
+    name: str
+    phone: str
+    industry: str
+    business_name: str
+    website: str | None
+    program: str
+    submitted: datetime
+    steps: tuple[Step, ...] = ()
+
+
+LEADS: Final = (
+    LeadScript(
+        "POS-C001",
+        "Đặng Quốc Bảo",
+        "0977 100 200",
+        "books",
+        "Nhà sách Bảo An",
+        "https://nhasachbaoan.vn",
+        "pos",
+        shop_time(3, 1),
+    ),
+    LeadScript(
+        "POS-C001",
+        "Võ Thị Thu",
+        "0978 200 300",
+        "bakery",
+        "Tiệm bánh Thu Hà",
+        None,
+        "pos",
+        shop_time(3, 2),
+        (
+            Step(lambda ledger, rid: ledger.assign_rep(rid, "rep-01", at=shop_time(3, 3))),
+            Step(
+                lambda ledger, rid: ledger.start_referral(
+                    rid, note="Called, demo booked", at=shop_time(3, 5)
+                )
+            ),
+        ),
+    ),
+    LeadScript(
+        "POS-C002",
+        "Hoàng Văn Em",
+        "0979 300 400",
+        "electronics",
+        "Điện thoại Em Store",
+        "https://emstore.vn",
+        "plus",
+        shop_time(3, 4),
+        (
+            Step(lambda ledger, rid: ledger.start_referral(rid, rep="rep-02", at=shop_time(3, 6))),
+            Step(
+                lambda ledger, rid: ledger.reward_referral(
+                    rid, plan="basic", note="Signed the basic plan", at=shop_time(3, 20)
+                )
+            ),
+        ),
+    ),
+    LeadScript(
+        "POS-C002",
+        "Bùi Thị Giang",
+        "0976 400 500",
+        "cosmetics",
+        "Mỹ phẩm Giang Beauty",
+        None,
+        "pos",
+        shop_time(3, 7),
+        (
+            Step(
+                lambda ledger, rid: ledger.mark_ineligible(
+                    rid, reason="Already under contract with another vendor", at=shop_time(3, 9)
+                )
+            ),
+        ),
+    ),
+    LeadScript(
+        "POS-C001",
+        CAFE_OWNER.name,
+        CAFE_OWNER.phone,
+        "cafe",
+        "Quán cà phê Hải Âu",
+        "https://haiaucafe.vn",
+        "pos",
+        shop_time(3, 8),
+        (Step(lambda ledger, rid: ledger.start_referral(rid, rep="rep-01", at=shop_time(3, 10))),),
+    ),
+)
+
+#: (customer POS id, invoice id, amount, discounted amount, business time)
+PURCHASES: Final = (
+    ("POS-C003", "INV-0001", Decimal(2_350_000), Decimal(350_000), shop_time(3, 3, 9, 15)),
+    ("POS-C003", "INV-0002", Decimal(3_480_000), Decimal(0), shop_time(3, 10, 18, 40)),
+    ("POS-C004", "INV-0003", Decimal(890_000), Decimal(0), shop_time(3, 11, 14, 5)),
+    ("POS-C004", "INV-0004", Decimal(1_259_000), Decimal(0), shop_time(3, 14, 16, 20)),
+    ("POS-C005", "INV-0005", Decimal(5_200_000), Decimal(0), shop_time(3, 22, 10, 0)),
+    ("POS-C005", "INV-0006", Decimal(1_480_000), Decimal(0), shop_time(3, 24, 15, 45)),
+)
+#: (customer POS id, redemption id, points, business time)
+REDEMPTIONS: Final = (
+    ("POS-C003", "RDM-0001", 100, shop_time(3, 12, 11, 5)),
+    ("POS-C005", "RDM-0002", 200, shop_time(3, 25, 8, 30)),
+)
+#: (customer POS id, invoice id, amount returned, business time)
+RETURNS: Final = (("POS-C003", "INV-0001", Decimal(350_000), shop_time(3, 15, 10, 30)),)
+
+
+@attrs.frozen
+class DemoCast:
+    """Who the demo's printout is about."""
+
+    referrer_id: UUID  # the shop whose referral history is shown
+    customer_id: UUID  # the shopper whose statement is shown
+    customers: dict[str, UUID]  # every customer by POS id
+
+
+def run(ledger: Ledger) -> DemoCast:
+    """Play the scenario on `ledger`; a second run records nothing."""
+    try:
+        configured: LoyaltyProgram | None = ledger.loyalty_program()
+    except ProgramNotConfigured:
+        configured = None
+    if configured != LOYALTY:
+        ledger.configure_loyalty(LOYALTY)
+    if ledger.referral_program() != REFERRALS:
+        ledger.configure_referrals(REFERRALS)
+
+    ids = {person.external_id: _register(ledger, person) for person in (*SHOPS, *SHOPPERS)}
+    # The referrals' phones already in the ledger, so leads are referred once.
+    referred = {row.phone: row.referral_id for row in ledger.lead_table(limit=1000)}
+    referral_ids = []
+    for script in LEADS:
+        phone = normalise_phone(script.phone, ledger.phone_region)
+        rid = referred.get(phone)
+        if rid is None:
+            rid = ledger.submit_referral(
+                ids[script.referrer],
+                name=script.name,
+                phone=script.phone,
+                industry=script.industry,
+                business_name=script.business_name,
+                website=script.website,
+                program=script.program,
+                at=script.submitted,
+            )
+        # The timeline holds the submission and then one entry per move done.
+        done = len(ledger.get_referral(rid).timeline) - 1
+        for step in script.steps[done:]:
+            step.apply(ledger, rid)
+        referral_ids.append(rid)
+
+    # The referred café registers with the lead's phone and signs a contract:
+    # the open referral is rewarded by itself with the program's "pro" reward.
+    ids[CAFE_OWNER.external_id] = _register(ledger, CAFE_OWNER)
+
+    for pos_id, invoice, amount, discounted, at in PURCHASES:
+        ledger.record_purchase(ids[pos_id], invoice, amount, discounted, at=at)
+    for pos_id, redemption, points, at in REDEMPTIONS:
+        ledger.redeem_points(ids[pos_id], points, redemption, at=at)
+    for pos_id, invoice, amount, at in RETURNS:
+        returned = {row.reference for row in ledger.statement(ids[pos_id]) if row.kind == "return"}
+        if invoice not in returned:
+            ledger.return_purchase(ids[pos_id], invoice, amount, at=at)
+    return DemoCast(referrer_id=ids["POS-C001"], customer_id=ids["POS-C003"], customers=ids)
+
+
+def _register(ledger: Ledger, person: Person) -> UUID:
+    cid = ledger.register_customer(
+        name=person.name,
+        phones=[person.phone],
+        email=person.email,
+        group=person.group,
+        source="retailer",
+        external_id=person.external_id,
+    )
+    if person.contract is not None:
+        contract_id, plan = person.contract
+        signed = {c.contract_id for c in ledger.get_customer(cid).contracts}
+        if contract_id not in signed:
+            ledger.sign_contract(
+                cid, contract_id, plan, starts_on=date(2025, 1, 1), ends_on=date(2027, 12, 31)
+            )
+    return cid
