@@ -281,8 +281,9 @@ def find_customer(ledger: Ledger, who: str) -> UUID:
 
 
 def plain(value: object) -> object:
-    """A value as csv, json and spreadsheets show it: ids, money and times as text."""
-    if isinstance(value, UUID | Decimal):
+    """A value as csv, json and spreadsheets show it: ids and times as text (money stays
+    a Decimal: a spreadsheet gets a number, json and csv its exact digits)."""
+    if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -319,11 +320,23 @@ def emit(
     """Print rows as a rich table (the given columns), csv or json (every field)."""
     if fmt == "json":
         value = records(rows) if json_value is None else json_value
-        sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_json(value)
     elif fmt == "csv":
         write_csv(sys.stdout, records(rows), _fields(rows))
     else:
         _console().print(table(title, rows, columns))
+
+
+def write_json(value: object) -> None:
+    # Money as a string: a JSON number would go through a float and lose digits.
+    text = orjson.dumps(value, default=_exact, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
+
+
+def _exact(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {value!r} as JSON")
 
 
 def table(title: str, rows: Sequence[object], columns: Sequence[Column]) -> Table:
@@ -848,7 +861,7 @@ def run_replay(args: argparse.Namespace) -> int:
             "balances": records(state.balances),
             "referrals": records(state.referrals),
         }
-        sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_json(value)
     elif args.format == "csv":
         write_csv(sys.stdout, records(state.balances), _fields(state.balances))
         print()
