@@ -287,3 +287,36 @@ def test_run_worker_in_a_thread_rewards_the_referral(sqlite_url: str) -> None:
         assert not worker.is_alive()
         assert S.REWARDED == web.get_referral(rid).status
         assert 1 == len(rewards_of(web, rid))
+
+
+def test_processes_submitting_one_lead_at_once_create_one_referral(shared_url: str) -> None:
+    """The open-referral rule is enforced by the store: of the racing submissions of
+    one phone (in three spellings), exactly one becomes a referral."""
+    spellings = ["0987 654 321", "+84 987 654 321", "84987654321"]
+    with Ledger.open(shared_url) as ledger:
+        referrer = new_referrer(ledger)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(spellings))
+    queue = ctx.Queue()
+    children = [
+        ctx.Process(
+            target=workers.submit_same_lead,
+            args=(shared_url, referrer, spellings, i, barrier, queue),
+            daemon=True,
+        )
+        for i in range(len(spellings))
+    ]
+    for child in children:
+        child.start()
+    try:
+        results = [queue.get(timeout=WAIT) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=10)
+    errors = [r["error"] for r in results if "error" in r]
+    assert [] == errors, "\n".join(errors)
+    outcomes = [r["submitted"] for r in results]
+    assert 2 == outcomes.count("duplicate")
+    [rid] = [o for o in outcomes if o != "duplicate"]
+    with Ledger.open(shared_url) as ledger:
+        assert [rid] == [row.referral_id for row in ledger.lead_table(limit=1000)]

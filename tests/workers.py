@@ -201,3 +201,28 @@ def react_and_die_before_saving_a_reward(url: str, marker: str) -> None:
 
         events.put = put_or_die  # type: ignore[method-assign,assignment]
         ledger.process_reactions()
+
+
+def submit_same_lead(
+    url: str,
+    referrer_id: UUID,
+    spellings: list[str],
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Submit the lead's phone (this worker's spelling of it) together with the others.
+
+    Reports the referral id, or "duplicate" when refused with `DuplicatePhone`.
+    """
+    from referral_ledger import DuplicatePhone
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        barrier.wait(BARRIER_TIMEOUT)
+        try:
+            rid = ledger.submit_referral(referrer_id, "Trần Thị Bình", spellings[worker], "retail")
+        except DuplicatePhone:
+            return {"submitted": "duplicate"}
+        return {"submitted": rid}
+
+    _run(work, url, worker, barrier, results)
