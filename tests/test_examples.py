@@ -6,15 +6,21 @@ the worked example of docs/points.md gives the figures its table shows."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import itertools
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +237,175 @@ def test_readme_host_code_runs_and_prints_the_balance_it_promises(tmp_path: Path
     )
     assert 0 == done.returncode, done.stderr
     assert "55\n" == done.stdout
+
+
+# --- examples/quickstart.py, pos_sync.py, audit_replay.py, web_app.py -------------------------
+
+
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def host_block(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def test_quickstart_runs_and_is_the_code_of_getting_started() -> None:
+    done = run_example("quickstart.py")
+    assert (0, "", "55 submitted\n") == (done.returncode, done.stderr, done.stdout)
+    example = (ROOT / "examples" / "quickstart.py").read_text(encoding="utf-8")
+    code = host_block(example, "# --8<-- [start:host]\n", "# --8<-- [end:host]")
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert code in page
+
+
+def test_pos_sync_applies_every_webhook_twice_and_nothing_doubles() -> None:
+    done = run_example("pos_sync.py")
+    assert 0 == done.returncode, done.stderr
+    lines = done.stdout.splitlines()
+    assert [
+        "5 webhooks (6 customer records), each delivered twice",
+        "events recorded by the retries: 0",
+        "customers: 4",
+        "after replaying the whole stream: 4 customers, unchanged: True",
+    ] == lines[:4]
+    assert (
+        "  POS-1001  Nguyễn Văn An  +84912345678, +84909000111  email=an.nguyen@example.vn  "
+        "group=None" == lines[4]
+    )
+    assert 8 == len(lines)
+
+
+def test_audit_replay_prints_the_ledger_as_it_stood(tmp_path: Path) -> None:
+    """Written with a clock in January, then February; read as of 15 January."""
+    seconds = itertools.count()
+    month = [datetime(2025, 1, 10, tzinfo=UTC)]
+
+    def clock() -> datetime:
+        return month[0] + timedelta(seconds=next(seconds))
+
+    path = tmp_path / "ledger.db"
+    with Ledger.open(f"sqlite:///{path}", clock=clock) as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=10000, point_value=1000))
+        shop = ledger.register_customer("Nguyễn Minh Anh", ["0912 345 678"])
+        ledger.sign_contract(shop, "C-1", "pro", date(2025, 1, 1), date(2025, 12, 31))
+        ledger.record_purchase(shop, "INV-1", Decimal(1_000_000))
+        lead = ledger.submit_referral(shop, "Võ Thị Thu", "0978 200 300", "bakery")
+        month[0] = datetime(2025, 2, 10, tzinfo=UTC)
+        ledger.record_purchase(shop, "INV-2", Decimal(2_000_000))
+        ledger.reward_referral(lead, plan="pro")
+        events = ledger.event_count()
+
+    done = run_example("audit_replay.py", str(path), "2025-01-15")
+    assert 0 == done.returncode, done.stderr
+    assert [
+        "As recorded by 2025-01-15T00:00:00+07:00",
+        "Balances",
+        "  Nguyễn Minh Anh         100 points  lifetime    100  tier None",
+        "Referrals",
+        "  Võ Thị Thu           submitted    rep None",
+    ] == done.stdout.splitlines()
+    done = run_example("audit_replay.py", str(path), "2025-03-01")
+    assert "  Võ Thị Thu           rewarded     rep None  reward 500,000" in done.stdout
+    with Ledger.open(f"sqlite:///{path}") as ledger:
+        assert events == ledger.event_count()  # reading recorded nothing
+
+
+def test_audit_replay_says_how_to_call_it() -> None:
+    done = run_example("audit_replay.py")
+    assert (2, "usage: audit_replay.py LEDGER.db TIME\n") == (done.returncode, done.stderr)
+
+
+def load_web_app() -> Any:
+    spec = importlib.util.spec_from_file_location("web_app", ROOT / "examples" / "web_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered first, as an import would: pydantic resolves the models' annotations there.
+    sys.modules["web_app"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run `app` with uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+
+
+def test_web_app_serves_the_ledger_over_http(tmp_path: Path) -> None:
+    """A real HTTP client against a running server: commands, the lead table, 4xx errors."""
+    import httpx
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    with Ledger.open(url) as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=10000, point_value=1000))
+        shop_id = ledger.register_customer("Nguyễn Minh Anh", ["0912 345 678"])
+        ledger.sign_contract(shop_id, "C-1", "pro", date(2025, 1, 1), date(2099, 12, 31))
+        walk_in = str(ledger.register_customer("Lê Văn Cường", ["0903 111 222"]))
+    shop = str(shop_id)
+
+    with (
+        serving(load_web_app().create_app(url)) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        lead = {"referrer_id": shop, "name": "Trần Thị Bình", "phone": "0987 654 321",
+                "industry": "spa", "business_name": "Spa Bình An"}  # fmt: skip
+        created = http.post("/referrals", json=lead)
+        assert 201 == created.status_code
+        referral_id = created.json()["referral_id"]
+        again = http.post("/referrals", json=lead)
+        assert (409, "DuplicatePhone") == (again.status_code, again.json()["error"])
+        not_eligible = http.post("/referrals", json={**lead, "referrer_id": walk_in,
+                                                     "phone": "0988 000 111"})  # fmt: skip
+        assert (403, "ReferrerNotEligible") == (
+            not_eligible.status_code,
+            not_eligible.json()["error"],
+        )
+        unknown = http.post("/referrals", json={**lead, "referrer_id": str(uuid.uuid4())})
+        assert (404, "NotFound") == (unknown.status_code, unknown.json()["error"])
+
+        purchase = {"customer_id": shop, "invoice_id": "INV-1", "amount": "1059000"}
+        assert {"points": 105, "balance": 105} == http.post("/purchases", json=purchase).json()
+        assert {"points": 105, "balance": 105} == http.post("/purchases", json=purchase).json()
+        negative = http.post("/purchases", json={**purchase, "invoice_id": "INV-2", "amount": "-5"})
+        assert 422 == negative.status_code
+        assert "InvalidInput" == negative.json()["error"]
+        assert "-5" in negative.json()["detail"]
+
+        redemption = {"customer_id": shop, "points": 50, "redemption_id": "RDM-1"}
+        redeemed = http.post("/redemptions", json=redemption)
+        assert (201, {"value": "50000", "balance": 55}) == (redeemed.status_code, redeemed.json())
+        too_many = http.post("/redemptions", json={**redemption, "points": 500,
+                                                   "redemption_id": "RDM-2"})  # fmt: skip
+        assert (409, "RedemptionRefused") == (too_many.status_code, too_many.json()["error"])
+
+        rows = http.get("/leads", params={"search": "binh", "status": "submitted"}).json()
+        assert [(referral_id, "Trần Thị Bình", "Spa Bình An", "submitted")] == [
+            (r["referral_id"], r["name"], r["business_name"], r["status"]) for r in rows
+        ]
+        assert [] == http.get("/leads", params={"status": "rewarded"}).json()
+        bad_sort = http.get("/leads", params={"sort_by": "colour"})
+        assert (422, "InvalidInput") == (bad_sort.status_code, bad_sort.json()["error"])
