@@ -18,14 +18,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help .venv demo test lint typecheck format bench clean
+.PHONY: help .venv demo test docs lint typecheck format bench clean
 
 help:
-	@echo "make demo       run examples/points_demo.py"
+	@echo "make demo       run the demo story: referral-ledger demo --db demo-ledger.db"
 	@echo "make test       lint, format check, type check and the test suite"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make typecheck  mypy (strict)"
 	@echo "make format     ruff format + ruff check --fix"
+	@echo "make docs       build the docs site into site/ (mkdocs, strict)"
 	@echo "make bench      run the benchmarks"
 	@echo "make clean      remove .venv and caches"
 	@echo "Variables: PYTHON=$(PYTHON)  PYTEST_ARGS='$(PYTEST_ARGS)'"
@@ -47,13 +48,17 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/points_demo.py
+	$(BIN)/referral-ledger demo --db demo-ledger.db
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/mkdocs build --strict -q
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -70,6 +75,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site demo-ledger.db
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
