@@ -226,3 +226,84 @@ def submit_same_lead(
         return {"submitted": rid}
 
     _run(work, url, worker, barrier, results)
+
+
+# --- read models (tests/test_views_crash.py) -----------------------------------------
+
+
+class Flag(Protocol):
+    def set(self) -> None: ...
+
+
+class AckQueue(Protocol):
+    def put(self, obj: Any) -> None: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+
+
+def catch_up_views_slowly(url: str, batch_size: int, started: Flag) -> None:
+    """Fold the views' backlog in small batches, until killed (or done)."""
+    with Ledger.open(url) as ledger:
+        ledger._views.catch_up(batch_size=batch_size, progress=lambda position, stop: started.set())
+
+
+def submit_leads_and_acknowledge(
+    url: str,
+    referrer_id: UUID,
+    first_phone: int,
+    count: int,
+    acknowledged: AckQueue,
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Submit `count` leads; put each referral id on `acknowledged` once the call returned."""
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        barrier.wait(timeout=BARRIER_TIMEOUT)
+        ids = []
+        for n in range(count):
+            rid = ledger.submit_referral(
+                referrer_id, f"Lead {worker}-{n}", f"09{first_phone + n:08d}", industry="retail"
+            )
+            acknowledged.put(rid)
+            ids.append(rid)
+        acknowledged.put(None)  # this writer is done
+        return {"acknowledged": ids}
+
+    _run(work, url, worker, barrier, results)
+
+
+def read_leads_checking_acknowledged(
+    url: str,
+    writers: int,
+    acknowledged: AckQueue,
+    worker: int,
+    barrier: Barrier,
+    results: ResultQueue,
+) -> None:
+    """Query the lead table in a loop; before each query take every id acknowledged
+    so far, and report any of them the query's answer lacks."""
+
+    def work(ledger: Ledger) -> dict[str, Any]:
+        barrier.wait(timeout=BARRIER_TIMEOUT)
+        seen: set[UUID] = set()
+        missing: list[str] = []
+        done = queries = 0
+        while True:
+            while True:  # everything acknowledged before this query starts
+                try:
+                    item = acknowledged.get(timeout=0.001 if done < writers else 1.0)
+                except Exception:  # queue.Empty
+                    break
+                if item is None:
+                    done += 1
+                else:
+                    seen.add(item)
+            answer = {row.referral_id for row in ledger.lead_table(limit=1000)}
+            queries += 1
+            missing += [str(rid) for rid in seen - answer]
+            if done == writers:
+                break
+        return {"queries": queries, "checked": len(seen), "missing": missing}
+
+    _run(work, url, worker, barrier, results)
