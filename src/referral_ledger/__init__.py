@@ -21,6 +21,7 @@ from referral_ledger.aggregates.referral import (
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
+    CorruptEvent,
     DuplicatePhone,
     InvalidInput,
     InvalidTransition,
@@ -29,13 +30,13 @@ from referral_ledger.errors import (
     ProgramNotConfigured,
     RedemptionRefused,
     ReferrerNotEligible,
+    StoreError,
 )
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
-from referral_ledger.store import StoreError
 
 __all__ = [
     "DUPLICATE_PHONE_POLICIES",
@@ -45,6 +46,7 @@ __all__ = [
     "ConcurrencyConflict",
     "Contract",
     "ConversionRow",
+    "CorruptEvent",
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",

@@ -6,6 +6,8 @@ nothing; each message names the offending value so a host can show it as is.
 
 from __future__ import annotations
 
+from eventsourcing.persistence import MapperDeserialisationError
+
 
 class LedgerError(Exception):
     """Base class of every error the ledger raises on purpose."""
@@ -43,8 +45,22 @@ class ConcurrencyConflict(LedgerError):
     """Other writers kept changing the same records; the command recorded nothing."""
 
 
+class StoreError(LedgerError):
+    """The store cannot be opened or read (bad URL, wrong key, damaged event)."""
+
+
+class CorruptEvent(StoreError, MapperDeserialisationError):
+    """A stored event cannot be decoded: damaged bytes, a wrong key, an unknown class.
+
+    Raised by whatever needed that event (loading its record, a view
+    catch-up); nothing is skipped silently. `referral-ledger audit` lists every
+    such event with its log position.
+    """
+
+
 __all__ = [
     "ConcurrencyConflict",
+    "CorruptEvent",
     "DuplicatePhone",
     "InvalidInput",
     "InvalidTransition",
@@ -53,4 +69,5 @@ __all__ = [
     "ProgramNotConfigured",
     "RedemptionRefused",
     "ReferrerNotEligible",
+    "StoreError",
 ]

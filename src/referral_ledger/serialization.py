@@ -18,11 +18,12 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 from eventsourcing.persistence import (
     Mapper,
-    MapperDeserialisationError,
     StoredEvent,
     Transcoder,
 )
 from eventsourcing.utils import get_topic, resolve_topic
+
+from referral_ledger.errors import CorruptEvent
 
 
 def _make_converter() -> Any:
@@ -93,9 +94,12 @@ class CattrsMapper(Mapper[UUID]):
             state["originator_version"] = stored_event.originator_version
             return converter.structure(state, cls)
         except Exception as error:
-            raise MapperDeserialisationError(
-                f"cannot read stored event {stored_event.originator_id} "
-                f"v{stored_event.originator_version} ({stored_event.topic}): {error!r}"
+            # A LedgerError (also still a MapperDeserialisationError), so a damaged
+            # event surfaces as the library's own error wherever it is read.
+            raise CorruptEvent(
+                f"the ledger has an event it cannot read: {stored_event.originator_id} "
+                f"v{stored_event.originator_version} ({stored_event.topic}): {error!r}; "
+                "`referral-ledger audit` lists every damaged event with its position"
             ) from error
 
 

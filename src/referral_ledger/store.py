@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 
 from referral_ledger.aggregates.base import Event, Evolve, State
-from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
+from referral_ledger.errors import ConcurrencyConflict, InvalidInput, StoreError
 from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
 
 if TYPE_CHECKING:
@@ -43,10 +43,8 @@ DEFAULT_SNAPSHOT_INTERVAL: Final = 100
 DEFAULT_MAX_ATTEMPTS: Final = 25
 #: Seconds a SQLite writer waits for another process's write lock.
 SQLITE_LOCK_TIMEOUT: Final = 30
-
-
-class StoreError(LedgerError):
-    """The store cannot be opened or read (bad URL, wrong key, damaged event)."""
+#: Events read at open to tell a wrong cipher key from a damaged event.
+VERIFY_EVENTS: Final = 20
 
 
 @attrs.frozen(kw_only=True)
@@ -391,12 +389,21 @@ class Store:
                     self.app.snapshots.put([snapshot])
 
     def verify_readable(self) -> None:
-        """Read the first stored event, so a wrong cipher key fails at open."""
-        for notification in self.notifications(0, 1):
+        """Read the first stored events, so a wrong cipher key fails at open.
+
+        One that decodes proves the key: a damaged first event alone must not
+        lock the ledger (and `audit`, which reports it) out.
+        """
+        first_error: MapperDeserialisationError | None = None
+        for notification in self.notifications(0, VERIFY_EVENTS):
             try:
                 self.event_of(notification)
             except MapperDeserialisationError as error:
-                raise StoreError(
-                    f"cannot read the stored events (wrong cipher_key, or no key for an "
-                    f"encrypted store?): {error}"
-                ) from None
+                first_error = first_error or error
+            else:
+                return
+        if first_error is not None:
+            raise StoreError(
+                f"cannot read the stored events (wrong cipher_key, or no key for an "
+                f"encrypted store?): {first_error}"
+            ) from None
