@@ -10,7 +10,7 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     Notification,
     ProcessRecorder,
+    StoredEvent,
     Tracking,
 )
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
@@ -45,6 +46,8 @@ DEFAULT_MAX_ATTEMPTS: Final = 25
 SQLITE_LOCK_TIMEOUT: Final = 30
 #: Events read at open to tell a wrong cipher key from a damaged event.
 VERIFY_EVENTS: Final = 20
+#: Records read per query by `Store.load_many` (SQLite allows 32,766 parameters).
+LOAD_CHUNK: Final = 500
 
 
 @attrs.frozen(kw_only=True)
@@ -218,6 +221,18 @@ class UnitOfWork:
         state: S | None = self._states[aggregate_id][0]
         return state
 
+    def prefetch(self, records: Iterable[tuple[UUID, Evolve[Any]]]) -> None:
+        """Load many records at once (one query per table), for the `load`s that follow.
+
+        Records already in the unit are left as they are; `load` then answers
+        from memory. The states are as the store has them, exactly as `load`
+        would read them one by one.
+        """
+        wanted = {i: evolve for i, evolve in records if i not in self._states}
+        if wanted:
+            for aggregate_id, state in self._store.load_many(wanted).items():
+                self._states[aggregate_id] = (state, wanted[aggregate_id])
+
     def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
         """Declare a record this unit creates, without reading it first.
 
@@ -258,6 +273,7 @@ class Store:
         self.snapshot_interval = snapshot_interval
         self.max_attempts = max_attempts
         self.stats = CommandStats()
+        self._reader = _bulk_reader(app)
 
     # --- reading -----------------------------------------------------------
 
@@ -277,6 +293,39 @@ class Store:
         for event in self._events(aggregate_id, after):
             state = evolve(state, event)
         return state
+
+    def load_many(self, records: Mapping[UUID, Evolve[Any]]) -> dict[UUID, Any]:
+        """Current states of many records (None where none): `load` for each, in bulk.
+
+        One query per chunk of ids reads the latest snapshots and the events
+        after them. A record whose snapshot cannot be read is loaded alone,
+        replaying all its events, as `load` does.
+        """
+        reader = self._reader
+        if reader is None:
+            return {i: self.load(i, evolve) for i, evolve in records.items()}
+        mapper = self.app.mapper
+        states: dict[UUID, Any] = dict.fromkeys(records)
+        unreadable: set[UUID] = set()
+        ids = list(records)
+        for start in range(0, len(ids), LOAD_CHUNK):
+            for is_event, stored in reader.select(ids[start : start + LOAD_CHUNK]):
+                aggregate_id = cast(UUID, stored.originator_id)
+                if is_event:
+                    if aggregate_id not in unreadable:
+                        event = cast(Event, mapper.to_domain_event(stored))
+                        states[aggregate_id] = records[aggregate_id](states[aggregate_id], event)
+                    continue
+                try:
+                    state = self._state_from(mapper.to_domain_event(stored))
+                except MapperDeserialisationError:
+                    state = None
+                if state is None:
+                    unreadable.add(aggregate_id)
+                states[aggregate_id] = state
+        for aggregate_id in unreadable:
+            states[aggregate_id] = self.load(aggregate_id, records[aggregate_id])
+        return states
 
     def load_as_of(self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime) -> S | None:
         """State as it stood at `as_of`: the events recorded by then, replayed."""
@@ -407,3 +456,135 @@ class Store:
                 f"cannot read the stored events (wrong cipher_key, or no key for an "
                 f"encrypted store?): {first_error}"
             ) from None
+
+
+class _BulkReader:
+    """Reads the rows of many records in one statement, from eventsourcing's own tables.
+
+    The statement returns each record's latest snapshot (flag 0) and its
+    events after that snapshot (flag 1), oldest first; being one statement,
+    it sees one consistent state of the store, so no snapshot written
+    meanwhile can open a gap between the two.
+    """
+
+    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
+        raise NotImplementedError
+
+
+class _SQLiteBulkReader(_BulkReader):
+    def __init__(self, app: EventLog) -> None:
+        from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+        recorder = cast(SQLiteAggregateRecorder, app.recorder)
+        self.datastore = recorder.datastore
+        self.events = recorder.events_table_name
+        self.snapshots = ""
+        if app.snapshots is not None:
+            self.snapshots = cast(SQLiteAggregateRecorder, app.snapshots.recorder).events_table_name
+        self.statements: dict[int, str] = {}
+
+    def statement(self, count: int) -> str:
+        if count not in self.statements:
+            marks = ",".join("?" * count)
+            if not self.snapshots:
+                self.statements[count] = (
+                    "SELECT 1, originator_id, originator_version, topic, state "
+                    f"FROM {self.events} WHERE originator_id IN ({marks}) "
+                    "ORDER BY originator_id, originator_version"
+                )
+            else:
+                # SQLite gives the bare columns of the row that holds the MAX().
+                self.statements[count] = (
+                    "WITH s AS (SELECT originator_id, MAX(originator_version) AS "
+                    f"originator_version, topic, state FROM {self.snapshots} "
+                    f"WHERE originator_id IN ({marks}) GROUP BY originator_id) "
+                    "SELECT 0, originator_id, originator_version, topic, state FROM s "
+                    "UNION ALL "
+                    "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
+                    f"FROM {self.events} e LEFT JOIN s ON s.originator_id = e.originator_id "
+                    f"WHERE e.originator_id IN ({marks}) "
+                    "AND e.originator_version > COALESCE(s.originator_version, 0) "
+                    "ORDER BY 1, 2, 3"
+                )
+        return self.statements[count]
+
+    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
+        keys = [i.hex for i in ids]
+        params = keys + keys if self.snapshots else keys
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.statement(len(keys)), params)
+            rows = cursor.fetchall()
+        return [
+            (
+                bool(row[0]),
+                StoredEvent(
+                    originator_id=UUID(row[1]),
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=row[4],
+                ),
+            )
+            for row in rows
+        ]
+
+
+class _PostgresBulkReader(_BulkReader):
+    def __init__(self, app: EventLog) -> None:
+        from eventsourcing.postgres import PostgresAggregateRecorder
+        from psycopg.sql import SQL, Identifier
+
+        recorder = cast(PostgresAggregateRecorder, app.recorder)
+        self.datastore = recorder.datastore
+        self.snapshotting = app.snapshots is not None
+        schema = Identifier(self.datastore.schema)
+        events = Identifier(recorder.events_table_name)
+        self.statement: Any = SQL(
+            "SELECT 1 AS flag, originator_id, originator_version, topic, state "
+            "FROM {schema}.{events} WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        ).format(schema=schema, events=events)
+        if app.snapshots is not None:
+            snapshots = cast(PostgresAggregateRecorder, app.snapshots.recorder)
+            self.statement = SQL(
+                "WITH s AS (SELECT DISTINCT ON (originator_id) originator_id, "
+                "originator_version, topic, state FROM {schema}.{snapshots} "
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC) "
+                "SELECT 0 AS flag, originator_id, originator_version, topic, state FROM s "
+                "UNION ALL "
+                "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM {schema}.{events} e LEFT JOIN s ON s.originator_id = e.originator_id "
+                "WHERE e.originator_id = ANY(%s) "
+                "AND e.originator_version > COALESCE(s.originator_version, 0) "
+                "ORDER BY 1, 2, 3"
+            ).format(
+                schema=schema, events=events, snapshots=Identifier(snapshots.events_table_name)
+            )
+
+    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
+        keys = list(ids)
+        params = (keys, keys) if self.snapshotting else (keys,)
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(self.statement, params, prepare=True)
+            rows = cursor.fetchall()
+        return [
+            (
+                bool(row["flag"]),
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                ),
+            )
+            for row in rows
+        ]
+
+
+def _bulk_reader(app: EventLog) -> _BulkReader | None:
+    """A bulk reader for the app's store (None: an unknown store, load one by one)."""
+    module = type(app.recorder).__module__
+    if module == "eventsourcing.sqlite":
+        return _SQLiteBulkReader(app)
+    if module == "eventsourcing.postgres":
+        return _PostgresBulkReader(app)
+    return None
