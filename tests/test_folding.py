@@ -39,6 +39,8 @@ from referral_ledger.projections.folding import fold, search_key, website_key
         ("nguyen van an", "nguyen van an"),
         ("  Nguyễn   Văn\tAn  ", "nguyen van an"),
         ("Café Sài Gòn", "cafe sai gon"),
+        ("Ð", "d"),  # U+00D0, which looks like Đ (U+0110): lower-cased before mapping
+        ("ð", "d"),
         ("", ""),
     ],
 )

@@ -14,9 +14,11 @@ _LETTERS = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "ø": "o", "Ø": "o",
 
 def fold(text: str) -> str:
     """Lower-case `text` and drop its accents: `Đặng Thị Ánh` → `dang thi anh`."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_LETTERS))
+    # Case first, then the hand-mapped letters: `Ð` (U+00D0) lower-cases to
+    # `ð`, which is in the table, while `Ð` itself is not.
+    decomposed = unicodedata.normalize("NFD", text.casefold().translate(_LETTERS))
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().split())
+    return " ".join(bare.split())
 
 
 def website_key(url: str) -> str:
