@@ -11,6 +11,7 @@ SQLite, which cannot push notifications, is served by the same pull loop.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import attrs
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.referral import ReferralStatus
@@ -78,13 +80,28 @@ def _time(value: datetime) -> str:
 class ViewStore:
     """The views' tables in the ledger's own database, and the catch-up loop."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, in_memory: bool = False) -> None:
+        """Views in the ledger's own database, or (`in_memory`) in a private
+        in-memory SQLite database of this process that is never written to disk."""
         self.store = store
-        recorder: Any = store.app.recorder
-        self._datastore = recorder.datastore
-        self.postgres = type(recorder).__module__ == "eventsourcing.postgres"
+        self._own_datastore: SQLiteDatastore | None = None
+        if in_memory:
+            self._own_datastore = SQLiteDatastore(
+                db_name=f"file:referral-ledger-views-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            )
+            self._datastore: Any = self._own_datastore
+            self.postgres = False
+        else:
+            recorder: Any = store.app.recorder
+            self._datastore = recorder.datastore
+            self.postgres = type(recorder).__module__ == "eventsourcing.postgres"
         self._prefix = f'"{self._datastore.schema}".' if self.postgres else ""
         self._create_tables()
+
+    def close(self) -> None:
+        """Release a private in-memory database (the ledger's own is closed with it)."""
+        if self._own_datastore is not None:
+            self._own_datastore.close()
 
     # --- SQL plumbing --------------------------------------------------------
 
