@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import phonenumbers
 
@@ -45,10 +45,11 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         phone_region: str = DEFAULT_REGION,
         business_timezone: tzinfo = VIETNAM,
         react_inline: bool = True,
+        views_in_memory: bool = False,
     ) -> None:
         """Use :meth:`Ledger.open`; this wires an already opened store."""
         self._store = store
-        self._views = ViewStore(store)
+        self._views = ViewStore(store, in_memory=views_in_memory)
         self.phone_region = phone_region
         self.business_timezone = business_timezone
         self.react_inline = react_inline
@@ -72,6 +73,7 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         clock: Callable[[], datetime] | None = None,
         business_timezone: tzinfo = VIETNAM,
         react_inline: bool = True,
+        views: Literal["store", "memory"] | None = None,
     ) -> Ledger:
         """Open (creating if needed) the ledger stored at `url`.
 
@@ -84,6 +86,12 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         are signed for days); Vietnam (UTC+7) by default. With
         `react_inline=False`, automatic rewards wait for :meth:`run_worker` or
         :meth:`process_reactions` instead of following each customer command.
+        `views` says where the read models live: "store" (tables beside the
+        events, shared by every process) or "memory" (this process only, built
+        from the log when first queried, never written to disk). The default
+        is "store", and "memory" with a `cipher_key`: the views hold lead
+        contact details in clear so SQL can search them, and an encrypted
+        store should not keep them at rest.
         """
         if isinstance(snapshot_interval, bool) or not isinstance(snapshot_interval, int):
             raise InvalidInput(f"snapshot_interval must be an int, not {snapshot_interval!r}")
@@ -95,7 +103,8 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             raise InvalidInput(
                 f"phone_region must be a two-letter region code such as 'VN': {phone_region!r}"
             )
-        env = environment_for(url, cipher_key=cipher_key, compress=compress)
+        _check_cipher_key(cipher_key)
+        env = environment_for(url, cipher_key=cipher_key, compress=parse_flag(compress, "compress"))
         ensure_postgres_schema(env)
         store = Store(
             EventLog(env=env),
@@ -111,6 +120,7 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             phone_region=phone_region,
             business_timezone=business_timezone,
             react_inline=parse_flag(react_inline, "react_inline"),
+            views_in_memory=_views_in_memory(views, encrypted=cipher_key is not None),
         )
 
     @staticmethod
@@ -122,6 +132,7 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
 
     def close(self) -> None:
         """Release the store's connections."""
+        self._views.close()
         self._store.app.close()
 
     def __enter__(self) -> Self:
@@ -161,3 +172,30 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             busy = self.process_reactions() + self.catch_up_projections()
             if not busy:
                 stop.wait(poll_interval)
+
+
+def _check_cipher_key(key: object) -> None:
+    """A key from `create_cipher_key`, or None; the message never shows the key."""
+    if key is None:
+        return
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(
+            f"cipher_key must be a key from Ledger.create_cipher_key(), not a {type(key).__name__}"
+        )
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.utils import Environment
+
+    try:
+        AESCipher(Environment(env={AESCipher.CIPHER_KEY: key}))
+    except Exception as error:
+        raise InvalidInput(
+            f"cipher_key is not a key from Ledger.create_cipher_key(): {type(error).__name__}"
+        ) from None
+
+
+def _views_in_memory(views: object, *, encrypted: bool) -> bool:
+    if views is None:
+        return encrypted
+    if views not in ("store", "memory"):
+        raise InvalidInput(f'views must be "store" or "memory", not {views!r}')
+    return views == "memory"

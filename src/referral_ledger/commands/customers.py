@@ -470,6 +470,11 @@ class CustomerCommands(LedgerBase):
         for key, value in row.items():
             if key in ("phones", "phone", "tags", "addresses") and isinstance(value, str):
                 value = [part for part in _LIST_SEPARATORS.split(value) if part.strip()]
+            if key in ("phones", "phone"):
+                if value is None:
+                    value = []
+                elif not isinstance(value, Iterable):
+                    raise InvalidInput(f"{key} must be text or a list of phones, not {value!r}")
             if key == "phone":
                 key = "phones"
                 value = [*fields.get("phones", []), *value]  # type: ignore[misc]

@@ -37,7 +37,7 @@ class ViewQueries(LedgerBase):
         wanted = _parse_status(status)
         program_name = parse_optional_text(program, "program")
         term = parse_optional_text(search, "search")
-        if sort_by not in SORTABLE:
+        if not isinstance(sort_by, str) or sort_by not in SORTABLE:
             raise InvalidInput(f"sort_by must be one of {sorted(SORTABLE)}, not {sort_by!r}")
         if not isinstance(descending, bool):
             raise InvalidInput(f"descending must be True or False, not {descending!r}")
@@ -79,6 +79,8 @@ class ViewQueries(LedgerBase):
 
         `progress(position, last_position)` is called after each batch.
         """
+        if progress is not None and not callable(progress):
+            raise InvalidInput(f"progress must be a function or None, not {progress!r}")
         return self._views.rebuild(progress=progress)
 
     def catch_up_projections(self) -> int:
