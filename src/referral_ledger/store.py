@@ -31,7 +31,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 
 from referral_ledger.aggregates.base import Event, Evolve, State
-from referral_ledger.errors import ConcurrencyConflict, InvalidInput, StoreError
+from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError, StoreError
 from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
 
 if TYPE_CHECKING:
@@ -211,13 +211,17 @@ class UnitOfWork:
         self._store = store
         self._states: dict[UUID, tuple[Any, Evolve[Any]]] = {}
         self._first_new_version: dict[UUID, int] = {}
+        #: The version of each record as read (0: it did not exist yet).
+        self._read: dict[UUID, int] = {}
         self.pending: list[Event] = []
         self.now = store.clock()
 
     def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """The current state of an aggregate (None if it has no events yet)."""
         if aggregate_id not in self._states:
-            self._states[aggregate_id] = (self._store.load(aggregate_id, evolve), evolve)
+            loaded = self._store.load(aggregate_id, evolve)
+            self._states[aggregate_id] = (loaded, evolve)
+            self._read[aggregate_id] = 0 if loaded is None else loaded.version
         state: S | None = self._states[aggregate_id][0]
         return state
 
@@ -232,6 +236,7 @@ class UnitOfWork:
         if wanted:
             for aggregate_id, state in self._store.load_many(wanted).items():
                 self._states[aggregate_id] = (state, wanted[aggregate_id])
+                self._read[aggregate_id] = 0 if state is None else state.version
 
     def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
         """Declare a record this unit creates, without reading it first.
@@ -239,7 +244,9 @@ class UnitOfWork:
         For fresh random ids: should the id exist after all, saving its
         version 1 conflicts in the store, so nothing is overwritten.
         """
-        self._states.setdefault(aggregate_id, (None, evolve))
+        if aggregate_id not in self._states:
+            self._states[aggregate_id] = (None, evolve)
+            self._read[aggregate_id] = 0
 
     def record(self, events: list[Event]) -> None:
         """Add decided events; they are applied to the loaded states at once."""
@@ -250,6 +257,17 @@ class UnitOfWork:
             self._states[event.originator_id] = (evolve(state, event), evolve)
             self._first_new_version.setdefault(event.originator_id, expected)
             self.pending.append(event)
+
+    def reads_current(self) -> bool:
+        """Whether every record this unit read is still at the version it read.
+
+        Records are read one query at a time, so another process's commit can
+        fall between two reads (on PostgreSQL's READ COMMITTED, or between
+        SQLite's read transactions): the unit then saw half of that commit.
+        If nothing read has moved since, every read was current at this one
+        moment, and a refusal decided on them is one a serial order would give.
+        """
+        return all(self._store.version_of(i) == v for i, v in self._read.items())
 
     def changed_states(self) -> Iterator[tuple[int, Any]]:
         """(first new version, state after the command) of each changed aggregate."""
@@ -336,6 +354,11 @@ class Store:
             state = evolve(state, event)
         return state
 
+    def version_of(self, aggregate_id: UUID) -> int:
+        """The newest version stored for a record (0: none)."""
+        newest = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return newest[0].originator_version if newest else 0
+
     def events_of(self, aggregate_id: UUID) -> list[Event]:
         """Every event of one aggregate, oldest first."""
         return list(self._events(aggregate_id))
@@ -383,7 +406,16 @@ class Store:
         for attempt in range(self.max_attempts):
             self.stats.attempts += 1
             unit = UnitOfWork(self)
-            result = decide(unit)
+            try:
+                result = decide(unit)
+            except LedgerError:
+                # A refusal saves nothing, so no save conflict can expose a read
+                # that saw half of another command (say, a POS id not yet linked
+                # but its phone already claimed): check the reads, else decide again.
+                if attempt + 1 == self.max_attempts or unit.reads_current():
+                    raise
+                self.stats.conflicts_retried += 1
+                continue
             if not unit.pending and tracking is None:
                 return result
             try:
