@@ -55,23 +55,15 @@ class Clock:
 
 
 # --- customers -------------------------------------------------------------
-# Customers (their own issue) may not have landed yet: until they have, a
-# customer is any UUID and its group is passed on each purchase.
 
 _phones = itertools.count(random.randrange(1_000_000, 8_000_000))
-_groups_until_customers_land: dict[UUID, str | None] = {}
 
 
 def new_customer(ledger: Ledger, group: str | None = None) -> UUID:
-    """A customer of `ledger` (registered, once customers exist) in `group`."""
-    if hasattr(ledger, "register_customer"):
-        customer: UUID = ledger.register_customer(
-            name="Nguyễn Văn An", phones=[f"091{next(_phones):07d}"], group=group
-        )
-        return customer
-    customer = uuid4()
-    _groups_until_customers_land[customer] = group
-    return customer
+    """A registered customer of `ledger` in `group`, with a phone of its own."""
+    return ledger.register_customer(
+        name="Nguyễn Văn An", phones=[f"091{next(_phones):07d}"], group=group
+    )
 
 
 def buy(
@@ -83,13 +75,8 @@ def buy(
     points_used: Any = 0,
     at: Any = None,
 ) -> int:
-    """`record_purchase`, with the customer's group while purchases still take it."""
-    extra: dict[str, Any] = {}
-    if not hasattr(ledger, "register_customer"):
-        extra["group"] = _groups_until_customers_land.get(customer)
-    return ledger.record_purchase(
-        customer, invoice_id, amount, discounted_amount, points_used, at, **extra
-    )
+    """`record_purchase`, loosely typed so that bad input reaches it unchanged."""
+    return ledger.record_purchase(customer, invoice_id, amount, discounted_amount, points_used, at)
 
 
 # --- fixtures --------------------------------------------------------------
@@ -616,8 +603,6 @@ def test_bad_input_raises_the_matching_error_and_records_nothing(
 
 
 def test_unknown_customer_is_not_found_and_records_nothing(configured: Ledger) -> None:
-    if not hasattr(configured, "register_customer"):
-        pytest.skip("customers have not landed yet: any UUID is a customer")
     stranger = uuid4()
     count = configured.event_count()
     with pytest.raises(NotFound, match=str(stranger)):
