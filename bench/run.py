@@ -64,7 +64,7 @@ from referral_ledger.store import Store, UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-DEFAULT_SIZES = (10_000, 50_000, 200_000)
+DEFAULT_SIZES = (10_000, 30_000, 100_000)
 QUICK_SIZES = (2_000, 5_000, 10_000)
 PROGRAM = LoyaltyProgram(money_per_point=1000, point_value=100)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -702,7 +702,7 @@ def report(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--sizes", help="comma-separated purchase counts (default 10k,50k,200k)")
+    parser.add_argument("--sizes", help="comma-separated purchase counts (default 10k,30k,100k)")
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
         "--scenarios", default="single,bulk,balance,search", help="which scenarios (replay: bulk)"
