@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from referral_ledger import Ledger
 from stores import (
     drop_pg_schema,
     in_ci,
@@ -22,6 +23,7 @@ from stores import (
     pg_skip_reason,
     postgres_url,
 )
+from support import DEFAULT_START, Clock
 
 # --- Hypothesis profiles ---------------------------------------------------------------
 
@@ -111,3 +113,16 @@ def fresh_pg_url() -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite URL for a new database file in the test's tmp_path."""
     return f"sqlite:///{tmp_path}/ledger.db"
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Clock:
+    """A fake clock starting at the test module's `START` (or the default)."""
+    return Clock(getattr(request.module, "START", DEFAULT_START))
+
+
+@pytest.fixture
+def ledger(store_url: str, clock: Clock) -> Iterator[Ledger]:
+    """An empty ledger on each store, recording by the fake clock."""
+    with Ledger.open(store_url, clock=clock) as opened:
+        yield opened

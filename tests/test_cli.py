@@ -1,9 +1,6 @@
 """The `referral-ledger` command, driven through `main(argv)` on temporary SQLite files,
 plus one run of the installed script and one of `python -m referral_ledger`."""
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import contextlib

@@ -15,8 +15,6 @@ which keep lead contact details in clear to search and sort them in SQL, then
 live in the process's memory (unless the host asks for `views="store"`).
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

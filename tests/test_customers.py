@@ -5,13 +5,10 @@ sync by external id, bulk import, `as_of` reads, and the loyalty commands'
 need for a known customer. Every refused command is checked to record nothing.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -33,35 +30,11 @@ from referral_ledger import (
     Tier,
 )
 from referral_ledger.aggregates.customer import CustomerUpdated
+from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 AN_PHONE = "0912 345 678"
 AN_E164 = "+84912345678"
-
-
-class Clock:
-    """A fake clock: tests move time on explicitly, so `as_of` has exact answers."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store_url: str, clock: Clock) -> Iterator[Ledger]:
-    with Ledger.open(store_url, clock=clock) as opened:
-        yield opened
 
 
 def register_an(ledger: Ledger, **extra: Any) -> UUID:

@@ -7,9 +7,6 @@ worker is a "spawn"ed interpreter with its own `Ledger`; the workers meet at
 a barrier before each round so their registrations collide.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import multiprocessing

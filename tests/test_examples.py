@@ -1,9 +1,6 @@
 """The examples run as a user runs them (`make demo`) and print the right figures;
 the worked example of docs/points.md gives the figures its table shows."""
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import contextlib

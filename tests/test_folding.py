@@ -6,9 +6,6 @@ no case); `website_key` makes a web address comparable the way people type it
 them, so these tables are what "`nguyen` finds `Nguyễn`" rests on.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import unicodedata

@@ -19,8 +19,6 @@ Quick profile: 12 examples per command (~400 calls); REFERRAL_LEDGER_LONG=1
 runs 300 per command.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

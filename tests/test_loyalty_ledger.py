@@ -4,14 +4,11 @@ Each test opens a fresh ledger on memory, SQLite and PostgreSQL (`store_url`)
 with a fake clock, and checks exact figures.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,22 +33,9 @@ from referral_ledger.aggregates.loyalty import (
     TierChanged,
     account_id,
 )
+from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A fake clock: tests move time on explicitly, so `as_of` has exact answers."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 # --- customers -------------------------------------------------------------
@@ -82,18 +66,6 @@ def buy(
 # --- fixtures --------------------------------------------------------------
 
 STANDARD = LoyaltyProgram(money_per_point=Decimal(10000), point_value=Decimal(1000))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store_url: str, clock: Clock) -> Iterator[Ledger]:
-    """An empty ledger on each store."""
-    with Ledger.open(store_url, clock=clock) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ its events. It runs on memory, SQLite and PostgreSQL, with a snapshot every
 3 events so that loading from snapshots is exercised all the time.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import functools

@@ -1,8 +1,5 @@
 """The points arithmetic and the program settings, as pure functions with exact figures."""
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import itertools

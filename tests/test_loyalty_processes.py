@@ -8,9 +8,6 @@ acknowledged; the test checks the store against those acknowledgements.
 Run with `-s` to see each worker's attempts and conflicts.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import contextlib

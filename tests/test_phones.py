@@ -5,9 +5,6 @@ release as pure functions; the ledger tests pin that lookups go through the
 same normalisation on every store.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 from datetime import UTC, datetime

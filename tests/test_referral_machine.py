@@ -14,9 +14,6 @@ PostgreSQL, each example on a new, empty store, with a fake clock that moves
 on between steps.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import itertools

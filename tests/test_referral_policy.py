@@ -5,9 +5,6 @@ never reaches the log), and `reward_for` picks the plan's amount or the
 default.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 from decimal import Decimal

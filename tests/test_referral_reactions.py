@@ -9,9 +9,6 @@ two reacting at once; and the two ways a host runs it (on opening, and
 `run_worker` in a thread).
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import multiprocessing

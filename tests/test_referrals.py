@@ -6,13 +6,10 @@ lead phones in every spelling, self-referral, the lifecycle exactly as
 replays, and bad input. Every refused command is checked to record nothing.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
@@ -36,6 +33,7 @@ from referral_ledger import (
     TimelineEntry,
 )
 from referral_ledger.aggregates.referral import ALLOWED_MOVES
+from support import Clock
 
 S = ReferralStatus
 ICT = timezone(timedelta(hours=7))
@@ -45,31 +43,6 @@ REFERRER_PHONE = "0912 345 678"
 LEAD_PHONE = "0987 654 321"
 LEAD_E164 = "+84987654321"
 LEAD_SPELLINGS = ("0987 654 321", "+84 987 654 321", "84987654321")
-
-
-class Clock:
-    """A fake clock: tests move time on explicitly, so `as_of` has exact answers."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store_url: str, clock: Clock) -> Iterator[Ledger]:
-    with Ledger.open(store_url, clock=clock) as opened:
-        yield opened
 
 
 def new_referrer(

@@ -2,9 +2,6 @@
 retries on optimistic-concurrency conflicts, and concurrent writers.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import functools

@@ -1,8 +1,5 @@
 """The parsers every command runs its arguments through before touching the store."""
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import uuid

@@ -6,16 +6,13 @@ read-your-writes (also across two `Ledger` objects on one store), rebuilding,
 and the rebuild a newer view version triggers on open.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -41,35 +38,11 @@ from referral_ledger import (
 from referral_ledger.projections import storage
 from referral_ledger.projections.folding import fold
 from stores import in_ci, pg_available, split_pg_url
+from support import Clock
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ICT = timezone(timedelta(hours=7))
 LEAD_COLUMNS = [field.name for field in attrs.fields(LeadRow)]
-
-
-class Clock:
-    """A fake clock: recording times are exact and move only when told."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(store_url: str, clock: Clock) -> Iterator[Ledger]:
-    with Ledger.open(store_url, clock=clock) as opened:
-        yield opened
 
 
 @pytest.fixture(

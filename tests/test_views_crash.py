@@ -16,9 +16,6 @@ compare-and-set in ONE transaction. So:
 against `rebuild_projections()`.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import multiprocessing
