@@ -15,7 +15,6 @@ which keep lead contact details in clear to search and sort them in SQL, then
 live in the process's memory (unless the host asks for `views="store"`).
 """
 
-
 from __future__ import annotations
 
 import contextlib

@@ -19,7 +19,6 @@ Quick profile: 12 examples per command (~400 calls); REFERRAL_LEDGER_LONG=1
 runs 300 per command.
 """
 
-
 from __future__ import annotations
 
 import contextlib
