@@ -26,12 +26,9 @@ copy is consistent: SQLite's online backup API, or the file together with its
 -wal taken at one instant (the writer frozen with SIGSTOP stands in for a
 filesystem snapshot).
 
-The kill points are seeded (`random.Random(SEED)`); quick profile: 3 kills
+The kill points are seeded (`random.Random(SEED)`); quick profile: 5 kills
 of each kind per store; REFERRAL_LEDGER_LONG=1: 25.
 """
-
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -61,7 +58,7 @@ from referral_ledger.aggregates.referral import ReferralRewarded
 from referral_ledger.audit import audit, read_log
 
 LONG = os.environ.get("REFERRAL_LEDGER_LONG", "") not in ("", "0")
-KILLS = 25 if LONG else 3
+KILLS = 25 if LONG else 5
 BACKUPS = 10 if LONG else 2
 SEED = 20_251_123
 IMPORT_ROWS = 400

@@ -20,9 +20,6 @@ surfaced as `ConcurrencyConflict`) straight to the terminal, so they show in
 CI logs. REFERRAL_LEDGER_LONG=1 runs more rounds.
 """
 
-# Asserts read `expected == actual` (the project's test style), which SIM300 calls Yoda.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import multiprocessing
