@@ -23,6 +23,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -162,7 +163,14 @@ def test_catch_up_killed_mid_way_resumes_without_gaps_or_doubles(shared_url: str
         )
         child.start()
         try:
-            assert started.wait(timeout=60), "the child never finished a batch"
+            # Poll rather than wait once: on a loaded machine a spawned child
+            # can take long to start, and one that died must say so at once.
+            deadline = time.monotonic() + 180
+            while not started.wait(timeout=0.2) and child.is_alive():
+                assert time.monotonic() < deadline, "the child never finished a batch"
+            assert started.is_set() or 0 == child.exitcode, (
+                f"the catch-up child failed before its first batch (exit {child.exitcode})"
+            )
             threading.Event().wait(rng.uniform(0.05, 0.4))
             if child.is_alive():
                 os.kill(child.pid or 0, signal.SIGKILL)
