@@ -54,6 +54,8 @@ _SORT_KEYS: Final = {
     "reward": "CAST(reward AS NUMERIC)",
 }
 SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
+#: The LeadRow columns that can hold NULL (their annotation admits None).
+_NULLABLE: Final = frozenset(f.name for f in attrs.fields(LeadRow) if "None" in str(f.type))
 #: Plain indexes for the filters and the common sorts; each ends with the
 #: tie-breakers, so a page in that order can be read off the index.
 _LEAD_INDEXES: Final = {
@@ -306,8 +308,15 @@ class ViewStore:
         key = _SORT_KEYS.get(sort_by, sort_by)
         direction = "DESC" if descending else "ASC"
         # Nulls last either way, and a total order so pages never overlap.
-        # The null test is on the column itself: a folded key is '' for a null.
-        order = f"{sort_by} IS NULL, {key} {direction}, submitted_at ASC, referral_id ASC"
+        # The null test is on the column itself (a folded key is '' for a
+        # null), and only where nulls can be: on a NOT NULL column it would
+        # keep the planner from reading an index in order and stopping at LIMIT.
+        terms = [f"{key} {direction}"] + [
+            f"{tie} ASC" for tie in ("submitted_at", "referral_id") if tie != sort_by
+        ]
+        if sort_by in _NULLABLE:
+            terms.insert(0, f"{sort_by} IS NULL")
+        order = ", ".join(terms)
         query = (
             "SELECT * FROM {p}rl_leads WHERE " + " AND ".join(where) + f" ORDER BY {order} "
             "LIMIT ? OFFSET ?"
