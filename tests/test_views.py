@@ -668,3 +668,34 @@ def test_without_pg_trgm_search_falls_back_to_a_scan(
         assert ["Nguyễn Văn An"] == names(ledger.lead_table(search="nguyen"))
     assert [False] == failed
     assert "rl_leads_search" not in pg_indexes(fresh_pg_url)
+
+
+# --- how a batch reads its rows ------------------------------------------------
+
+
+def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are read in bulk, not one round trip per lead or customer."""
+    ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=1000))
+    people = People(ledger)
+    referrer = people.referrer()
+    leads = [people.lead(referrer, f"Lead {n}") for n in range(12)]
+    buyers = [ledger.register_customer(f"Buyer {n}", [people.phone()]) for n in range(12)]
+    ledger.catch_up_projections()  # the leads and customers are in the views already
+    for n, lead in enumerate(leads):
+        ledger.start_referral(lead, rep=f"rep-{n % 3}", at=START)
+    for n, buyer in enumerate(buyers):
+        ledger.record_purchase(buyer, f"INV-BATCH-{n}", 50000)
+    row_reads: list[str] = []
+    execute = storage.ViewStore._execute
+
+    def counting(self: storage.ViewStore, cursor: Any, text: str, params: Any = ()) -> Any:
+        if text.startswith("SELECT * FROM {p}rl_") or "FROM {p}rl_revenue WHERE" in text:
+            row_reads.append(text.split("FROM {p}")[1].split()[0])
+        return execute(self, cursor, text, params)
+
+    monkeypatch.setattr(storage.ViewStore, "_execute", counting)
+    ledger.catch_up_projections()
+    assert ["rl_leads", "rl_revenue"] == sorted(row_reads)
+    assert {"rep-0", "rep-1", "rep-2"} == {row.rep for row in all_leads(ledger)}

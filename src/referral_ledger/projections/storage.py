@@ -23,7 +23,9 @@ import attrs
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import get_topic
 
-from referral_ledger.aggregates.referral import ReferralStatus
+from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.loyalty import PointsEarned, PointsTakenBack
+from referral_ledger.aggregates.referral import ReferralStatus, ReferralSubmitted
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.folding import fold as fold_text
 from referral_ledger.projections.folding import website_key
@@ -67,6 +69,16 @@ _LEAD_INDEXES: Final = {
     "business": "business_key, submitted_at, referral_id",
     "rep": "rep, submitted_at",
 }
+
+
+#: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
+_SELECT_CHUNK: Final = 500
+#: Referral events that change a lead row that already exists.
+_LEAD_CHANGES: Final = tuple(
+    cls
+    for cls in fold.VIEW_EVENTS
+    if cls.__module__.endswith(".referral") and cls is not ReferralSubmitted
+)
 
 
 class _Superseded(Exception):
@@ -248,6 +260,7 @@ class ViewStore:
                 with self._transaction(commit=True) as cursor:
                     self._advance(cursor, position, upto)
                     records = _SqlRecords(self, cursor)
+                    records.prefetch(events)
                     for event in events:
                         fold.apply(event, records)
                     records.flush()
@@ -391,6 +404,17 @@ class ViewStore:
         )
         return _lead_from(rows[0]) if rows else None
 
+    def _select_many(self, cursor: Any, table: str, key: str, ids: list[UUID]) -> Iterator[Any]:
+        """The rows of `table` whose `key` is one of `ids`, a chunk per query."""
+        for start in range(0, len(ids), _SELECT_CHUNK):
+            chunk = ids[start : start + _SELECT_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            yield from self._execute(
+                cursor,
+                f"SELECT * FROM {{p}}{table} WHERE {key} IN ({marks})",
+                tuple(i.hex for i in chunk),
+            )
+
     def _select_revenue(self, cursor: Any, customer_id: UUID) -> Decimal:
         rows = self._execute(
             cursor, "SELECT revenue FROM {p}rl_revenue WHERE customer_id = ?", (customer_id.hex,)
@@ -429,6 +453,24 @@ class _SqlRecords:
         self._revenue: dict[UUID, Decimal] = {}
         self._dirty_leads: set[UUID] = set()
         self._dirty_revenue: set[UUID] = set()
+
+    def prefetch(self, events: list[Event]) -> None:
+        """Read the rows a batch of events will touch, one query per table.
+
+        Without it the fold reads a row per new referral or customer, a round
+        trip each: most of a rebuild's time on PostgreSQL.
+        """
+        submitted = {e.originator_id for e in events if isinstance(e, ReferralSubmitted)}
+        leads = list({e.originator_id for e in events if isinstance(e, _LEAD_CHANGES)} - submitted)
+        customers = list(
+            {e.customer_id for e in events if isinstance(e, PointsEarned | PointsTakenBack)}
+        )
+        self._leads.update(dict.fromkeys(leads))
+        for row in self._views._select_many(self._cursor, "rl_leads", "referral_id", leads):
+            self._leads[UUID(row["referral_id"])] = _lead_from(row)
+        self._revenue.update(dict.fromkeys(customers, Decimal(0)))
+        for row in self._views._select_many(self._cursor, "rl_revenue", "customer_id", customers):
+            self._revenue[UUID(row["customer_id"])] = Decimal(row["revenue"])
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         if referral_id not in self._leads:
