@@ -13,7 +13,10 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
+import tempfile
 import uuid
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -83,3 +86,15 @@ def drop_pg_schema(url: str) -> None:
         raise ValueError(f"no schema= parameter in {url!r}")
     with psycopg.connect(dsn, connect_timeout=3, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def fresh_store(kind: str) -> tuple[str, Callable[[], None]]:
+    """The URL of a new, empty store of `kind` (memory, sqlite, postgres), and
+    how to remove it: for state machines, which need one per example."""
+    if kind == "memory":
+        return f"memory://{uuid.uuid4().hex}", lambda: None
+    if kind == "sqlite":
+        directory = tempfile.mkdtemp(prefix="referral-ledger-")
+        return f"sqlite:///{directory}/ledger.db", lambda: shutil.rmtree(directory, True)
+    url = new_pg_url()
+    return url, lambda: drop_pg_schema(url)

@@ -11,8 +11,6 @@ SQLite and PostgreSQL, each example on a new, empty store.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -31,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from referral_ledger import DuplicatePhone, InvalidInput, Ledger
-from stores import drop_pg_schema, new_pg_url
+from stores import fresh_store
 
 #: A few numbers, each in several spellings, so clashes are frequent and every
 #: spelling must land on the same index record.
@@ -66,16 +64,7 @@ class CustomerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cleanup: Any = None
-        if self.kind == "memory":
-            url = "memory://"
-        elif self.kind == "sqlite":
-            directory = tempfile.mkdtemp(prefix="customers-")
-            url = f"sqlite:///{directory}/ledger.db"
-            self._cleanup = lambda: shutil.rmtree(directory, ignore_errors=True)
-        else:
-            url = new_pg_url()
-            self._cleanup = lambda: drop_pg_schema(url)
+        url, self._cleanup = fresh_store(self.kind)
         self.ledger = Ledger.open(url)
         # The model: each customer's name and phones, each phone's owners in
         # registration order, the external ids, and each customer's contracts.
@@ -87,8 +76,7 @@ class CustomerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.ledger.close()
-        if self._cleanup is not None:
-            self._cleanup()
+        self._cleanup()
 
     # --- the model's version of registering --------------------------------
 

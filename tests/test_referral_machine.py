@@ -17,8 +17,6 @@ on between steps.
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -44,7 +42,7 @@ from referral_ledger import (
     ReferrerNotEligible,
 )
 from referral_ledger.aggregates.referral import ALLOWED_MOVES
-from stores import drop_pg_schema, new_pg_url
+from stores import fresh_store
 
 S = ReferralStatus
 #: A few lead numbers, each in several spellings, so duplicates are frequent.
@@ -95,16 +93,7 @@ class ReferralMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cleanup: Any = None
-        if self.kind == "memory":
-            url = "memory://"
-        elif self.kind == "sqlite":
-            directory = tempfile.mkdtemp(prefix="referrals-")
-            url = f"sqlite:///{directory}/ledger.db"
-            self._cleanup = lambda: shutil.rmtree(directory, ignore_errors=True)
-        else:
-            url = new_pg_url()
-            self._cleanup = lambda: drop_pg_schema(url)
+        url, self._cleanup = fresh_store(self.kind)
         self.clock = Clock()
         self.ledger = Ledger.open(url, clock=self.clock)
         self.ledger.configure_referrals(
@@ -126,8 +115,7 @@ class ReferralMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.ledger.close()
-        if self._cleanup is not None:
-            self._cleanup()
+        self._cleanup()
 
     # --- helpers --------------------------------------------------------------
 

@@ -15,8 +15,6 @@ SQLite and PostgreSQL, each example on a new, empty store.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -30,7 +28,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
 from referral_ledger.projections import leads, storage
 from referral_ledger.projections.leads import LeadRow
-from stores import drop_pg_schema, new_pg_url
+from stores import fresh_store
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 NAMES = ["Nguyễn Văn An", "Đặng Thị Ánh", "Trần Bình", "Zoe"]
@@ -86,15 +84,7 @@ class ViewsMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._tmpdir: str | None = None
-        self._pg_url: str | None = None
-        if self.url_kind == "sqlite":
-            self._tmpdir = tempfile.mkdtemp(prefix="rl-views-")
-            url = f"sqlite:///{self._tmpdir}/ledger.db"
-        elif self.url_kind == "postgres":
-            url = self._pg_url = new_pg_url()
-        else:
-            url = "memory://"
+        url, self._cleanup = fresh_store(self.url_kind)
         self.now = START
         self.ledger = Ledger.open(url, clock=lambda: self.now)
         self.ledger.configure_loyalty(
@@ -120,10 +110,7 @@ class ViewsMachine(RuleBasedStateMachine):
             assert live == self.ledger._views.dump()
         finally:
             self.ledger.close()
-            if self._tmpdir is not None:
-                shutil.rmtree(self._tmpdir, ignore_errors=True)
-            if self._pg_url is not None:
-                drop_pg_schema(self._pg_url)
+            self._cleanup()
 
     def _tick(self) -> None:
         self.now += timedelta(minutes=7)
