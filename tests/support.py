@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol
 
 #: Where a `Clock` starts unless its test module sets `START`.
 DEFAULT_START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
@@ -20,3 +23,32 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+class Reports(Protocol):
+    """Where worker processes put their one report each (a multiprocessing queue)."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> dict[str, Any]: ...
+
+
+def run_workers(
+    processes: Sequence[BaseProcess], reports: Reports, timeout: float
+) -> list[dict[str, Any]]:
+    """Start `processes`, take one report from each, and wait for them to end.
+
+    Fails the test with the workers' own tracebacks when any reported an error;
+    a worker that hangs is terminated rather than left behind.
+    """
+    for process in processes:
+        process.start()
+    try:
+        results = [reports.get(timeout=timeout) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    errors = [r["error"] for r in results if "error" in r]
+    assert [] == errors, "\n".join(errors)
+    return results

@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 
 from referral_ledger import DuplicatePhone, Ledger
 from referral_ledger.aggregates.customer import CustomerRegistered
+from support import run_workers
 
 PROCESSES = 4
 ROUNDS = 3
@@ -101,18 +102,7 @@ def race(url: str, policy: str, *, external: bool) -> list[list[str]]:
         )
         for worker in range(PROCESSES)
     ]
-    for process in processes:
-        process.start()
-    try:
-        results = [queue.get(timeout=RESULTS_TIMEOUT) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-    errors = [r["error"] for r in results if "error" in r]
-    assert [] == errors, "\n".join(errors)
+    results = run_workers(processes, queue, RESULTS_TIMEOUT)
     outcomes = [r["outcome"] for r in sorted(results, key=lambda r: int(r["worker"]))]
     return [[outcome[n] for outcome in outcomes] for n in range(ROUNDS)]
 

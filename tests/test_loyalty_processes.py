@@ -25,6 +25,7 @@ from psycopg import sql
 import workers
 from referral_ledger import Ledger, LoyaltyProgram
 from stores import split_pg_url
+from support import run_workers as collect_reports
 
 #: Seconds to wait for all workers' results; the tests take a few seconds.
 RESULTS_TIMEOUT = 90.0
@@ -75,18 +76,7 @@ def run_workers(target: Callable[..., None], args: list[tuple[Any, ...]]) -> lis
         ctx.Process(target=target, args=(*a, i, barrier, queue), daemon=True)
         for i, a in enumerate(args)
     ]
-    for process in processes:
-        process.start()
-    try:
-        results: list[dict[str, Any]] = [queue.get(timeout=RESULTS_TIMEOUT) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-    errors = [r["error"] for r in results if "error" in r]
-    assert [] == errors, "\n".join(errors)
+    results = collect_reports(processes, queue, RESULTS_TIMEOUT)
     assert [0] * len(processes) == [p.exitcode for p in processes]
     return sorted(results, key=lambda r: int(r["worker"]))
 

@@ -35,6 +35,7 @@ import pytest
 import workers
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.projections import leads, storage
+from support import run_workers
 from test_views_machine import FoldedRecords
 
 pytestmark = pytest.mark.timeout(180)
@@ -223,18 +224,7 @@ def test_reader_process_sees_every_command_acknowledged_before_its_query(
             daemon=True,
         )
     )
-    for process in processes:
-        process.start()
-    try:
-        reports = [results.get(timeout=RESULTS_TIMEOUT) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-    errors = [r["error"] for r in reports if "error" in r]
-    assert [] == errors, "\n".join(errors)
+    reports = run_workers(processes, results, RESULTS_TIMEOUT)
     reader = next(r for r in reports if r["worker"] == writers)
     submitted = {rid for r in reports if "acknowledged" in r for rid in r["acknowledged"]}
     assert writers * leads_each == len(submitted)
