@@ -198,10 +198,9 @@ class ReferralCommands(LedgerBase):
         paid = None if amount is None else parse_money(amount, "amount")
         plan_name = parse_optional_text(plan, "plan")
         text = parse_optional_text(note, "note")
-        result: list[Decimal] = []
 
         def decide(unit: UnitOfWork, referral: Referral, when: datetime) -> list[Event]:
-            events = referrals.reward(
+            return referrals.reward(
                 referral,
                 amount=paid,
                 plan=plan_name,
@@ -210,13 +209,10 @@ class ReferralCommands(LedgerBase):
                 at=when,
                 now=unit.now,
             )
-            rewarded = events[0]
-            assert isinstance(rewarded, referrals.ReferralRewarded)
-            result[:] = [rewarded.amount]
-            return events
 
-        self._change_with_unit(referral_id, at, decide)
-        return result[0]
+        rewarded = self._change_with_unit(referral_id, at, decide)
+        assert rewarded.reward is not None
+        return rewarded.reward
 
     def mark_ineligible(self, referral_id: UUID, reason: str, at: datetime | None = None) -> None:
         """Close a referral without a reward, saying why."""
@@ -246,18 +242,22 @@ class ReferralCommands(LedgerBase):
 
     def _change_with_unit(
         self, referral_id: UUID, at: datetime | None, decide: _UnitDecision
-    ) -> None:
+    ) -> Referral:
+        """Load, decide, save one referral; returns it as the change left it."""
         rid = parse_id(referral_id, "referral_id")
         when = self._business_time(at)
 
-        def run(unit: UnitOfWork) -> None:
+        def run(unit: UnitOfWork) -> Referral:
             referral = unit.load(rid, referrals.evolve)
             if referral is None:
                 raise NotFound(f"no referral with id {rid}")
             unit.record(decide(unit, referral, when))
             self._release_if_closed(unit, rid)
+            changed = unit.load(rid, referrals.evolve)
+            assert changed is not None
+            return changed
 
-        self._store.run(run)
+        return self._store.run(run)
 
     def _release_if_closed(self, unit: UnitOfWork, referral_id: UUID) -> None:
         # A closed referral no longer holds its lead's phone: the lead may be
