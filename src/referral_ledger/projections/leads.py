@@ -28,17 +28,16 @@ from referral_ledger.aggregates.referral import (
 )
 from referral_ledger.projections.folding import fold, search_key, website_key
 
-#: The events the views are folded from; the runner reads only these.
-VIEW_EVENTS: Final = (
-    ReferralSubmitted,
+#: The referral events that change a lead row already in the table.
+LEAD_CHANGES: Final = (
     RepAssigned,
     ReferralStarted,
     ReferralRewarded,
     ReferralMarkedIneligible,
     ReferredCustomerLinked,
-    PointsEarned,
-    PointsTakenBack,
 )
+#: The events the views are folded from; the runner reads only these.
+VIEW_EVENTS: Final = (ReferralSubmitted, *LEAD_CHANGES, PointsEarned, PointsTakenBack)
 
 
 @attrs.frozen

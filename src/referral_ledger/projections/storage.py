@@ -73,12 +73,6 @@ _LEAD_INDEXES: Final = {
 
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
 _SELECT_CHUNK: Final = 500
-#: Referral events that change a lead row that already exists.
-_LEAD_CHANGES: Final = tuple(
-    cls
-    for cls in fold.VIEW_EVENTS
-    if cls.__module__.endswith(".referral") and cls is not ReferralSubmitted
-)
 
 
 class _Superseded(Exception):
@@ -461,7 +455,9 @@ class _SqlRecords:
         trip each: most of a rebuild's time on PostgreSQL.
         """
         submitted = {e.originator_id for e in events if isinstance(e, ReferralSubmitted)}
-        leads = list({e.originator_id for e in events if isinstance(e, _LEAD_CHANGES)} - submitted)
+        leads = list(
+            {e.originator_id for e in events if isinstance(e, fold.LEAD_CHANGES)} - submitted
+        )
         customers = list(
             {e.customer_id for e in events if isinstance(e, PointsEarned | PointsTakenBack)}
         )
