@@ -11,6 +11,7 @@ queue. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from decimal import Decimal
@@ -241,9 +242,19 @@ class AckQueue(Protocol):
 
 
 def catch_up_views_slowly(url: str, batch_size: int, started: Flag) -> None:
-    """Fold the views' backlog in small batches, until killed (or done)."""
+    """Fold the views' backlog in small batches, until killed (or done).
+
+    Each batch is followed by a short pause, so the backlog takes seconds
+    however fast folding gets, and a kill soon after the first batch lands
+    mid-way (between batches or inside one).
+    """
+
+    def progress(position: int, stop: int) -> None:
+        started.set()
+        time.sleep(0.002)
+
     with Ledger.open(url) as ledger:
-        ledger._views.catch_up(batch_size=batch_size, progress=lambda position, stop: started.set())
+        ledger._views.catch_up(batch_size=batch_size, progress=progress)
 
 
 def submit_leads_and_acknowledge(
