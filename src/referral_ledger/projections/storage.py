@@ -58,6 +58,12 @@ _SORT_KEYS: Final = {
 SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
 #: The LeadRow columns that can hold NULL (their annotation admits None).
 _NULLABLE: Final = frozenset(f.name for f in attrs.fields(LeadRow) if "None" in str(f.type))
+#: The array type each non-text column is sent as to PostgreSQL's `unnest`.
+_PG_ARRAY_TYPES: Final = {
+    "status_rank": "integer[]",
+    "sales_assistance": "integer[]",
+    "contacted": "integer[]",
+}
 #: Plain indexes for the filters and the common sorts; each ends with the
 #: tie-breakers, so a page in that order can be read off the index.
 _LEAD_INDEXES: Final = {
@@ -72,7 +78,19 @@ _LEAD_INDEXES: Final = {
 
 
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
+#: (PostgreSQL takes any number as one array: `= ANY(?)`.)
 _SELECT_CHUNK: Final = 500
+#: Events folded per transaction by a rebuild: few round trips and commits
+#: per event. A catch-up's default batch is smaller, so a query that catches
+#: up holds SQLite's write lock only briefly.
+REBUILD_BATCH: Final = 10_000
+#: Most log positions one read of the log looks through. The read asks for
+#: the view events after the position, in order, up to a batch; without a
+#: bound on the range, PostgreSQL may plan it as "every view event up to the
+#: end of the log, sorted" (it does when the events table has no statistics
+#: yet, as after a bulk load), which makes each batch cost the size of the
+#: whole remaining log and a rebuild quadratic in it.
+SCAN_SPAN: Final = 50_000
 
 
 class _Superseded(Exception):
@@ -246,8 +264,11 @@ class ViewStore:
             stop = self.store.last_position()
             if position >= stop:
                 return processed
-            notifications = self.store.notifications(position, batch_size, TOPICS, stop=stop)
-            upto = notifications[-1].id if len(notifications) == batch_size else stop
+            # A bounded range of positions: each read costs at most SCAN_SPAN
+            # rows however it is planned (see SCAN_SPAN).
+            end = min(stop, position + max(batch_size, SCAN_SPAN))
+            notifications = self.store.notifications(position, batch_size, TOPICS, stop=end)
+            upto = notifications[-1].id if len(notifications) == batch_size else end
             # Decode before the transaction: keep the write lock short.
             events = [self.store.event_of(n) for n in notifications]
             try:
@@ -279,14 +300,21 @@ class ViewStore:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the views and fold the whole log again; returns the events folded."""
         with self._transaction(commit=True) as cursor:
-            self._execute(cursor, "DELETE FROM {p}rl_leads")
-            self._execute(cursor, "DELETE FROM {p}rl_revenue")
+            # The position first: every catch-up transaction begins by writing
+            # it, so one under way finishes before the tables are emptied, and
+            # the next waits for this one and then finds the position moved.
             self._execute(
                 cursor,
                 "UPDATE {p}rl_view_positions SET position = 0 WHERE view_name = ?",
                 (VIEW_NAME,),
             )
-        return self.catch_up(progress=progress)
+            if self.postgres:
+                # No dead rows left behind for the rebuild's writes to step over.
+                self._execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue")
+            else:
+                self._execute(cursor, "DELETE FROM {p}rl_leads")
+                self._execute(cursor, "DELETE FROM {p}rl_revenue")
+        return self.catch_up(batch_size=REBUILD_BATCH, progress=progress)
 
     # --- queries ---------------------------------------------------------------
 
@@ -399,7 +427,15 @@ class ViewStore:
         return _lead_from(rows[0]) if rows else None
 
     def _select_many(self, cursor: Any, table: str, key: str, ids: list[UUID]) -> Iterator[Any]:
-        """The rows of `table` whose `key` is one of `ids`, a chunk per query."""
+        """The rows of `table` whose `key` is one of `ids`: one query on
+        PostgreSQL, a chunk of ids per query on SQLite."""
+        if not ids:
+            return
+        if self.postgres:
+            yield from self._execute(
+                cursor, f"SELECT * FROM {{p}}{table} WHERE {key} = ANY(?)", ([i.hex for i in ids],)
+            )
+            return
         for start in range(0, len(ids), _SELECT_CHUNK):
             chunk = ids[start : start + _SELECT_CHUNK]
             marks = ", ".join("?" for _ in chunk)
@@ -416,24 +452,50 @@ class ViewStore:
         return Decimal(rows[0]["revenue"]) if rows else Decimal(0)
 
     def _upsert_leads(self, cursor: Any, leads: list[LeadRow]) -> None:
-        columns = ", ".join(_LEAD_COLUMNS)
-        marks = ", ".join("?" for _ in _LEAD_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS[1:])
-        cursor.executemany(
-            self._sql(
-                f"INSERT INTO {{p}}rl_leads ({columns}) VALUES ({marks}) "
-                f"ON CONFLICT (referral_id) DO UPDATE SET {updates}"
-            ),
+        self._upsert(
+            cursor,
+            "rl_leads",
+            _LEAD_COLUMNS,
+            f"ON CONFLICT (referral_id) DO UPDATE SET {updates}",
             [_lead_params(lead) for lead in leads],
         )
 
     def _upsert_revenue(self, cursor: Any, revenue: dict[UUID, Decimal]) -> None:
-        cursor.executemany(
-            self._sql(
-                "INSERT INTO {p}rl_revenue (customer_id, revenue) VALUES (?, ?) "
-                "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
-            ),
+        self._upsert(
+            cursor,
+            "rl_revenue",
+            ("customer_id", "revenue"),
+            "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue",
             [(cid.hex, str(amount)) for cid, amount in revenue.items()],
+        )
+
+    def _upsert(
+        self,
+        cursor: Any,
+        table: str,
+        columns: tuple[str, ...],
+        conflict: str,
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Insert or update `rows` (distinct keys) in one statement on PostgreSQL,
+        one prepared statement run per row on SQLite (a loop in C)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.postgres:
+            # One array per column: a statement per row, even pipelined, was
+            # most of a PostgreSQL catch-up's time.
+            arrays = ", ".join(f"?::{_PG_ARRAY_TYPES.get(c, 'text[]')}" for c in columns)
+            self._execute(
+                cursor,
+                f"INSERT INTO {{p}}{table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+                tuple(list(column) for column in zip(*rows, strict=True)),
+            )
+            return
+        marks = ", ".join("?" for _ in columns)
+        cursor.executemany(
+            self._sql(f"INSERT INTO {{p}}{table} ({names}) VALUES ({marks}) {conflict}"), rows
         )
 
 
