@@ -112,7 +112,7 @@ def test_snapshot_is_taken_every_interval_and_loading_starts_from_it(
         assert snapshot is not None
         assert 10 == snapshot.originator_version
         replayed = count_replayed_events(store, monkeypatch)
-        loaded = store.load(account_id(customer), evolve_account)
+        loaded = store.load(account_id(customer), evolve_account, cached=False)
         assert [11, 12] == [e.originator_version for e in replayed]
         assert full_replay(store, customer) == loaded
         assert loaded is not None
@@ -165,7 +165,7 @@ def test_snapshot_whose_state_no_longer_structures_is_ignored(
         )
         store.app.snapshots.put([bogus])
         replayed = count_replayed_events(store, monkeypatch)
-        assert expected == store.load(account_id(customer), evolve_account)
+        assert expected == store.load(account_id(customer), evolve_account, cached=False)
         assert 12 == len(replayed)
         assert 42 == ledger.balance(customer)
 
@@ -188,7 +188,9 @@ def test_snapshot_of_a_state_class_that_no_longer_exists_is_ignored(store_url: s
                 )
             ]
         )
-        assert full_replay(store, customer) == store.load(account_id(customer), evolve_account)
+        assert full_replay(store, customer) == store.load(
+            account_id(customer), evolve_account, cached=False
+        )
 
 
 def test_snapshot_whose_bytes_cannot_be_read_is_ignored(store_url: str) -> None:
@@ -209,10 +211,94 @@ def test_snapshot_whose_bytes_cannot_be_read_is_ignored(store_url: str) -> None:
                 )
             ]
         )
-        assert full_replay(store, customer) == store.load(account_id(customer), evolve_account)
+        assert full_replay(store, customer) == store.load(
+            account_id(customer), evolve_account, cached=False
+        )
         assert 42 == ledger.balance(customer)
         assert Decimal(2000) == ledger.redeem_points(customer, 2, "R-AFTER")
         assert 40 == ledger.balance(customer)
+
+
+# --- the state cache --------------------------------------------------------------
+
+
+def count_decoded(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[StoredEvent]:
+    """Every stored event or snapshot `store`'s mapper decodes from now on."""
+    decoded: list[StoredEvent] = []
+    original = store.app.mapper.to_domain_event
+
+    def to_domain_event(stored: Any) -> Any:
+        decoded.append(stored)
+        return original(stored)
+
+    monkeypatch.setattr(store.app.mapper, "to_domain_event", to_domain_event)
+    return decoded
+
+
+def test_a_cached_account_reads_only_the_events_recorded_after_it(
+    durable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's writes are always seen: the cache only saves re-decoding."""
+    with Ledger.open(durable_url) as ledger, Ledger.open(durable_url) as rival:
+        ledger.configure_loyalty(STANDARD)
+        customer = new_customer(ledger)
+        twelve_movements(ledger, customer)
+        store = ledger._store
+        replayed = count_replayed_events(store, monkeypatch)
+        assert 42 == ledger.balance(customer)
+        assert [] == replayed
+        rival.record_purchase(customer, "INV-RIVAL", 50000)
+        assert 47 == ledger.balance(customer)
+        assert [13] == [e.originator_version for e in replayed]
+        assert full_replay(store, customer) == store.load(account_id(customer), evolve_account)
+
+
+def test_a_command_on_cached_records_decodes_only_what_is_new(
+    durable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Ledger.open(durable_url) as ledger, Ledger.open(durable_url) as rival:
+        ledger.configure_loyalty(STANDARD)
+        customer = new_customer(ledger)
+        twelve_movements(ledger, customer)
+        decoded = count_decoded(ledger._store, monkeypatch)
+        ledger.record_purchase(customer, "INV-NEXT", 100000)
+        assert [] == decoded  # customer, program and account held; the invoice is new
+        rival.redeem_points(customer, 5, "R-RIVAL")
+        assert Decimal(2000) == ledger.redeem_points(customer, 2, "R-MINE")
+        assert [(account_id(customer), 14)] == [
+            (e.originator_id, e.originator_version) for e in decoded
+        ]
+        assert 42 + 10 - 5 - 2 == ledger.balance(customer)
+        assert full_replay(ledger._store, customer) == ledger.loyalty_account(customer)
+
+
+def test_the_cache_holds_at_most_cache_size_states(store_url: str) -> None:
+    with Ledger.open(store_url, cache_size=3) as ledger:
+        ledger.configure_loyalty(STANDARD)
+        people = [new_customer(ledger) for _ in range(4)]
+        for n, person in enumerate(people):
+            ledger.record_purchase(person, f"INV-{n}", 100000)
+        assert len(ledger._store.cache) == 3
+        assert [10] * 4 == [ledger.balance(p) for p in people]
+
+
+def test_without_a_cache_every_load_replays(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Ledger.open(store_url, cache_size=0) as ledger:
+        ledger.configure_loyalty(STANDARD)
+        customer = new_customer(ledger)
+        twelve_movements(ledger, customer)
+        assert 0 == len(ledger._store.cache)
+        replayed = count_replayed_events(ledger._store, monkeypatch)
+        assert 42 == ledger.balance(customer)
+        assert 12 == sum(e.originator_id == account_id(customer) for e in replayed)
+
+
+@pytest.mark.parametrize("size", [-1, 1.5, True, "100"])
+def test_cache_size_must_be_a_non_negative_int(size: object) -> None:
+    with pytest.raises(LedgerError, match="cache_size"):
+        Ledger.open("memory://", cache_size=size)  # type: ignore[arg-type]
 
 
 # --- schema evolution ------------------------------------------------------------

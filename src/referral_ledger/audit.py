@@ -252,7 +252,7 @@ def _check_account(
     # The balance as the ledger answers it: from the latest snapshot plus the
     # events after it. It must equal the movements summed from the log.
     try:
-        state = ledger._store.load(account_id, loyalty.evolve_account)
+        state = ledger._store.load(account_id, loyalty.evolve_account, cached=False)
     except Exception as error:
         problems.append(
             Problem(

@@ -25,6 +25,7 @@ from referral_ledger.commands.views import ViewQueries
 from referral_ledger.errors import InvalidInput
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.store import (
+    DEFAULT_CACHE_SIZE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_SNAPSHOT_INTERVAL,
     EventLog,
@@ -69,6 +70,7 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         compress: bool = False,
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         phone_region: str = DEFAULT_REGION,
         clock: Callable[[], datetime] | None = None,
         business_timezone: tzinfo = VIETNAM,
@@ -82,6 +84,9 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         production store. `cipher_key` (from :meth:`create_cipher_key`)
         encrypts events at rest; `compress` zlib-compresses them. A snapshot is
         taken every `snapshot_interval` events of a record (0: never).
+        The newest `cache_size` record states this process read or wrote are
+        kept in memory, so loading one again reads only the events recorded
+        after it (0: no cache); it never hides another process's writes.
         `business_timezone` decides which calendar day a time falls on (contracts
         are signed for days); Vietnam (UTC+7) by default. With
         `react_inline=False`, automatic rewards wait for :meth:`run_worker` or
@@ -99,6 +104,8 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             raise InvalidInput(f"snapshot_interval must not be negative: {snapshot_interval}")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidInput(f"max_attempts must be a positive int, not {max_attempts!r}")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise InvalidInput(f"cache_size must be an int >= 0, not {cache_size!r}")
         if not isinstance(phone_region, str) or phone_region not in phonenumbers.SUPPORTED_REGIONS:
             raise InvalidInput(
                 f"phone_region must be a two-letter region code such as 'VN': {phone_region!r}"
@@ -111,6 +118,7 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             clock=clock or now,
             snapshot_interval=snapshot_interval,
             max_attempts=max_attempts,
+            cache_size=cache_size,
         )
         store.verify_readable()
         if not isinstance(business_timezone, tzinfo):

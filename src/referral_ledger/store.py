@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
@@ -48,6 +50,8 @@ SQLITE_LOCK_TIMEOUT: Final = 30
 VERIFY_EVENTS: Final = 20
 #: Records read per query by `Store.load_many` (SQLite allows 32,766 parameters).
 LOAD_CHUNK: Final = 500
+#: Aggregate states a store keeps in memory (see `StateCache`).
+DEFAULT_CACHE_SIZE: Final = 10_000
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +97,10 @@ class EventLog(Application[UUID]):
         )
 
 
+#: One executemany per transaction instead of one INSERT per event (see recorders.py).
+_SQLITE_RECORDER: Final = "referral_ledger.recorders:BulkSQLiteProcessRecorder"
+
+
 def environment_for(
     url: str, *, cipher_key: str | None = None, compress: bool = False
 ) -> dict[str, str]:
@@ -107,6 +115,7 @@ def environment_for(
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             SQLITE_DBNAME=f"file:referral-ledger-{name}?mode=memory&cache=shared",
+            PROCESS_RECORDER_TOPIC=_SQLITE_RECORDER,
         )
     elif url.startswith("sqlite:///"):
         path = unquote(url[len("sqlite:///") :])
@@ -116,6 +125,7 @@ def environment_for(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
             SQLITE_DBNAME=path,
             SQLITE_LOCK_TIMEOUT=str(SQLITE_LOCK_TIMEOUT),
+            PROCESS_RECORDER_TOPIC=_SQLITE_RECORDER,
         )
     elif url.startswith(("postgresql://", "postgres://")):
         env.update(_postgres_environment(url))
@@ -194,6 +204,53 @@ def _postgres_setup_lock(env: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
+class StateCache:
+    """The newest aggregate states this process has read or written, by id.
+
+    Sound without invalidation because events are immutable and only ever
+    appended: a state at version v stays the state at version v, so loading a
+    cached record reads only the events after v (usually none) instead of a
+    snapshot and the events after it. Another process's writes are therefore
+    always seen; the cache only saves decoding what this process already
+    folded. States are frozen attrs instances, safe to share between threads.
+    Least recently used states are dropped beyond `size` (0: no cache).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._states: OrderedDict[UUID, tuple[Evolve[Any], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
+        with self._lock:
+            entry = self._states.get(aggregate_id)
+            if entry is None or entry[0] is not evolve:
+                return None
+            self._states.move_to_end(aggregate_id)
+            state: S = entry[1]
+            return state
+
+    def put(self, state: Any, evolve: Evolve[Any]) -> None:
+        if self.size <= 0 or state is None:
+            return
+        with self._lock:
+            entry = self._states.get(state.id)
+            # Threads may finish out of order: never replace a newer state.
+            if entry is not None and entry[0] is evolve and entry[1].version > state.version:
+                return
+            self._states[state.id] = (evolve, state)
+            self._states.move_to_end(state.id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
 @attrs.define
 class CommandStats:
     """Counts since the store was opened, for tests and operators."""
@@ -269,10 +326,11 @@ class UnitOfWork:
         """
         return all(self._store.version_of(i) == v for i, v in self._read.items())
 
-    def changed_states(self) -> Iterator[tuple[int, Any]]:
-        """(first new version, state after the command) of each changed aggregate."""
+    def changed_states(self) -> Iterator[tuple[int, Any, Evolve[Any]]]:
+        """(first new version, state after the command, its evolve) of each changed aggregate."""
         for aggregate_id, first in self._first_new_version.items():
-            yield first, self._states[aggregate_id][0]
+            state, evolve = self._states[aggregate_id]
+            yield first, state, evolve
 
 
 class Store:
@@ -285,19 +343,32 @@ class Store:
         clock: Callable[[], datetime],
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.app = app
         self.clock = clock
         self.snapshot_interval = snapshot_interval
         self.max_attempts = max_attempts
         self.stats = CommandStats()
+        self.cache = StateCache(cache_size)
         self._reader = _bulk_reader(app)
 
     # --- reading -----------------------------------------------------------
 
-    def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
-        """Current state: the latest snapshot, then the events after it."""
-        state: S | None = None
+    def load(self, aggregate_id: UUID, evolve: Evolve[S], *, cached: bool = True) -> S | None:
+        """Current state: the cached state or the latest snapshot, then the events after it.
+
+        `cached=False` ignores this process's cache (audits check the stored
+        snapshots themselves); the result is the same.
+        """
+        state: S | None = self.cache.get(aggregate_id, evolve) if cached else None
+        if state is not None:
+            start = state
+            for event in self._events(aggregate_id, state.version):
+                state = evolve(state, event)
+            if state is not start:
+                self.cache.put(state, evolve)
+            return state
         after: int | None = None
         if self.app.snapshots is not None:
             try:
@@ -310,24 +381,33 @@ class Store:
                     after = snapshot.originator_version
         for event in self._events(aggregate_id, after):
             state = evolve(state, event)
+        if cached:
+            self.cache.put(state, evolve)
         return state
 
     def load_many(self, records: Mapping[UUID, Evolve[Any]]) -> dict[UUID, Any]:
         """Current states of many records (None where none): `load` for each, in bulk.
 
-        One query per chunk of ids reads the latest snapshots and the events
-        after them. A record whose snapshot cannot be read is loaded alone,
-        replaying all its events, as `load` does.
+        One query per chunk of ids reads, for records in the cache, only the
+        events after their cached versions, and for the others the latest
+        snapshots and the events after them. A record whose snapshot cannot
+        be read is loaded alone, replaying all its events, as `load` does.
         """
         reader = self._reader
         if reader is None:
             return {i: self.load(i, evolve) for i, evolve in records.items()}
         mapper = self.app.mapper
         states: dict[UUID, Any] = dict.fromkeys(records)
+        held: dict[UUID, int] = {}
+        for aggregate_id, evolve in records.items():
+            state = self.cache.get(aggregate_id, evolve)
+            if state is not None:
+                states[aggregate_id] = state
+                held[aggregate_id] = state.version
         unreadable: set[UUID] = set()
-        ids = list(records)
-        for start in range(0, len(ids), LOAD_CHUNK):
-            for is_event, stored in reader.select(ids[start : start + LOAD_CHUNK]):
+        versions = [(i, held.get(i, 0)) for i in records]
+        for start in range(0, len(versions), LOAD_CHUNK):
+            for is_event, stored in reader.select(versions[start : start + LOAD_CHUNK]):
                 aggregate_id = cast(UUID, stored.originator_id)
                 if is_event:
                     if aggregate_id not in unreadable:
@@ -342,7 +422,11 @@ class Store:
                     unreadable.add(aggregate_id)
                 states[aggregate_id] = state
         for aggregate_id in unreadable:
-            states[aggregate_id] = self.load(aggregate_id, records[aggregate_id])
+            states[aggregate_id] = self.load(aggregate_id, records[aggregate_id], cached=False)
+        for aggregate_id, evolve in records.items():
+            state = states[aggregate_id]
+            if state is not None and held.get(aggregate_id) != state.version:
+                self.cache.put(state, evolve)
         return states
 
     def load_as_of(self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime) -> S | None:
@@ -431,6 +515,8 @@ class Store:
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
+            for _, state, evolve in unit.changed_states():
+                self.cache.put(state, evolve)
             self._take_snapshots(unit)
             return result
         self.stats.conflicts_retried -= 1
@@ -455,7 +541,7 @@ class Store:
         if self.app.snapshots is None or self.snapshot_interval <= 0:
             return
         interval = self.snapshot_interval
-        for first, state in unit.changed_states():
+        for first, state, _ in unit.changed_states():
             # Snapshot when this command's events crossed a multiple of the interval.
             if state.version // interval > (first - 1) // interval:
                 snapshot = Snapshot(
@@ -493,13 +579,15 @@ class Store:
 class _BulkReader:
     """Reads the rows of many records in one statement, from eventsourcing's own tables.
 
-    The statement returns each record's latest snapshot (flag 0) and its
-    events after that snapshot (flag 1), oldest first; being one statement,
-    it sees one consistent state of the store, so no snapshot written
-    meanwhile can open a gap between the two.
+    Each record comes with the version this process already holds it at (0:
+    not held). For a held record the statement returns the events after that
+    version; for the others, the latest snapshot (flag 0) and the events after
+    it (flag 1). Rows come snapshots first, then events oldest first; being
+    one statement, it sees one consistent state of the store, so no snapshot
+    written meanwhile can open a gap between a snapshot and its events.
     """
 
-    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
+    def select(self, versions: Sequence[tuple[UUID, int]]) -> list[tuple[bool, StoredEvent]]:
         raise NotImplementedError
 
 
@@ -517,34 +605,36 @@ class _SQLiteBulkReader(_BulkReader):
 
     def statement(self, count: int) -> str:
         if count not in self.statements:
-            marks = ",".join("?" * count)
+            # The wanted (id, version) pairs drive the joins, so each one
+            # probes the (originator_id, originator_version) primary keys.
+            wanted = "WITH w(id, after) AS (VALUES " + ",".join(["(?,?)"] * count) + ")"
             if not self.snapshots:
                 self.statements[count] = (
-                    "SELECT 1, originator_id, originator_version, topic, state "
-                    f"FROM {self.events} WHERE originator_id IN ({marks}) "
-                    "ORDER BY originator_id, originator_version"
+                    f"{wanted} SELECT 1, e.originator_id, e.originator_version, e.topic, "
+                    f"e.state FROM w JOIN {self.events} e ON e.originator_id = w.id "
+                    "AND e.originator_version > w.after ORDER BY 1, 2, 3"
                 )
             else:
                 # SQLite gives the bare columns of the row that holds the MAX().
                 self.statements[count] = (
-                    "WITH s AS (SELECT originator_id, MAX(originator_version) AS "
+                    f"{wanted}, s AS (SELECT originator_id, MAX(originator_version) AS "
                     f"originator_version, topic, state FROM {self.snapshots} "
-                    f"WHERE originator_id IN ({marks}) GROUP BY originator_id) "
+                    "WHERE originator_id IN (SELECT id FROM w WHERE after = 0) "
+                    "GROUP BY originator_id) "
                     "SELECT 0, originator_id, originator_version, topic, state FROM s "
                     "UNION ALL "
                     "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
-                    f"FROM {self.events} e LEFT JOIN s ON s.originator_id = e.originator_id "
-                    f"WHERE e.originator_id IN ({marks}) "
-                    "AND e.originator_version > COALESCE(s.originator_version, 0) "
+                    "FROM w LEFT JOIN s ON s.originator_id = w.id "
+                    f"JOIN {self.events} e ON e.originator_id = w.id "
+                    "AND e.originator_version > MAX(w.after, COALESCE(s.originator_version, 0)) "
                     "ORDER BY 1, 2, 3"
                 )
         return self.statements[count]
 
-    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
-        keys = [i.hex for i in ids]
-        params = keys + keys if self.snapshots else keys
+    def select(self, versions: Sequence[tuple[UUID, int]]) -> list[tuple[bool, StoredEvent]]:
+        params = [p for i, version in versions for p in (i.hex, version)]
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(self.statement(len(keys)), params)
+            cursor.execute(self.statement(len(versions)), params)
             rows = cursor.fetchall()
         return [
             (
@@ -567,34 +657,34 @@ class _PostgresBulkReader(_BulkReader):
 
         recorder = cast(PostgresAggregateRecorder, app.recorder)
         self.datastore = recorder.datastore
-        self.snapshotting = app.snapshots is not None
         schema = Identifier(self.datastore.schema)
         events = Identifier(recorder.events_table_name)
+        wanted = "WITH w AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, after))"
         self.statement: Any = SQL(
-            "SELECT 1 AS flag, originator_id, originator_version, topic, state "
-            "FROM {schema}.{events} WHERE originator_id = ANY(%s) "
-            "ORDER BY originator_id, originator_version"
+            wanted + " SELECT 1 AS flag, e.originator_id, e.originator_version, e.topic, "
+            "e.state FROM w JOIN {schema}.{events} e ON e.originator_id = w.id "
+            "AND e.originator_version > w.after ORDER BY 1, 2, 3"
         ).format(schema=schema, events=events)
         if app.snapshots is not None:
             snapshots = cast(PostgresAggregateRecorder, app.snapshots.recorder)
             self.statement = SQL(
-                "WITH s AS (SELECT DISTINCT ON (originator_id) originator_id, "
+                wanted + ", s AS (SELECT DISTINCT ON (originator_id) originator_id, "
                 "originator_version, topic, state FROM {schema}.{snapshots} "
-                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC) "
+                "WHERE originator_id IN (SELECT id FROM w WHERE after = 0) "
+                "ORDER BY originator_id, originator_version DESC) "
                 "SELECT 0 AS flag, originator_id, originator_version, topic, state FROM s "
                 "UNION ALL "
                 "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
-                "FROM {schema}.{events} e LEFT JOIN s ON s.originator_id = e.originator_id "
-                "WHERE e.originator_id = ANY(%s) "
-                "AND e.originator_version > COALESCE(s.originator_version, 0) "
+                "FROM w LEFT JOIN s ON s.originator_id = w.id "
+                "JOIN {schema}.{events} e ON e.originator_id = w.id "
+                "AND e.originator_version > GREATEST(w.after, COALESCE(s.originator_version, 0)) "
                 "ORDER BY 1, 2, 3"
             ).format(
                 schema=schema, events=events, snapshots=Identifier(snapshots.events_table_name)
             )
 
-    def select(self, ids: Sequence[UUID]) -> list[tuple[bool, StoredEvent]]:
-        keys = list(ids)
-        params = (keys, keys) if self.snapshotting else (keys,)
+    def select(self, versions: Sequence[tuple[UUID, int]]) -> list[tuple[bool, StoredEvent]]:
+        params = ([i for i, _ in versions], [v for _, v in versions])
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
             cursor.execute(self.statement, params, prepare=True)
             rows = cursor.fetchall()
@@ -614,9 +704,11 @@ class _PostgresBulkReader(_BulkReader):
 
 def _bulk_reader(app: EventLog) -> _BulkReader | None:
     """A bulk reader for the app's store (None: an unknown store, load one by one)."""
-    module = type(app.recorder).__module__
-    if module == "eventsourcing.sqlite":
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    if isinstance(app.recorder, SQLiteAggregateRecorder):
         return _SQLiteBulkReader(app)
-    if module == "eventsourcing.postgres":
+    if type(app.recorder).__module__ == "eventsourcing.postgres":
+        # Imported only here: psycopg is an optional dependency.
         return _PostgresBulkReader(app)
     return None
