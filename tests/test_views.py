@@ -699,3 +699,119 @@ def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
     ledger.catch_up_projections()
     assert ["rl_leads", "rl_revenue"] == sorted(row_reads)
     assert {"rep-0", "rep-1", "rep-2"} == {row.rep for row in all_leads(ledger)}
+
+
+# --- how a rebuild reads the log and its rows -----------------------------------------
+
+
+def buyers_with_purchases(ledger: Ledger, buyers: int, purchases: int) -> list[UUID]:
+    ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=1000))
+    people = People(ledger)
+    ids = [ledger.register_customer(f"Buyer {n}", [people.phone()]) for n in range(buyers)]
+    rows = [
+        {"customer_id": ids[n % buyers], "invoice_id": f"INV-R-{n}", "amount": 10000 + n}
+        for n in range(purchases)
+    ]
+    assert purchases == ledger.import_purchases(rows).recorded
+    return ids
+
+
+def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From position 0 the views are empty and the catch-up has every row it
+    writes: it reads none back. Each read of the log covers at most
+    SCAN_SPAN positions, however few view events they hold."""
+    people = People(ledger)
+    referrer = people.referrer()
+    leads = [people.lead(referrer, f"Lead {n}") for n in range(4)]
+    buyers_with_purchases(ledger, 3, 12)
+    for n, lead in enumerate(leads):
+        ledger.start_referral(lead, rep=f"rep-{n % 2}", at=START)
+    ledger.catch_up_projections()
+    live = ledger._views.dump()
+    monkeypatch.setattr(storage, "REBUILD_BATCH", 3)
+    monkeypatch.setattr(storage, "SCAN_SPAN", 5)
+    row_reads: list[str] = []
+    execute = storage.ViewStore._execute
+
+    def counting(self: storage.ViewStore, cursor: Any, text: str, params: Any = ()) -> Any:
+        reads_rows = "FROM {p}rl_leads" in text or "FROM {p}rl_revenue" in text
+        if text.startswith("SELECT") and reads_rows:
+            row_reads.append(text)
+        return execute(self, cursor, text, params)
+
+    ranges: list[int] = []
+    notifications = ledger._store.notifications
+
+    def bounded(after: int, limit: int, topics: Any = (), stop: int | None = None) -> Any:
+        assert stop is not None
+        ranges.append(stop - after)
+        return notifications(after, limit, topics, stop=stop)
+
+    monkeypatch.setattr(storage.ViewStore, "_execute", counting)
+    monkeypatch.setattr(ledger._store, "notifications", bounded)
+    ledger.rebuild_projections()
+    assert [] == row_reads
+    assert ranges and max(ranges) <= 5
+    assert live == ledger._views.dump()
+
+
+def test_a_catch_up_forgets_its_rows_when_another_runner_moved_the_views(
+    shared_url: str,
+) -> None:
+    """Rows kept from one batch to the next are the views at that batch's
+    position only: after another runner folded more, they are read again."""
+    with Ledger.open(shared_url) as first, Ledger.open(shared_url) as second:
+        buyers = buyers_with_purchases(first, 2, 6)
+        moved: list[int] = []
+
+        def other_runner_moves_on(position: int, stop: int) -> None:
+            if not moved:  # once, after the first batch: more revenue for both buyers,
+                for n, buyer in enumerate(buyers):
+                    first.record_purchase(buyer, f"INV-OTHER-{n}", 50000)
+                moved.append(second.catch_up_projections())  # folded by the other runner,
+                for n, buyer in enumerate(buyers):  # and more still, for this one
+                    first.record_purchase(buyer, f"INV-LATE-{n}", 50000)
+
+        with first._views._transaction(commit=True) as cursor:  # back to empty views
+            first._views._execute(cursor, "UPDATE {p}rl_view_positions SET position = 0")
+            first._views._execute(cursor, "DELETE FROM {p}rl_revenue")
+        first._views.catch_up(batch_size=2, progress=other_runner_moves_on)
+        assert moved and moved[0] > 0
+        assert first.event_count() == first._views.position
+        live = first._views.dump()
+        first.rebuild_projections()
+        assert live == first._views.dump()
+        assert (
+            sum(Decimal(r[1]) for r in live["revenue"])
+            == sum(10000 + n for n in range(6)) + 4 * 50000
+        )
+
+
+def test_a_rebuild_past_the_rows_it_may_keep_reads_them_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = People(ledger)
+    referrer = people.referrer()
+    leads = [people.lead(referrer, f"Lead {n}") for n in range(5)]
+    buyers_with_purchases(ledger, 4, 16)
+    for lead in leads:
+        ledger.assign_rep(lead, "rep-01")
+        ledger.reward_referral(lead, amount=1000)
+    ledger.catch_up_projections()
+    live = ledger._views.dump()
+    monkeypatch.setattr(storage, "REBUILD_BATCH", 2)
+    monkeypatch.setattr(storage, "CACHE_ROWS", 3)
+    reads: list[str] = []
+    select_many = storage.ViewStore._select_many
+
+    def counting(self: storage.ViewStore, cursor: Any, table: str, key: str, ids: Any) -> Any:
+        if ids:
+            reads.append(table)
+        return select_many(self, cursor, table, key, ids)
+
+    monkeypatch.setattr(storage.ViewStore, "_select_many", counting)
+    ledger.rebuild_projections()
+    assert {"rl_leads", "rl_revenue"} == set(reads)
+    assert live == ledger._views.dump()

@@ -77,6 +77,13 @@ _LEAD_INDEXES: Final = {
 }
 
 
+#: PostgreSQL leaves room in each page of the revenue table, so updating a
+#: customer's revenue (every purchase) writes the new row version in the same
+#: page and no index entry (a HOT update), and later reads prune the old
+#: versions. Full pages (the default) make every update a new index entry and
+#: leave a dead row behind, until a vacuum: a rebuild that updates each
+#: customer's row many times got slower as it went (and the table 4x bigger).
+_REVENUE_FILL: Final = "fillfactor = 50"
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
 #: (PostgreSQL takes any number as one array: `= ANY(?)`.)
 _SELECT_CHUNK: Final = 500
@@ -91,6 +98,9 @@ REBUILD_BATCH: Final = 10_000
 #: yet, as after a bulk load), which makes each batch cost the size of the
 #: whole remaining log and a rebuild quadratic in it.
 SCAN_SPAN: Final = 50_000
+#: View rows (leads and customers' revenue) a catch-up keeps in memory from
+#: one batch to the next; see `_Known`.
+CACHE_ROWS: Final = 250_000
 
 
 class _Superseded(Exception):
@@ -151,6 +161,7 @@ class ViewStore:
 
     def _create_tables(self) -> None:
         text = 'TEXT COLLATE "C"' if self.postgres else "TEXT"
+        revenue_storage = f" WITH ({_REVENUE_FILL})" if self.postgres else ""
         views = [
             "CREATE TABLE IF NOT EXISTS {p}rl_leads ("
             f"referral_id {text} PRIMARY KEY, referrer_id {text} NOT NULL, "
@@ -167,7 +178,7 @@ class ViewStore:
                 for name, columns in _LEAD_INDEXES.items()
             ),
             "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
-            f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL)",
+            f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL){revenue_storage}",
         ]
         with self._transaction(commit=True) as cursor:
             if self.postgres:
@@ -259,8 +270,10 @@ class ViewStore:
     ) -> int:
         """Fold every event recorded since the views' position; returns how many."""
         processed = 0
+        known = _Known()
         while True:
             position = self.position
+            known.valid_at(position)
             stop = self.store.last_position()
             if position >= stop:
                 return processed
@@ -274,13 +287,14 @@ class ViewStore:
             try:
                 with self._transaction(commit=True) as cursor:
                     self._advance(cursor, position, upto)
-                    records = _SqlRecords(self, cursor)
+                    records = _SqlRecords(self, cursor, known)
                     records.prefetch(events)
                     for event in events:
                         fold.apply(event, records)
                     records.flush()
             except _Superseded:
                 continue
+            known.committed(records, upto)
             processed += len(events)
             if progress is not None:
                 progress(upto, stop)
@@ -311,6 +325,8 @@ class ViewStore:
             if self.postgres:
                 # No dead rows left behind for the rebuild's writes to step over.
                 self._execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue")
+                # Tables made before the setting get it too (it applies to new pages).
+                self._execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({_REVENUE_FILL})")
             else:
                 self._execute(cursor, "DELETE FROM {p}rl_leads")
                 self._execute(cursor, "DELETE FROM {p}rl_revenue")
@@ -499,40 +515,95 @@ class ViewStore:
         )
 
 
+class _Known:
+    """View rows as one catch-up committed (or read) them, so its next batches
+    need not read them back.
+
+    The rows are those of the views at `position` only: a batch may use them
+    when it moves the position on from there, which its compare-and-set
+    proves (the views at a committed position are always the log folded up
+    to it, whoever wrote them). Anything else is forgotten.
+
+    `complete`: these are all the views' rows. A catch-up that starts at
+    position 0 starts from empty views (position 0 is only ever set with the
+    tables emptied or new), so while it keeps every row it writes, a row it
+    does not have does not exist and nothing is read: a rebuild reads no view
+    rows at all. At most `CACHE_ROWS` rows are kept; past that they are
+    dropped and the rows are read from the tables again, a query per table
+    per batch.
+    """
+
+    def __init__(self) -> None:
+        self.position = -1
+        self.complete = False
+        self.leads: dict[UUID, LeadRow] = {}
+        self.revenue: dict[UUID, Decimal] = {}
+
+    def valid_at(self, position: int) -> None:
+        """The views are at `position` now: forget rows of any other."""
+        if position != self.position:
+            self._forget()
+            self.position = position
+            self.complete = position == 0
+
+    def committed(self, records: _SqlRecords, upto: int) -> None:
+        """A batch committed, moving the views to `upto`: keep its rows."""
+        self.leads.update(records.leads_read_or_written())
+        self.revenue.update(records.revenue_read_or_written())
+        self.position = upto
+        if len(self.leads) + len(self.revenue) > CACHE_ROWS:
+            self._forget()
+
+    def _forget(self) -> None:
+        self.leads.clear()
+        self.revenue.clear()
+        self.complete = False
+
+
 class _SqlRecords:
     """The fold's records within one catch-up transaction: read once, written once."""
 
-    def __init__(self, views: ViewStore, cursor: Any) -> None:
+    def __init__(self, views: ViewStore, cursor: Any, known: _Known | None = None) -> None:
         self._views = views
         self._cursor = cursor
+        self._known = _Known() if known is None else known
         self._leads: dict[UUID, LeadRow | None] = {}
         self._revenue: dict[UUID, Decimal] = {}
         self._dirty_leads: set[UUID] = set()
         self._dirty_revenue: set[UUID] = set()
 
     def prefetch(self, events: list[Event]) -> None:
-        """Read the rows a batch of events will touch, one query per table.
+        """Read the rows a batch of events will touch, one query per table,
+        except those known already.
 
         Without it the fold reads a row per new referral or customer, a round
         trip each: most of a rebuild's time on PostgreSQL.
         """
         submitted = {e.originator_id for e in events if isinstance(e, ReferralSubmitted)}
-        leads = list(
-            {e.originator_id for e in events if isinstance(e, fold.LEAD_CHANGES)} - submitted
-        )
-        customers = list(
-            {e.customer_id for e in events if isinstance(e, PointsEarned | PointsTakenBack)}
-        )
-        self._leads.update(dict.fromkeys(leads))
-        for row in self._views._select_many(self._cursor, "rl_leads", "referral_id", leads):
+        leads = {e.originator_id for e in events if isinstance(e, fold.LEAD_CHANGES)} - submitted
+        customers = {e.customer_id for e in events if isinstance(e, PointsEarned | PointsTakenBack)}
+        known = self._known
+        for referral_id in leads:
+            self._leads[referral_id] = known.leads.get(referral_id)
+        for customer_id in customers:
+            self._revenue[customer_id] = known.revenue.get(customer_id, Decimal(0))
+        if known.complete:
+            return  # what is not known does not exist
+        unknown_leads = [i for i in leads if i not in known.leads]
+        unknown_customers = [i for i in customers if i not in known.revenue]
+        views, cursor = self._views, self._cursor
+        for row in views._select_many(cursor, "rl_leads", "referral_id", unknown_leads):
             self._leads[UUID(row["referral_id"])] = _lead_from(row)
-        self._revenue.update(dict.fromkeys(customers, Decimal(0)))
-        for row in self._views._select_many(self._cursor, "rl_revenue", "customer_id", customers):
+        for row in views._select_many(cursor, "rl_revenue", "customer_id", unknown_customers):
             self._revenue[UUID(row["customer_id"])] = Decimal(row["revenue"])
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         if referral_id not in self._leads:
-            self._leads[referral_id] = self._views._select_lead(self._cursor, referral_id)
+            known = self._known
+            if referral_id in known.leads or known.complete:
+                self._leads[referral_id] = known.leads.get(referral_id)
+            else:
+                self._leads[referral_id] = self._views._select_lead(self._cursor, referral_id)
         return self._leads[referral_id]
 
     def put_lead(self, row: LeadRow) -> None:
@@ -541,12 +612,22 @@ class _SqlRecords:
 
     def revenue(self, customer_id: UUID) -> Decimal:
         if customer_id not in self._revenue:
-            self._revenue[customer_id] = self._views._select_revenue(self._cursor, customer_id)
+            known = self._known
+            if customer_id in known.revenue or known.complete:
+                self._revenue[customer_id] = known.revenue.get(customer_id, Decimal(0))
+            else:
+                self._revenue[customer_id] = self._views._select_revenue(self._cursor, customer_id)
         return self._revenue[customer_id]
 
     def put_revenue(self, customer_id: UUID, revenue: Decimal) -> None:
         self._revenue[customer_id] = revenue
         self._dirty_revenue.add(customer_id)
+
+    def leads_read_or_written(self) -> dict[UUID, LeadRow]:
+        return {i: row for i, row in self._leads.items() if row is not None}
+
+    def revenue_read_or_written(self) -> dict[UUID, Decimal]:
+        return self._revenue
 
     def flush(self) -> None:
         leads = [self._leads[i] for i in self._dirty_leads]
