@@ -97,8 +97,9 @@ class EventLog(Application[UUID]):
         )
 
 
-#: One executemany per transaction instead of one INSERT per event (see recorders.py).
-_SQLITE_RECORDER: Final = "referral_ledger.recorders:BulkSQLiteProcessRecorder"
+#: eventsourcing's SQLite persistence, keeping prepared statements and
+#: inserting a transaction's events at once (see sqlite_persistence.py).
+_SQLITE_FACTORY: Final = "referral_ledger.sqlite_persistence:LedgerSQLiteFactory"
 
 
 def environment_for(
@@ -113,19 +114,17 @@ def environment_for(
         # thread's connection sees the same data, and the views can use SQL.
         name = url[len("memory://") :] or uuid.uuid4().hex
         env.update(
-            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            PERSISTENCE_MODULE=_SQLITE_FACTORY,
             SQLITE_DBNAME=f"file:referral-ledger-{name}?mode=memory&cache=shared",
-            PROCESS_RECORDER_TOPIC=_SQLITE_RECORDER,
         )
     elif url.startswith("sqlite:///"):
         path = unquote(url[len("sqlite:///") :])
         if not path:
             raise InvalidInput(f"sqlite URL names no file: {url!r}")
         env.update(
-            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            PERSISTENCE_MODULE=_SQLITE_FACTORY,
             SQLITE_DBNAME=path,
             SQLITE_LOCK_TIMEOUT=str(SQLITE_LOCK_TIMEOUT),
-            PROCESS_RECORDER_TOPIC=_SQLITE_RECORDER,
         )
     elif url.startswith(("postgresql://", "postgres://")):
         env.update(_postgres_environment(url))
@@ -230,18 +229,37 @@ class StateCache:
             state: S = entry[1]
             return state
 
+    def get_many(self, records: Mapping[UUID, Evolve[Any]]) -> dict[UUID, Any]:
+        """The cached states of those of `records` that are held."""
+        found: dict[UUID, Any] = {}
+        with self._lock:
+            states = self._states
+            for aggregate_id, evolve in records.items():
+                entry = states.get(aggregate_id)
+                if entry is not None and entry[0] is evolve:
+                    states.move_to_end(aggregate_id)
+                    found[aggregate_id] = entry[1]
+        return found
+
     def put(self, state: Any, evolve: Evolve[Any]) -> None:
-        if self.size <= 0 or state is None:
+        self.put_many([(state, evolve)])
+
+    def put_many(self, states: Iterable[tuple[Any, Evolve[Any]]]) -> None:
+        if self.size <= 0:
             return
         with self._lock:
-            entry = self._states.get(state.id)
-            # Threads may finish out of order: never replace a newer state.
-            if entry is not None and entry[0] is evolve and entry[1].version > state.version:
-                return
-            self._states[state.id] = (evolve, state)
-            self._states.move_to_end(state.id)
-            while len(self._states) > self.size:
-                self._states.popitem(last=False)
+            held = self._states
+            for state, evolve in states:
+                if state is None:
+                    continue
+                entry = held.get(state.id)
+                # Threads may finish out of order: never replace a newer state.
+                if entry is not None and entry[0] is evolve and entry[1].version > state.version:
+                    continue
+                held[state.id] = (evolve, state)
+                held.move_to_end(state.id)
+            while len(held) > self.size:
+                held.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
@@ -261,25 +279,37 @@ class CommandStats:
     conflicts_surfaced: int = 0
 
 
+class _Record:
+    """What a unit of work holds of one record."""
+
+    __slots__ = ("evolve", "first_new", "read", "state")
+
+    def __init__(self, state: Any, evolve: Evolve[Any]) -> None:
+        self.state = state
+        self.evolve = evolve
+        #: The version as read (0: it did not exist yet, or was declared new).
+        self.read: int = 0 if state is None else state.version
+        #: The version of this unit's first event for it (0: none yet).
+        self.first_new = 0
+
+
 class UnitOfWork:
     """One attempt at a command: what it loaded and the events it decided on."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._states: dict[UUID, tuple[Any, Evolve[Any]]] = {}
-        self._first_new_version: dict[UUID, int] = {}
-        #: The version of each record as read (0: it did not exist yet).
-        self._read: dict[UUID, int] = {}
+        # One entry per record, so a bulk command looks each id up once per step.
+        self._records: dict[UUID, _Record] = {}
         self.pending: list[Event] = []
         self.now = store.clock()
 
     def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """The current state of an aggregate (None if it has no events yet)."""
-        if aggregate_id not in self._states:
-            loaded = self._store.load(aggregate_id, evolve)
-            self._states[aggregate_id] = (loaded, evolve)
-            self._read[aggregate_id] = 0 if loaded is None else loaded.version
-        state: S | None = self._states[aggregate_id][0]
+        record = self._records.get(aggregate_id)
+        if record is None:
+            record = _Record(self._store.load(aggregate_id, evolve), evolve)
+            self._records[aggregate_id] = record
+        state: S | None = record.state
         return state
 
     def prefetch(self, records: Iterable[tuple[UUID, Evolve[Any]]]) -> None:
@@ -289,11 +319,11 @@ class UnitOfWork:
         from memory. The states are as the store has them, exactly as `load`
         would read them one by one.
         """
-        wanted = {i: evolve for i, evolve in records if i not in self._states}
+        held = self._records
+        wanted = {i: evolve for i, evolve in records if i not in held}
         if wanted:
             for aggregate_id, state in self._store.load_many(wanted).items():
-                self._states[aggregate_id] = (state, wanted[aggregate_id])
-                self._read[aggregate_id] = 0 if state is None else state.version
+                held[aggregate_id] = _Record(state, wanted[aggregate_id])
 
     def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
         """Declare a record this unit creates, without reading it first.
@@ -301,19 +331,25 @@ class UnitOfWork:
         For fresh random ids: should the id exist after all, saving its
         version 1 conflicts in the store, so nothing is overwritten.
         """
-        if aggregate_id not in self._states:
-            self._states[aggregate_id] = (None, evolve)
-            self._read[aggregate_id] = 0
+        if aggregate_id not in self._records:
+            self._records[aggregate_id] = _Record(None, evolve)
 
     def record(self, events: list[Event]) -> None:
         """Add decided events; they are applied to the loaded states at once."""
         for event in events:
-            state, evolve = self._states[event.originator_id]
+            record = self._records[event.originator_id]
+            state = record.state
             expected = 1 if state is None else state.version + 1
             assert event.originator_version == expected, (event, expected)
-            self._states[event.originator_id] = (evolve(state, event), evolve)
-            self._first_new_version.setdefault(event.originator_id, expected)
+            record.state = record.evolve(state, event)
+            if not record.first_new:
+                record.first_new = expected
             self.pending.append(event)
+
+    def read_version(self, aggregate_id: UUID) -> int:
+        """The version this unit read the record at (0: it did not exist or was not read)."""
+        record = self._records.get(aggregate_id)
+        return 0 if record is None else record.read
 
     def reads_current(self) -> bool:
         """Whether every record this unit read is still at the version it read.
@@ -324,13 +360,11 @@ class UnitOfWork:
         If nothing read has moved since, every read was current at this one
         moment, and a refusal decided on them is one a serial order would give.
         """
-        return all(self._store.version_of(i) == v for i, v in self._read.items())
+        return all(self._store.version_of(i) == r.read for i, r in self._records.items())
 
-    def changed_states(self) -> Iterator[tuple[int, Any, Evolve[Any]]]:
-        """(first new version, state after the command, its evolve) of each changed aggregate."""
-        for aggregate_id, first in self._first_new_version.items():
-            state, evolve = self._states[aggregate_id]
-            yield first, state, evolve
+    def changed(self) -> Iterator[_Record]:
+        """What this unit holds of each record it recorded events for."""
+        return (r for r in self._records.values() if r.first_new)
 
 
 class Store:
@@ -397,15 +431,10 @@ class Store:
         if reader is None:
             return {i: self.load(i, evolve) for i, evolve in records.items()}
         mapper = self.app.mapper
-        states: dict[UUID, Any] = dict.fromkeys(records)
-        held: dict[UUID, int] = {}
-        for aggregate_id, evolve in records.items():
-            state = self.cache.get(aggregate_id, evolve)
-            if state is not None:
-                states[aggregate_id] = state
-                held[aggregate_id] = state.version
+        held = self.cache.get_many(records)
+        states: dict[UUID, Any] = {i: held.get(i) for i in records}
+        versions = [(i, 0 if s is None else s.version) for i, s in states.items()]
         unreadable: set[UUID] = set()
-        versions = [(i, held.get(i, 0)) for i in records]
         for start in range(0, len(versions), LOAD_CHUNK):
             for is_event, stored in reader.select(versions[start : start + LOAD_CHUNK]):
                 aggregate_id = cast(UUID, stored.originator_id)
@@ -423,10 +452,9 @@ class Store:
                 states[aggregate_id] = state
         for aggregate_id in unreadable:
             states[aggregate_id] = self.load(aggregate_id, records[aggregate_id], cached=False)
-        for aggregate_id, evolve in records.items():
-            state = states[aggregate_id]
-            if state is not None and held.get(aggregate_id) != state.version:
-                self.cache.put(state, evolve)
+        self.cache.put_many(
+            (state, records[i]) for i, state in states.items() if state is not held.get(i)
+        )
         return states
 
     def load_as_of(self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime) -> S | None:
@@ -515,9 +543,12 @@ class Store:
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
-            for _, state, evolve in unit.changed_states():
-                self.cache.put(state, evolve)
-            self._take_snapshots(unit)
+            changed = list(unit.changed())
+            # Records this unit created enter the cache when first read again:
+            # most are written once (invoices, redemptions, phones), and would
+            # push out the accounts and customers read over and over.
+            self.cache.put_many((r.state, r.evolve) for r in changed if r.read)
+            self._take_snapshots(changed, unit.now)
             return result
         self.stats.conflicts_retried -= 1
         self.stats.conflicts_surfaced += 1
@@ -537,17 +568,18 @@ class Store:
     def has_reacted(self, tracking: Tracking) -> bool:
         return self.reacted_up_to(tracking.application_name) >= tracking.notification_id
 
-    def _take_snapshots(self, unit: UnitOfWork) -> None:
+    def _take_snapshots(self, changed: list[_Record], now: datetime) -> None:
         if self.app.snapshots is None or self.snapshot_interval <= 0:
             return
         interval = self.snapshot_interval
-        for first, state, _ in unit.changed_states():
+        for record in changed:
+            state = record.state
             # Snapshot when this command's events crossed a multiple of the interval.
-            if state.version // interval > (first - 1) // interval:
+            if state.version // interval > (record.first_new - 1) // interval:
                 snapshot = Snapshot(
                     originator_id=state.id,
                     originator_version=state.version,
-                    timestamp=unit.now,
+                    timestamp=now,
                     state_topic=get_topic(type(state)),
                     state=converter.unstructure(state),
                 )

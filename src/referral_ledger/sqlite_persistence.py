@@ -1,0 +1,110 @@
+"""eventsourcing's SQLite persistence, tuned for the ledger's reads and writes.
+
+Two changes, neither touching the tables, their rows or the transactions, so
+stores stay interchangeable with eventsourcing and with earlier versions of
+the ledger:
+
+- **Prepared statements are kept.** eventsourcing 9.5 opens its connections
+  with `cached_statements=True`, which `sqlite3` reads as a cache of ONE
+  statement; every transaction begins with `BEGIN`, so each query is parsed
+  and planned again. For the ledger's bulk read that costs ~0.35 ms per
+  command (measured: 0.40 ms vs 0.06 ms for BEGIN + read + ROLLBACK on this
+  machine). Our connections keep 128 statements.
+- **A transaction's events are inserted at once.** The application recorder
+  inserts one row per `execute`, to read each row id back; one `executemany`
+  does the same work in a single call into SQLite, and the ids follow from
+  the last one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.persistence import InterfaceError, StoredEvent, Tracking
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+    SQLiteProcessRecorder,
+)
+from eventsourcing.utils import Environment, EnvType
+
+#: Prepared statements each connection keeps (sqlite3's own default).
+STATEMENT_CACHE: Final = 128
+
+
+class CachingSQLiteConnectionPool(SQLiteConnectionPool):
+    """eventsourcing's pool, opening connections that keep their prepared statements."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        # As eventsourcing.sqlite.SQLiteConnectionPool._create_connection, but
+        # for `cached_statements`.
+        try:
+            c = sqlite3.connect(
+                database=self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,  # autocommit: transactions begin explicitly
+                cached_statements=STATEMENT_CACHE,
+                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+            )
+        except (sqlite3.Error, TypeError) as e:
+            raise InterfaceError(e) from e
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            cursor = c.cursor()
+            cursor.execute("PRAGMA journal_mode;")
+            if cursor.fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL;")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        c.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
+class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
+    """eventsourcing's SQLite process recorder, inserting a transaction's events at once."""
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        params = [
+            (
+                e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id,
+                e.originator_version,
+                e.topic,
+                e.state,
+            )
+            for e in stored_events
+        ]
+        ids: list[int] = []
+        if params:
+            c.executemany(self.insert_events_statement, params)
+            # This transaction holds SQLite's write lock from its first insert,
+            # so its rows took consecutive row ids ending at the last one.
+            c.execute("SELECT last_insert_rowid()")
+            last = int(c.fetchone()[0])
+            ids = list(range(last - len(params) + 1, last + 1))
+        tracking: Tracking | None = kwargs.get("tracking")
+        if tracking is not None:
+            self._insert_tracking(c, tracking)
+        return ids
+
+
+class LedgerSQLiteFactory(SQLiteFactory):
+    """eventsourcing's SQLite factory with the pool and process recorder above."""
+
+    process_recorder_class = BulkSQLiteProcessRecorder
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        pool = self.datastore.pool
+        # No connection is opened before the first query, so swapping the
+        # pool here leaves nothing behind.
+        self.datastore.pool = CachingSQLiteConnectionPool(
+            db_name=pool.db_name, lock_timeout=pool.lock_timeout
+        )
