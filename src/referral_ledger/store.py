@@ -691,25 +691,31 @@ class _PostgresBulkReader(_BulkReader):
         self.datastore = recorder.datastore
         schema = Identifier(self.datastore.schema)
         events = Identifier(recorder.events_table_name)
+        # LATERAL subqueries (OFFSET 0 keeps the planner from flattening them)
+        # make PostgreSQL probe the primary keys once per wanted record; a
+        # plain join plans a hash join that scans the whole events table, so
+        # each read would grow with the log.
         wanted = "WITH w AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, after))"
         self.statement: Any = SQL(
-            wanted + " SELECT 1 AS flag, e.originator_id, e.originator_version, e.topic, "
-            "e.state FROM w JOIN {schema}.{events} e ON e.originator_id = w.id "
-            "AND e.originator_version > w.after ORDER BY 1, 2, 3"
+            wanted + " SELECT 1 AS flag, w.id AS originator_id, e.originator_version, e.topic, "
+            "e.state FROM w CROSS JOIN LATERAL (SELECT originator_version, topic, state "
+            "FROM {schema}.{events} WHERE originator_id = w.id "
+            "AND originator_version > w.after OFFSET 0) e ORDER BY 1, 2, 3"
         ).format(schema=schema, events=events)
         if app.snapshots is not None:
             snapshots = cast(PostgresAggregateRecorder, app.snapshots.recorder)
             self.statement = SQL(
-                wanted + ", s AS (SELECT DISTINCT ON (originator_id) originator_id, "
-                "originator_version, topic, state FROM {schema}.{snapshots} "
-                "WHERE originator_id IN (SELECT id FROM w WHERE after = 0) "
-                "ORDER BY originator_id, originator_version DESC) "
+                wanted + ", s AS (SELECT w.id AS originator_id, n.originator_version, n.topic, "
+                "n.state FROM w CROSS JOIN LATERAL (SELECT originator_version, topic, state "
+                "FROM {schema}.{snapshots} WHERE originator_id = w.id "
+                "ORDER BY originator_version DESC LIMIT 1) n WHERE w.after = 0) "
                 "SELECT 0 AS flag, originator_id, originator_version, topic, state FROM s "
                 "UNION ALL "
-                "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
+                "SELECT 1, w.id, e.originator_version, e.topic, e.state "
                 "FROM w LEFT JOIN s ON s.originator_id = w.id "
-                "JOIN {schema}.{events} e ON e.originator_id = w.id "
-                "AND e.originator_version > GREATEST(w.after, COALESCE(s.originator_version, 0)) "
+                "CROSS JOIN LATERAL (SELECT originator_version, topic, state "
+                "FROM {schema}.{events} WHERE originator_id = w.id AND originator_version > "
+                "GREATEST(w.after, COALESCE(s.originator_version, 0)) OFFSET 0) e "
                 "ORDER BY 1, 2, 3"
             ).format(
                 schema=schema, events=events, snapshots=Identifier(snapshots.events_table_name)
