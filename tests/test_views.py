@@ -742,15 +742,14 @@ def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
         return execute(self, cursor, text, params)
 
     ranges: list[int] = []
-    notifications = ledger._store.notifications
+    read = ledger._views._log.read
 
-    def bounded(after: int, limit: int, topics: Any = (), stop: int | None = None) -> Any:
-        assert stop is not None
+    def bounded(after: int, stop: int, limit: int) -> Any:
         ranges.append(stop - after)
-        return notifications(after, limit, topics, stop=stop)
+        return read(after, stop, limit)
 
     monkeypatch.setattr(storage.ViewStore, "_execute", counting)
-    monkeypatch.setattr(ledger._store, "notifications", bounded)
+    monkeypatch.setattr(ledger._views._log, "read", bounded)
     ledger.rebuild_projections()
     assert [] == row_reads
     assert ranges and max(ranges) <= 5

@@ -36,8 +36,14 @@ LEAD_CHANGES: Final = (
     ReferralMarkedIneligible,
     ReferredCustomerLinked,
 )
+#: The events that change a customer's revenue: the field with the amount, and
+#: its sign (a purchase adds, a return takes back).
+REVENUE_CHANGES: Final[dict[type[Event], tuple[str, int]]] = {
+    PointsEarned: ("amount", 1),
+    PointsTakenBack: ("returned_amount", -1),
+}
 #: The events the views are folded from; the runner reads only these.
-VIEW_EVENTS: Final = (ReferralSubmitted, *LEAD_CHANGES, PointsEarned, PointsTakenBack)
+VIEW_EVENTS: Final = (ReferralSubmitted, *LEAD_CHANGES, *REVENUE_CHANGES)
 
 
 @attrs.frozen
@@ -145,8 +151,9 @@ def apply(event: Event, views: ViewRecords) -> None:
         )
         return
     if isinstance(event, PointsEarned | PointsTakenBack):
-        amount = event.amount if isinstance(event, PointsEarned) else -event.returned_amount
-        views.put_revenue(event.customer_id, views.revenue(event.customer_id) + amount)
+        views.put_revenue(
+            event.customer_id, views.revenue(event.customer_id) + revenue_change(event)
+        )
         return
     row = views.lead(event.originator_id)
     if row is None:  # pragma: no cover - every referral starts with ReferralSubmitted
@@ -179,6 +186,13 @@ def apply(event: Event, views: ViewRecords) -> None:
         case _:
             return
     views.put_lead(row)
+
+
+def revenue_change(event: PointsEarned | PointsTakenBack) -> Decimal:
+    """What a purchase adds to its customer's revenue, or a return takes back."""
+    field, sign = REVENUE_CHANGES[type(event)]
+    amount: Decimal = getattr(event, field)
+    return amount if sign > 0 else -amount
 
 
 def conversion_row(rep: str | None, leads: int, contacts: int, customers: int) -> ConversionRow:

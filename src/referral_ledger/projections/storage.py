@@ -21,7 +21,6 @@ from uuid import UUID
 
 import attrs
 from eventsourcing.sqlite import SQLiteDatastore
-from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.loyalty import PointsEarned, PointsTakenBack
@@ -30,13 +29,14 @@ from referral_ledger.projections import leads as fold
 from referral_ledger.projections.folding import fold as fold_text
 from referral_ledger.projections.folding import website_key
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
+from referral_ledger.projections.log import TOPICS, LogReader, RevenueChange
 from referral_ledger.store import Store
 
 VIEW_NAME: Final = "views"
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
 #: newer version drops the views and rebuilds them from the log.
 VIEW_VERSION: Final = 2
-TOPICS: Final = tuple(get_topic(cls) for cls in fold.VIEW_EVENTS)
+__all__ = ["TOPICS", "ViewStore"]
 
 _STATUS_RANK: Final = {status: rank for rank, status in enumerate(ReferralStatus)}
 
@@ -120,6 +120,7 @@ class ViewStore:
         """Views in the ledger's own database, or (`in_memory`) in a private
         in-memory SQLite database of this process that is never written to disk."""
         self.store = store
+        self._log = LogReader(store)
         self._own_datastore: SQLiteDatastore | None = None
         if in_memory:
             self._own_datastore = SQLiteDatastore(
@@ -280,17 +281,19 @@ class ViewStore:
             # A bounded range of positions: each read costs at most SCAN_SPAN
             # rows however it is planned (see SCAN_SPAN).
             end = min(stop, position + max(batch_size, SCAN_SPAN))
-            notifications = self.store.notifications(position, batch_size, TOPICS, stop=end)
-            upto = notifications[-1].id if len(notifications) == batch_size else end
-            # Decode before the transaction: keep the write lock short.
-            events = [self.store.event_of(n) for n in notifications]
+            # Read and decode before the transaction: keep the write lock short.
+            events, last = self._log.read(position, end, batch_size)
+            upto = last if len(events) == batch_size else end
             try:
                 with self._transaction(commit=True) as cursor:
                     self._advance(cursor, position, upto)
                     records = _SqlRecords(self, cursor, known)
                     records.prefetch(events)
                     for event in events:
-                        fold.apply(event, records)
+                        if isinstance(event, RevenueChange):
+                            records.add_revenue(event.customer, event.amount)
+                        else:
+                            fold.apply(event, records)
                     records.flush()
             except _Superseded:
                 continue
@@ -442,14 +445,14 @@ class ViewStore:
         )
         return _lead_from(rows[0]) if rows else None
 
-    def _select_many(self, cursor: Any, table: str, key: str, ids: list[UUID]) -> Iterator[Any]:
-        """The rows of `table` whose `key` is one of `ids`: one query on
+    def _select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
+        """The rows of `table` whose `key` is one of `ids` (hex): one query on
         PostgreSQL, a chunk of ids per query on SQLite."""
         if not ids:
             return
         if self.postgres:
             yield from self._execute(
-                cursor, f"SELECT * FROM {{p}}{table} WHERE {key} = ANY(?)", ([i.hex for i in ids],)
+                cursor, f"SELECT * FROM {{p}}{table} WHERE {key} = ANY(?)", (ids,)
             )
             return
         for start in range(0, len(ids), _SELECT_CHUNK):
@@ -458,12 +461,12 @@ class ViewStore:
             yield from self._execute(
                 cursor,
                 f"SELECT * FROM {{p}}{table} WHERE {key} IN ({marks})",
-                tuple(i.hex for i in chunk),
+                tuple(chunk),
             )
 
-    def _select_revenue(self, cursor: Any, customer_id: UUID) -> Decimal:
+    def _select_revenue(self, cursor: Any, customer: str) -> Decimal:
         rows = self._execute(
-            cursor, "SELECT revenue FROM {p}rl_revenue WHERE customer_id = ?", (customer_id.hex,)
+            cursor, "SELECT revenue FROM {p}rl_revenue WHERE customer_id = ?", (customer,)
         )
         return Decimal(rows[0]["revenue"]) if rows else Decimal(0)
 
@@ -477,13 +480,13 @@ class ViewStore:
             [_lead_params(lead) for lead in leads],
         )
 
-    def _upsert_revenue(self, cursor: Any, revenue: dict[UUID, Decimal]) -> None:
+    def _upsert_revenue(self, cursor: Any, revenue: dict[str, Decimal]) -> None:
         self._upsert(
             cursor,
             "rl_revenue",
             ("customer_id", "revenue"),
             "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue",
-            [(cid.hex, str(amount)) for cid, amount in revenue.items()],
+            [(customer, str(amount)) for customer, amount in revenue.items()],
         )
 
     def _upsert(
@@ -537,7 +540,8 @@ class _Known:
         self.position = -1
         self.complete = False
         self.leads: dict[UUID, LeadRow] = {}
-        self.revenue: dict[UUID, Decimal] = {}
+        #: By customer id in hex, as the table keys them.
+        self.revenue: dict[str, Decimal] = {}
 
     def valid_at(self, position: int) -> None:
         """The views are at `position` now: forget rows of any other."""
@@ -568,34 +572,37 @@ class _SqlRecords:
         self._cursor = cursor
         self._known = _Known() if known is None else known
         self._leads: dict[UUID, LeadRow | None] = {}
-        self._revenue: dict[UUID, Decimal] = {}
+        self._revenue: dict[str, Decimal] = {}  # by customer id in hex
         self._dirty_leads: set[UUID] = set()
-        self._dirty_revenue: set[UUID] = set()
+        self._dirty_revenue: set[str] = set()
 
-    def prefetch(self, events: list[Event]) -> None:
+    def prefetch(self, events: list[Event | RevenueChange]) -> None:
         """Read the rows a batch of events will touch, one query per table,
         except those known already.
 
         Without it the fold reads a row per new referral or customer, a round
         trip each: most of a rebuild's time on PostgreSQL.
         """
+        known = self._known
+        if known.complete:
+            return  # what is not known does not exist: nothing to read
         submitted = {e.originator_id for e in events if isinstance(e, ReferralSubmitted)}
         leads = {e.originator_id for e in events if isinstance(e, fold.LEAD_CHANGES)} - submitted
-        customers = {e.customer_id for e in events if isinstance(e, PointsEarned | PointsTakenBack)}
-        known = self._known
+        customers = {e.customer for e in events if isinstance(e, RevenueChange)}
+        customers.update(
+            e.customer_id.hex for e in events if isinstance(e, PointsEarned | PointsTakenBack)
+        )
         for referral_id in leads:
             self._leads[referral_id] = known.leads.get(referral_id)
-        for customer_id in customers:
-            self._revenue[customer_id] = known.revenue.get(customer_id, Decimal(0))
-        if known.complete:
-            return  # what is not known does not exist
-        unknown_leads = [i for i in leads if i not in known.leads]
+        for customer in customers:
+            self._revenue[customer] = known.revenue.get(customer, Decimal(0))
+        unknown_leads = [i.hex for i in leads if i not in known.leads]
         unknown_customers = [i for i in customers if i not in known.revenue]
         views, cursor = self._views, self._cursor
         for row in views._select_many(cursor, "rl_leads", "referral_id", unknown_leads):
             self._leads[UUID(row["referral_id"])] = _lead_from(row)
         for row in views._select_many(cursor, "rl_revenue", "customer_id", unknown_customers):
-            self._revenue[UUID(row["customer_id"])] = Decimal(row["revenue"])
+            self._revenue[row["customer_id"]] = Decimal(row["revenue"])
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         if referral_id not in self._leads:
@@ -611,22 +618,30 @@ class _SqlRecords:
         self._dirty_leads.add(row.referral_id)
 
     def revenue(self, customer_id: UUID) -> Decimal:
-        if customer_id not in self._revenue:
-            known = self._known
-            if customer_id in known.revenue or known.complete:
-                self._revenue[customer_id] = known.revenue.get(customer_id, Decimal(0))
-            else:
-                self._revenue[customer_id] = self._views._select_revenue(self._cursor, customer_id)
-        return self._revenue[customer_id]
+        return self._revenue_of(customer_id.hex)
 
     def put_revenue(self, customer_id: UUID, revenue: Decimal) -> None:
-        self._revenue[customer_id] = revenue
-        self._dirty_revenue.add(customer_id)
+        self._revenue[customer_id.hex] = revenue
+        self._dirty_revenue.add(customer_id.hex)
+
+    def add_revenue(self, customer: str, amount: Decimal) -> None:
+        """The fold of a `RevenueChange` (`fold.apply` of the event it was read from)."""
+        self._revenue[customer] = self._revenue_of(customer) + amount
+        self._dirty_revenue.add(customer)
+
+    def _revenue_of(self, customer: str) -> Decimal:
+        if customer not in self._revenue:
+            known = self._known
+            if customer in known.revenue or known.complete:
+                self._revenue[customer] = known.revenue.get(customer, Decimal(0))
+            else:
+                self._revenue[customer] = self._views._select_revenue(self._cursor, customer)
+        return self._revenue[customer]
 
     def leads_read_or_written(self) -> dict[UUID, LeadRow]:
         return {i: row for i, row in self._leads.items() if row is not None}
 
-    def revenue_read_or_written(self) -> dict[UUID, Decimal]:
+    def revenue_read_or_written(self) -> dict[str, Decimal]:
         return self._revenue
 
     def flush(self) -> None:

@@ -1,0 +1,177 @@
+"""Reading the views' events from the log, decoded only as far as the views need.
+
+A rebuild reads the whole log, and most of a real log is purchases. Through
+eventsourcing's `select_notifications` each row becomes a `Notification`
+(its originator id parsed into a UUID), and the mapper makes a full attrs
+event of it (every field structured by cattrs): most of a rebuild's time,
+for views that need two fields of a purchase or a return. So the rows are
+read straight from eventsourcing's table (as `Store`'s bulk reader does),
+and a `PointsEarned` or `PointsTakenBack` is decoded to a `RevenueChange`:
+the customer and the signed amount, taken from the payload the mapper would
+structure (decrypted, decompressed and upcast as it would be). Lead events,
+fewer and needing most of their fields, go through the mapper.
+
+A payload that is not exactly what the mapper expects (other fields, or a
+customer or amount it could not read) is handed to the mapper too, which
+raises `CorruptEvent` for a damaged event as everywhere else. What this
+does not check are the values of the fields the views do not use (say, a
+purchase's `at`): those are read, and checked, by whoever uses them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final, NamedTuple, cast
+from uuid import UUID
+
+import attrs
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+
+from referral_ledger.aggregates.base import Event
+from referral_ledger.projections import leads as fold
+from referral_ledger.serialization import upcast
+from referral_ledger.store import Store
+
+TOPICS: Final = tuple(get_topic(cls) for cls in fold.VIEW_EVENTS)
+
+_HEX: Final = re.compile("[0-9a-f]{32}")
+
+
+class RevenueChange(NamedTuple):
+    """A purchase or a return, as the revenue view needs it."""
+
+    customer: str  # the customer's id, as 32 lower-case hex digits
+    amount: Decimal  # signed: a return's is negative
+
+
+class _Revenue(NamedTuple):
+    cls: type[Event]
+    field: str
+    sign: int
+    keys: frozenset[str]  # the payload's fields, as the mapper stores them
+    upcast: bool  # stored payloads may be of an older class version
+
+
+_REVENUE: Final = {
+    get_topic(cls): _Revenue(
+        cls,
+        field,
+        sign,
+        frozenset(f.name for f in attrs.fields(cls)) - {"originator_id", "originator_version"},
+        getattr(cls, "class_version", 1) > 1,
+    )
+    for cls, (field, sign) in fold.REVENUE_CHANGES.items()
+}
+
+#: (position, originator id, originator version, topic, state) of a stored event.
+Row = tuple[int, Any, int, str, bytes]
+
+
+class LogReader:
+    """Reads ranges of the log's view events, and decodes them."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        mapper: Any = store.app.mapper
+        self._mapper = mapper
+        self._cipher = mapper.cipher
+        self._compressor = mapper.compressor
+        self._decode = mapper.transcoder.decode
+        self._select = _select_for(store)
+
+    def read(self, after: int, stop: int, limit: int) -> tuple[list[Event | RevenueChange], int]:
+        """The first `limit` view events after position `after` up to `stop`,
+        decoded, and the position of the last one (`after` if none)."""
+        rows = self._select(after, stop, limit)
+        return [self._item(row) for row in rows], (rows[-1][0] if rows else after)
+
+    def _item(self, row: Row) -> Event | RevenueChange:
+        _, originator_id, version, topic, state = row
+        revenue = _REVENUE.get(topic)
+        if revenue is not None:
+            change = self._revenue_change(revenue, state)
+            if change is not None:
+                return change
+        stored = StoredEvent(
+            originator_id=originator_id, originator_version=version, topic=topic, state=state
+        )
+        return cast(Event, self._mapper.to_domain_event(stored))
+
+    def _revenue_change(self, revenue: _Revenue, state: bytes) -> RevenueChange | None:
+        """The change, read as the mapper would; None when the mapper must judge."""
+        try:
+            if self._cipher:
+                state = self._cipher.decrypt(state)
+            if self._compressor:
+                state = self._compressor.decompress(state)
+            payload = self._decode(state)
+            if revenue.upcast or "class_version" in payload:
+                upcast(revenue.cls, payload)
+            if payload.keys() != revenue.keys:
+                return None
+            customer = payload["customer_id"]
+            if not _HEX.fullmatch(customer):
+                customer = UUID(customer).hex
+            amount = Decimal(payload[revenue.field])
+        except Exception:
+            return None
+        return RevenueChange(customer, amount if revenue.sign > 0 else -amount)
+
+
+def _select_for(store: Store) -> Any:
+    """A function reading the rows of a range of the log's view events."""
+    from eventsourcing.postgres import PostgresAggregateRecorder
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    recorder: Any = store.app.recorder
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        return _sqlite_select(recorder)
+    if isinstance(recorder, PostgresAggregateRecorder):
+        return _postgres_select(recorder)
+
+    def generic(after: int, stop: int, limit: int) -> Sequence[Row]:
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in store.notifications(after, limit, TOPICS, stop=stop)
+        ]
+
+    return generic
+
+
+def _sqlite_select(recorder: Any) -> Any:
+    datastore = recorder.datastore
+    statement = (
+        "SELECT rowid, originator_id, originator_version, topic, state "
+        f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? "
+        f"AND topic IN ({', '.join('?' * len(TOPICS))}) ORDER BY rowid LIMIT ?"
+    )
+
+    def select(after: int, stop: int, limit: int) -> Sequence[Row]:
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (after, stop, *TOPICS, limit))
+            return [tuple(row) for row in cursor.fetchall()]
+
+    return select
+
+
+def _postgres_select(recorder: Any) -> Any:
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
+    datastore = recorder.datastore
+    statement = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
+        "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+    ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
+    topics = list(TOPICS)
+
+    def select(after: int, stop: int, limit: int) -> Sequence[Row]:
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (after, stop, topics, limit), prepare=True)
+            return [(i, o, v, t, bytes(s)) for i, o, v, t, s in cursor.fetchall()]
+
+    return select
