@@ -196,3 +196,41 @@ def test_import_retries_a_batch_another_writer_raced(
     invoices = [f"INV-{n}" for n in range(9)]
     earned = [row.reference for p in people for row in ledger.statement(p) if row.kind == "earn"]
     assert sorted(invoices) == sorted(earned)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_the_bulk_read_probes_the_keys_and_never_scans_the_log(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Each read must cost the same however long the log grows: no full scan of the
+    events or snapshots tables in its plan, whatever the planner's statistics say."""
+    url: str = request.getfixturevalue("sqlite_url" if kind == "sqlite" else "fresh_pg_url")
+    # Enough snapshots (600) and events (6,000+) that a scan would cost more than probes.
+    with Ledger.open(url, snapshot_interval=5) as ledger:
+        ledger.configure_loyalty(PROGRAM)
+        people = register(ledger, 20)
+        rows = [
+            {"customer_id": people[n % 20], "invoice_id": f"INV-{n}", "amount": 150_000}
+            for n in range(3000)
+        ]
+        assert ledger.import_purchases(rows).recorded == 3000
+        reader: Any = store_of(ledger)._reader
+        # A full chunk, as an import batch asks: accounts, customers, invoices.
+        wanted = [(loyalty.account_id(p), 0) for p in people] + [(p, 1) for p in people]
+        wanted += [(loyalty.invoice_record_id(f"INV-{n}"), 0) for n in range(460)]
+        if kind == "sqlite":
+            with reader.datastore.transaction(commit=False) as cursor:
+                cursor.execute("ANALYZE")
+                params = [x for i, v in wanted for x in (i.hex, v)]
+                cursor.execute("EXPLAIN QUERY PLAN " + reader.statement(len(wanted)), params)
+                plan = [row[3] for row in cursor.fetchall()]
+            scans = [step for step in plan if step.startswith("SCAN") and "stored_" in step]
+        else:
+            with reader.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute("ANALYZE")
+                params = ([i for i, _ in wanted], [v for _, v in wanted])
+                cursor.execute(b"EXPLAIN " + reader.statement.as_bytes(conn), params)
+                plan = [row["QUERY PLAN"] for row in cursor.fetchall()]
+            scans = [step for step in plan if "Seq Scan" in step and "referral_ledger" in step]
+        assert plan and not scans, "\n".join(plan)
+        assert [ledger.balance(p) for p in people] == [150 * 150] * 20
