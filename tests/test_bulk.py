@@ -221,15 +221,15 @@ def test_the_bulk_read_probes_the_keys_and_never_scans_the_log(
         if kind == "sqlite":
             with reader.datastore.transaction(commit=False) as cursor:
                 cursor.execute("ANALYZE")
-                params = [x for i, v in wanted for x in (i.hex, v)]
-                cursor.execute("EXPLAIN QUERY PLAN " + reader.statement(len(wanted)), params)
+                flat = [x for i, v in wanted for x in (i.hex, v)]
+                cursor.execute("EXPLAIN QUERY PLAN " + reader.statement(len(wanted)), flat)
                 plan = [row[3] for row in cursor.fetchall()]
             scans = [step for step in plan if step.startswith("SCAN") and "stored_" in step]
         else:
             with reader.datastore.get_connection() as conn, conn.cursor() as cursor:
                 cursor.execute("ANALYZE")
-                params = ([i for i, _ in wanted], [v for _, v in wanted])
-                cursor.execute(b"EXPLAIN " + reader.statement.as_bytes(conn), params)
+                arrays = ([i for i, _ in wanted], [v for _, v in wanted])
+                cursor.execute(b"EXPLAIN " + reader.statement.as_bytes(conn), arrays)
                 plan = [row["QUERY PLAN"] for row in cursor.fetchall()]
             scans = [step for step in plan if "Seq Scan" in step and "referral_ledger" in step]
         assert plan and not scans, "\n".join(plan)
