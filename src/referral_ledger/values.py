@@ -123,6 +123,10 @@ def parse_id(value: object, name: str) -> uuid.UUID:
 
 
 def _has_control_characters(text: str) -> bool:
+    # Printable text (C code) has none of these categories; only the rest,
+    # such as text with a no-break space, needs the character-by-character look.
+    if text.isprintable():
+        return False
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
 
 

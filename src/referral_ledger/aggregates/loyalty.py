@@ -8,6 +8,7 @@ invoice then collide in the store itself, whichever process they come from.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -21,6 +22,7 @@ from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import derived_id
 
 
+@functools.lru_cache(maxsize=65_536)
 def account_id(customer_id: UUID) -> UUID:
     return derived_id("loyalty-account", customer_id.hex)
 
