@@ -459,6 +459,46 @@ def scenario_bulk(store: str, sizes: list[int], rounds: int, pg: str) -> list[di
     return results
 
 
+def memory_child(store: str, size: int, pg: str) -> dict[str, Any]:
+    """Run in a fresh process: import `size` purchases once, for its peak RSS."""
+    places = Places(pg)
+    try:
+        ledger = Ledger.open(places.url(store, "memory"))
+        ledger.configure_loyalty(PROGRAM)
+        customer_ids = register_customers(ledger, max(1, size // 10))
+        rss_before = peak_rss_mb()
+        report: Any = None
+
+        def run() -> None:
+            nonlocal report
+            report = ledger.import_purchases(purchase_rows(customer_ids, size, "M"))
+
+        rate = size / timed(run)
+        assert report is not None and report.recorded == size, report
+        rss_after = peak_rss_mb()
+        ledger.close()
+    finally:
+        places.close()
+    return {
+        "purchases": size,
+        "customers": len(customer_ids),
+        "import_purchases_per_s": rate,
+        "peak_rss_mb_before_import": rss_before,
+        "peak_rss_mb_after_import": rss_after,
+        "import_rss_growth_mb": rss_after - rss_before,
+    }
+
+
+def scenario_memory(store: str, sizes: list[int], pg: str) -> list[dict[str, Any]]:
+    """Peak RSS of one import per size, each in a process of its own (no baselines)."""
+    results = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--child-memory", store, str(size), "--pg", pg]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
 # --- 4. balance of a long account ----------------------------------------------------------
 
 
@@ -667,6 +707,21 @@ def report(results: dict[str, Any]) -> None:
                     for b in by["bulk"]
                 ],
             )
+        if "memory" in by:
+            table(
+                f"[{store}] 2b. import_purchases once per size, in a fresh process (peak RSS)",
+                ["purchases", "customers", "ours/s", "peak RSS MB", "import RSS growth MB"],
+                [
+                    [
+                        b["purchases"],
+                        b["customers"],
+                        b["import_purchases_per_s"],
+                        b["peak_rss_mb_after_import"],
+                        b["import_rss_growth_mb"],
+                    ]
+                    for b in by["memory"]
+                ],
+            )
         if "balance" in by:
             table(
                 f"[{store}] 4. balance() of one account (200 calls per size)",
@@ -705,16 +760,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", help="comma-separated purchase counts (default 10k,30k,100k)")
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
-        "--scenarios", default="single,bulk,balance,search", help="which scenarios (replay: bulk)"
+        "--scenarios",
+        default="single,bulk,balance,search",
+        help="which scenarios (replay: bulk; memory: import-only peak RSS, not by default)",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--json", default=str(ROOT / "docs" / "performance.json"))
     parser.add_argument("--child-bulk", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_bulk:
         store, size, rounds = args.child_bulk
         print(json.dumps(bulk_child(store, int(size), int(rounds), args.pg)))
+        return
+    if args.child_memory:
+        store, size = args.child_memory
+        print(json.dumps(memory_child(store, int(size), args.pg)))
         return
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     sizes = sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
@@ -744,6 +806,8 @@ def main(argv: list[str] | None = None) -> None:
                 by["balance"] = scenario_balance(places, store, [s // 10 for s in sizes])
             if "search" in scenarios:
                 by["search"] = scenario_search(places, store, sizes)
+            if "memory" in scenarios:
+                by["memory"] = scenario_memory(store, sizes, args.pg)
         finally:
             places.close()
         report({"stores": {store: by}})
