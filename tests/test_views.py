@@ -814,3 +814,23 @@ def test_a_rebuild_past_the_rows_it_may_keep_reads_them_again(
     ledger.rebuild_projections()
     assert {"rl_leads", "rl_revenue"} == set(reads)
     assert live == ledger._views.dump()
+
+
+@pytest.mark.postgres
+def test_a_revenue_row_believed_stored_but_gone_fails_the_batch_instead_of_being_lost(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL updates the rows a catch-up knows exist and checks the count."""
+    with Ledger.open(fresh_pg_url) as ledger:
+        buyers_with_purchases(ledger, 2, 8)
+        monkeypatch.setattr(storage, "REBUILD_BATCH", 2)
+
+        def delete_behind_its_back(position: int, stop: int) -> None:
+            with ledger._views._transaction(commit=True) as cursor:
+                ledger._views._execute(cursor, "DELETE FROM {p}rl_revenue")
+
+        with pytest.raises(RuntimeError, match="known to exist"):
+            ledger.rebuild_projections(progress=delete_behind_its_back)
+        position = ledger._views.position
+        ledger.rebuild_projections()
+        assert 0 < position < ledger._views.position

@@ -88,16 +88,18 @@ _REVENUE_FILL: Final = "fillfactor = 50"
 #: (PostgreSQL takes any number as one array: `= ANY(?)`.)
 _SELECT_CHUNK: Final = 500
 #: Events folded per transaction by a rebuild: few round trips and commits
-#: per event. A catch-up's default batch is smaller, so a query that catches
-#: up holds SQLite's write lock only briefly.
-REBUILD_BATCH: Final = 10_000
+#: per event, and a row that many events change (a regular customer's
+#: revenue) written once per batch, not once per event. A catch-up's default
+#: batch is smaller, so a query that catches up holds SQLite's write lock
+#: only briefly; a rebuild holds it for a batch at a time (about a second).
+REBUILD_BATCH: Final = 50_000
 #: Most log positions one read of the log looks through. The read asks for
 #: the view events after the position, in order, up to a batch; without a
 #: bound on the range, PostgreSQL may plan it as "every view event up to the
 #: end of the log, sorted" (it does when the events table has no statistics
 #: yet, as after a bulk load), which makes each batch cost the size of the
 #: whole remaining log and a rebuild quadratic in it.
-SCAN_SPAN: Final = 50_000
+SCAN_SPAN: Final = 100_000
 #: View rows (leads and customers' revenue) a catch-up keeps in memory from
 #: one batch to the next; see `_Known`.
 CACHE_ROWS: Final = 250_000
@@ -464,11 +466,11 @@ class ViewStore:
                 tuple(chunk),
             )
 
-    def _select_revenue(self, cursor: Any, customer: str) -> Decimal:
+    def _select_revenue(self, cursor: Any, customer: str) -> Decimal | None:
         rows = self._execute(
             cursor, "SELECT revenue FROM {p}rl_revenue WHERE customer_id = ?", (customer,)
         )
-        return Decimal(rows[0]["revenue"]) if rows else Decimal(0)
+        return Decimal(rows[0]["revenue"]) if rows else None
 
     def _upsert_leads(self, cursor: Any, leads: list[LeadRow]) -> None:
         updates = ", ".join(f"{c} = excluded.{c}" for c in _LEAD_COLUMNS[1:])
@@ -479,6 +481,34 @@ class ViewStore:
             f"ON CONFLICT (referral_id) DO UPDATE SET {updates}",
             [_lead_params(lead) for lead in leads],
         )
+
+    def _write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
+        """Write customers' revenue; `stored`: those whose row is known to exist.
+
+        On PostgreSQL those rows are UPDATEd (a third cheaper per row than an
+        upsert, which probes the index for a conflict first), the others
+        upserted; the count of rows updated is checked, so a row believed to
+        exist that did not would fail the batch, never be lost.
+        """
+        if not self.postgres:
+            self._upsert_revenue(cursor, revenue)
+            return
+        existing = [(c, str(amount)) for c, amount in revenue.items() if c in stored]
+        if existing:
+            customers, amounts = (list(column) for column in zip(*existing, strict=True))
+            cursor.execute(
+                self._sql(
+                    "UPDATE {p}rl_revenue AS r SET revenue = u.revenue "
+                    "FROM unnest(?::text[], ?::text[]) AS u(customer_id, revenue) "
+                    "WHERE r.customer_id = u.customer_id"
+                ),
+                (customers, amounts),
+            )
+            if cursor.rowcount != len(existing):
+                raise RuntimeError(
+                    f"updated {cursor.rowcount} revenue rows of {len(existing)} known to exist"
+                )
+        self._upsert_revenue(cursor, {c: a for c, a in revenue.items() if c not in stored})
 
     def _upsert_revenue(self, cursor: Any, revenue: dict[str, Decimal]) -> None:
         self._upsert(
@@ -575,6 +605,8 @@ class _SqlRecords:
         self._revenue: dict[str, Decimal] = {}  # by customer id in hex
         self._dirty_leads: set[UUID] = set()
         self._dirty_revenue: set[str] = set()
+        #: Customers whose revenue row exists in the table (read, or known).
+        self._stored_revenue: set[str] = set()
 
     def prefetch(self, events: list[Event | RevenueChange]) -> None:
         """Read the rows a batch of events will touch, one query per table,
@@ -596,6 +628,7 @@ class _SqlRecords:
             self._leads[referral_id] = known.leads.get(referral_id)
         for customer in customers:
             self._revenue[customer] = known.revenue.get(customer, Decimal(0))
+        self._stored_revenue.update(c for c in customers if c in known.revenue)
         unknown_leads = [i.hex for i in leads if i not in known.leads]
         unknown_customers = [i for i in customers if i not in known.revenue]
         views, cursor = self._views, self._cursor
@@ -603,6 +636,7 @@ class _SqlRecords:
             self._leads[UUID(row["referral_id"])] = _lead_from(row)
         for row in views._select_many(cursor, "rl_revenue", "customer_id", unknown_customers):
             self._revenue[row["customer_id"]] = Decimal(row["revenue"])
+            self._stored_revenue.add(row["customer_id"])
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         if referral_id not in self._leads:
@@ -632,10 +666,12 @@ class _SqlRecords:
     def _revenue_of(self, customer: str) -> Decimal:
         if customer not in self._revenue:
             known = self._known
-            if customer in known.revenue or known.complete:
-                self._revenue[customer] = known.revenue.get(customer, Decimal(0))
-            else:
-                self._revenue[customer] = self._views._select_revenue(self._cursor, customer)
+            stored = known.revenue.get(customer)
+            if stored is None and not known.complete:
+                stored = self._views._select_revenue(self._cursor, customer)
+            if stored is not None:
+                self._stored_revenue.add(customer)
+            self._revenue[customer] = Decimal(0) if stored is None else stored
         return self._revenue[customer]
 
     def leads_read_or_written(self) -> dict[UUID, LeadRow]:
@@ -649,8 +685,10 @@ class _SqlRecords:
         if leads:
             self._views._upsert_leads(self._cursor, [lead for lead in leads if lead is not None])
         if self._dirty_revenue:
-            self._views._upsert_revenue(
-                self._cursor, {c: self._revenue[c] for c in self._dirty_revenue}
+            self._views._write_revenue(
+                self._cursor,
+                {c: self._revenue[c] for c in self._dirty_revenue},
+                self._stored_revenue,
             )
 
 
