@@ -503,7 +503,11 @@ def scenario_memory(store: str, sizes: list[int], pg: str) -> list[dict[str, Any
 
 
 def scenario_balance(places: Places, store: str, sizes: list[int]) -> list[dict[str, Any]]:
-    ledger = Ledger.open(places.url(store, "balance"))
+    """balance() as the importing process answers it (its state cache holds the
+    account) and as a fresh process does (no cache: the latest snapshot and the
+    events after it)."""
+    url = places.url(store, "balance")
+    ledger = Ledger.open(url)
     ledger.configure_loyalty(PROGRAM)
     (customer,) = register_customers(ledger, 1)
     account_id = loyalty.account_id(customer)
@@ -518,6 +522,12 @@ def scenario_balance(places: Places, store: str, sizes: list[int]) -> list[dict[
             start = time.perf_counter()
             ledger.balance(customer)
             times.append(time.perf_counter() - start)
+        cold_times = []
+        with Ledger.open(url, cache_size=0) as fresh:
+            for _ in range(200):
+                start = time.perf_counter()
+                fresh.balance(customer)
+                cold_times.append(time.perf_counter() - start)
         replay = []
         for _ in range(3):
             start = time.perf_counter()
@@ -528,8 +538,11 @@ def scenario_balance(places: Places, store: str, sizes: list[int]) -> list[dict[
                 "movements": size,
                 "balance_p50_ms": median(times) * 1000,
                 "balance_p99_ms": percentile(times, 0.99) * 1000,
+                "balance_no_cache_p50_ms": median(cold_times) * 1000,
+                "balance_no_cache_p99_ms": percentile(cold_times, 0.99) * 1000,
                 "replay_all_events_ms": median(replay) * 1000,
                 "ratio": median(replay) / median(times),
+                "ratio_no_cache": median(replay) / median(cold_times),
             }
         )
     ledger.close()
@@ -724,15 +737,26 @@ def report(results: dict[str, Any]) -> None:
             )
         if "balance" in by:
             table(
-                f"[{store}] 4. balance() of one account (200 calls per size)",
-                ["movements", "p50 ms", "p99 ms", "replay-all ms", "ratio"],
+                f"[{store}] 4. balance() of one account (200 calls per size; cached, and "
+                "from a fresh ledger with cache_size=0)",
+                [
+                    "movements",
+                    "p50 ms",
+                    "p99 ms",
+                    "no-cache p50 ms",
+                    "no-cache p99 ms",
+                    "replay-all ms",
+                    "ratio (no cache)",
+                ],
                 [
                     [
                         b["movements"],
                         b["balance_p50_ms"],
                         b["balance_p99_ms"],
+                        b["balance_no_cache_p50_ms"],
+                        b["balance_no_cache_p99_ms"],
                         b["replay_all_events_ms"],
-                        b["ratio"],
+                        b["ratio_no_cache"],
                     ]
                     for b in by["balance"]
                 ],
