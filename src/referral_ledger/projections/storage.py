@@ -100,9 +100,11 @@ REBUILD_BATCH: Final = 50_000
 #: yet, as after a bulk load), which makes each batch cost the size of the
 #: whole remaining log and a rebuild quadratic in it.
 SCAN_SPAN: Final = 100_000
-#: View rows (leads and customers' revenue) a catch-up keeps in memory from
-#: one batch to the next; see `_Known`.
-CACHE_ROWS: Final = 250_000
+#: View rows a catch-up keeps in memory from one batch to the next (see
+#: `_Known`): leads (about 1.2 kB each, so up to ~60 MB) and customers'
+#: revenue (about 0.2 kB each, up to ~100 MB).
+CACHE_LEADS: Final = 50_000
+CACHE_CUSTOMERS: Final = 500_000
 
 
 class _Superseded(Exception):
@@ -133,7 +135,7 @@ class ViewStore:
         else:
             recorder: Any = store.app.recorder
             self._datastore = recorder.datastore
-            self.postgres = type(recorder).__module__ == "eventsourcing.postgres"
+            self.postgres = store.is_postgres
         self._prefix = f'"{self._datastore.schema}".' if self.postgres else ""
         self._create_tables()
 
@@ -561,9 +563,9 @@ class _Known:
     position 0 starts from empty views (position 0 is only ever set with the
     tables emptied or new), so while it keeps every row it writes, a row it
     does not have does not exist and nothing is read: a rebuild reads no view
-    rows at all. At most `CACHE_ROWS` rows are kept; past that they are
-    dropped and the rows are read from the tables again, a query per table
-    per batch.
+    rows at all. At most `CACHE_LEADS` leads and `CACHE_CUSTOMERS` revenues
+    are kept; past that the table's rows are dropped, and the rows not kept
+    are read from the tables again, a query per table per batch.
     """
 
     def __init__(self) -> None:
@@ -585,8 +587,12 @@ class _Known:
         self.leads.update(records.leads_read_or_written())
         self.revenue.update(records.revenue_read_or_written())
         self.position = upto
-        if len(self.leads) + len(self.revenue) > CACHE_ROWS:
-            self._forget()
+        if len(self.leads) > CACHE_LEADS:
+            self.leads.clear()
+            self.complete = False
+        if len(self.revenue) > CACHE_CUSTOMERS:
+            self.revenue.clear()
+            self.complete = False
 
     def _forget(self) -> None:
         self.leads.clear()
