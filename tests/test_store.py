@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import attrs
 import orjson
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.utils import get_topic
 
 from referral_ledger import (
@@ -479,6 +479,57 @@ def test_encryption_on_postgres(fresh_pg_url: str) -> None:
         assert 6 == reopened.balance(customer)
     with pytest.raises(StoreError):
         Ledger.open(fresh_pg_url)
+
+
+# --- the recorders: one executemany (SQLite), COPY (PostgreSQL) ---------------------
+
+
+def stored(originator_id: UUID, version: int) -> StoredEvent:
+    return StoredEvent(
+        originator_id=originator_id, originator_version=version, topic="x:Y", state=b"{}"
+    )
+
+
+def test_a_transaction_whose_events_collide_saves_none_of_them_nor_its_tracking_row(
+    durable_url: str,
+) -> None:
+    """The bulk insert paths keep eventsourcing's all-or-nothing transaction."""
+    with Ledger.open(durable_url) as ledger:
+        recorder = ledger._store.recorder
+        taken = uuid4()
+        recorder.insert_events([stored(taken, 1)])
+        first, last = uuid4(), uuid4()
+        batch = [stored(first, 1), stored(taken, 1), stored(last, 1)]
+        with pytest.raises(IntegrityError):
+            recorder.insert_events(batch, tracking=Tracking("a-reaction", 7))
+        assert [] == recorder.select_events(first)
+        assert [] == recorder.select_events(last)
+        assert [1] == [e.originator_version for e in recorder.select_events(taken)]
+        assert not recorder.max_tracking_id("a-reaction")
+        # The same rows without the collision go in, in order, with the tracking row.
+        before = ledger._store.last_position()
+        ids = recorder.insert_events(
+            [stored(first, 1), stored(last, 1)], tracking=Tracking("a-reaction", 7)
+        )
+        assert 7 == recorder.max_tracking_id("a-reaction")
+        logged = ledger._store.notifications(before, 10)
+        assert [first, last] == [n.originator_id for n in logged]
+        assert logged[0].id < logged[1].id
+        if ids is not None:  # SQLite's recorder returns the positions it gave the rows
+            assert [n.id for n in logged] == list(ids)
+
+
+def test_the_stores_use_the_bulk_recorders(durable_url: str) -> None:
+    from referral_ledger.postgres_persistence import CopyPostgresProcessRecorder
+    from referral_ledger.sqlite_persistence import BulkSQLiteProcessRecorder
+
+    with Ledger.open(durable_url) as ledger:
+        expected = (
+            BulkSQLiteProcessRecorder
+            if durable_url.startswith("sqlite")
+            else CopyPostgresProcessRecorder
+        )
+        assert isinstance(ledger._store.recorder, expected)
 
 
 # --- retries on conflict ------------------------------------------------------------

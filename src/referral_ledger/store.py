@@ -149,6 +149,10 @@ def _postgres_environment(url: str) -> dict[str, str]:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # Events written with COPY (see postgres_persistence.py).
+        "PROCESS_RECORDER_TOPIC": (
+            "referral_ledger.postgres_persistence:CopyPostgresProcessRecorder"
+        ),
         "POSTGRES_DBNAME": database,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -558,6 +562,11 @@ class Store:
         )
 
     @property
+    def is_postgres(self) -> bool:
+        """Whether the events live in PostgreSQL (else SQLite)."""
+        return self.app.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+
+    @property
     def recorder(self) -> ProcessRecorder:
         return cast(ProcessRecorder, self.app.recorder)
 
@@ -746,7 +755,6 @@ def _bulk_reader(app: EventLog) -> _BulkReader | None:
 
     if isinstance(app.recorder, SQLiteAggregateRecorder):
         return _SQLiteBulkReader(app)
-    if type(app.recorder).__module__ == "eventsourcing.postgres":
-        # Imported only here: psycopg is an optional dependency.
+    if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
         return _PostgresBulkReader(app)
     return None

@@ -22,7 +22,7 @@ from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import derived_id
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def account_id(customer_id: UUID) -> UUID:
     return derived_id("loyalty-account", customer_id.hex)
 
