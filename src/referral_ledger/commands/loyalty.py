@@ -135,7 +135,8 @@ class LoyaltyCommands(LedgerBase):
         `record_purchase`'s: an invoice already recorded with the same figures
         counts as `duplicates` and records nothing, so re-running an import is
         safe; with other figures the row is rejected. Rows are streamed:
-        memory stays flat however many there are.
+        memory grows with `batch_size` (one batch's rows and events are held
+        at a time), never with the number of rows.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, not {batch_size!r}")
