@@ -108,6 +108,16 @@ def test_record_purchase_reads_its_records_in_one_query(
     assert counts == {"bulk": 1, "single": 0}
 
 
+def test_balance_reads_the_customer_and_the_account_in_one_query(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (person,) = register(ledger, 1)
+    ledger.record_purchase(person, "INV-1", 150_000)
+    counts = count_reads(monkeypatch, store_of(ledger))
+    assert ledger.balance(person) == 150
+    assert counts == {"bulk": 1, "single": 0}
+
+
 def test_import_reads_a_batch_in_two_queries(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,6 +39,7 @@ from referral_ledger.store import (
 from referral_ledger.values import (
     parse_id,
     parse_money,
+    parse_optional_time,
     parse_points,
     parse_reference,
     parse_time,
@@ -385,8 +386,20 @@ class LoyaltyCommands(LedgerBase):
 
         None when the customer has no points movement (yet, or by `as_of`).
         """
-        customer = self._known_customer(customer_id)
-        return self._load_as_of(loyalty.account_id(customer), loyalty.evolve_account, as_of)
+        customer = parse_id(customer_id, "customer_id")
+        when = parse_optional_time(as_of, "as_of")
+        account = loyalty.account_id(customer)
+        # The customer (to tell an unknown id from an empty account) and the
+        # account in one query: on PostgreSQL each query is a round trip.
+        states = self._store.load_many(
+            {customer: customers.evolve_customer, account: loyalty.evolve_account}
+        )
+        if states[customer] is None:
+            raise NotFound(f"no customer with id {customer}")
+        if when is None:
+            state: LoyaltyAccount | None = states[account]
+            return state
+        return self._store.load_as_of(account, loyalty.evolve_account, when)
 
     def statement(self, customer_id: UUID) -> list[StatementRow]:
         """Every points movement of the customer, oldest first, with the running balance."""
