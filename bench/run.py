@@ -60,7 +60,7 @@ from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
 from referral_ledger.aggregates.customer import CustomerDetails
 from referral_ledger.aggregates.referral import Lead
-from referral_ledger.store import Store, UnitOfWork
+from referral_ledger.store import DEFAULT_CACHE_SIZE, Store, UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -149,6 +149,15 @@ def create_schema(schema: str, pg: str = DEFAULT_PG) -> None:
 def drop_schema(schema: str, pg: str = DEFAULT_PG) -> None:
     with contextlib.suppress(Exception), pg_connect(pg) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+#: `--cache-size`: the state cache the import scenarios open their ledger with
+#: (None: the library's default).
+CACHE_SIZE: int | None = None
+
+
+def open_ledger(url: str) -> Ledger:
+    return Ledger.open(url) if CACHE_SIZE is None else Ledger.open(url, cache_size=CACHE_SIZE)
 
 
 def store_of(ledger: Ledger) -> Store:
@@ -300,7 +309,7 @@ def bulk_child(store: str, size: int, rounds: int, pg: str) -> dict[str, Any]:
 
 
 def _bulk(places: Places, store: str, size: int, rounds: int) -> dict[str, Any]:
-    ledger = Ledger.open(places.url(store, "bulk"))
+    ledger = open_ledger(places.url(store, "bulk"))
     ledger.configure_loyalty(PROGRAM)
     customer_ids = register_customers(ledger, max(1, size // 10))
     first_position = ledger.event_count()
@@ -453,7 +462,7 @@ def scenario_bulk(store: str, sizes: list[int], rounds: int, pg: str) -> list[di
     results = []
     for size in sizes:
         command = [sys.executable, __file__, "--child-bulk", store, str(size), str(rounds)]
-        command += ["--pg", pg]
+        command += ["--pg", pg, *cache_size_args()]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     return results
@@ -463,7 +472,7 @@ def memory_child(store: str, size: int, pg: str) -> dict[str, Any]:
     """Run in a fresh process: import `size` purchases once, for its peak RSS."""
     places = Places(pg)
     try:
-        ledger = Ledger.open(places.url(store, "memory"))
+        ledger = open_ledger(places.url(store, "memory"))
         ledger.configure_loyalty(PROGRAM)
         customer_ids = register_customers(ledger, max(1, size // 10))
         rss_before = peak_rss_mb()
@@ -489,11 +498,16 @@ def memory_child(store: str, size: int, pg: str) -> dict[str, Any]:
     }
 
 
+def cache_size_args() -> list[str]:
+    return [] if CACHE_SIZE is None else ["--cache-size", str(CACHE_SIZE)]
+
+
 def scenario_memory(store: str, sizes: list[int], pg: str) -> list[dict[str, Any]]:
     """Peak RSS of one import per size, each in a process of its own (no baselines)."""
     results = []
     for size in sizes:
         command = [sys.executable, __file__, "--child-memory", store, str(size), "--pg", pg]
+        command += cache_size_args()
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
     return results
@@ -791,9 +805,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--json", default=str(ROOT / "docs" / "performance.json"))
+    parser.add_argument(
+        "--cache-size", type=int, help="Ledger.open(cache_size=...) for the import scenarios"
+    )
     parser.add_argument("--child-bulk", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global CACHE_SIZE
+    CACHE_SIZE = args.cache_size
     if args.child_bulk:
         store, size, rounds = args.child_bulk
         print(json.dumps(bulk_child(store, int(size), int(rounds), args.pg)))
@@ -812,6 +831,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "versions": versions(args.pg, stores),
         "sizes": sizes,
+        "cache_size": CACHE_SIZE if CACHE_SIZE is not None else DEFAULT_CACHE_SIZE,
         "stores": {},
     }
     print(json.dumps({k: results[k] for k in ("machine", "versions", "sizes")}, indent=1))
