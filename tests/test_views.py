@@ -670,6 +670,43 @@ def test_without_pg_trgm_search_falls_back_to_a_scan(
     assert "rl_leads_search" not in pg_indexes(fresh_pg_url)
 
 
+def pg_reltuples(url: str) -> dict[str, float]:
+    """The planner's row estimates of the view tables (-1: never analysed)."""
+    dsn, schema = split_pg_url(url)
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND c.relname IN ('rl_leads', 'rl_revenue')",
+            (schema,),
+        ).fetchall()
+    return {name: float(tuples) for name, tuples in rows}
+
+
+@pytest.mark.postgres
+def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without them (autovacuum off, or not there yet) the search is planned blind."""
+    monkeypatch.setattr(storage, "ANALYZE_AFTER", 5)
+    with Ledger.open(fresh_pg_url) as ledger:
+        people = People(ledger)
+        referrer = people.referrer()
+        people.lead(referrer, "Nguyễn Văn An")
+        assert ledger.catch_up_projections() < 5  # below the threshold
+        dsn, _ = split_pg_url(fresh_pg_url)
+        with psycopg.connect(dsn) as connection:
+            autovacuum = connection.execute("SHOW autovacuum").fetchone()
+        if autovacuum == ("off",):  # nothing else analyses the tables meanwhile
+            assert {"rl_leads": -1.0, "rl_revenue": -1.0} == pg_reltuples(fresh_pg_url)
+        for n in range(6):
+            people.lead(referrer, f"Trần Văn {n}")
+        assert ledger.catch_up_projections() >= 5
+        estimates = pg_reltuples(fresh_pg_url)
+        assert estimates["rl_leads"] == 7
+        assert estimates["rl_revenue"] >= 0
+
+
 # --- how a batch reads its rows ------------------------------------------------
 
 

@@ -84,6 +84,11 @@ _LEAD_INDEXES: Final = {
 #: leave a dead row behind, until a vacuum: a rebuild that updates each
 #: customer's row many times got slower as it went (and the table 4x bigger).
 _REVENUE_FILL: Final = "fillfactor = 50"
+#: A catch-up that folds at least this many events refreshes PostgreSQL's
+#: statistics of the view tables: a server with autovacuum off (or one that
+#: has not reached them yet after a rebuild) plans the lead table's search
+#: without them, measured at 12 ms instead of 5 ms over 5,000 leads.
+ANALYZE_AFTER: Final = 10_000
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
 #: (PostgreSQL takes any number as one array: `= ANY(?)`.)
 _SELECT_CHUNK: Final = 500
@@ -281,6 +286,9 @@ class ViewStore:
             known.valid_at(position)
             stop = self.store.last_position()
             if position >= stop:
+                if processed >= ANALYZE_AFTER and self.postgres:
+                    with self._transaction(commit=True) as cursor:
+                        self._execute(cursor, "ANALYZE {p}rl_leads, {p}rl_revenue")
                 return processed
             # A bounded range of positions: each read costs at most SCAN_SPAN
             # rows however it is planned (see SCAN_SPAN).
