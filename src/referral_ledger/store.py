@@ -352,11 +352,6 @@ class UnitOfWork:
                 record.first_new = expected
             self.pending.append(event)
 
-    def read_version(self, aggregate_id: UUID) -> int:
-        """The version this unit read the record at (0: it did not exist or was not read)."""
-        record = self._records.get(aggregate_id)
-        return 0 if record is None else record.read
-
     def reads_current(self) -> bool:
         """Whether every record this unit read is still at the version it read.
 
