@@ -527,15 +527,22 @@ def test_a_transaction_whose_events_collide_saves_none_of_them_nor_its_tracking_
 
 def test_the_stores_use_the_bulk_recorders(durable_url: str) -> None:
     from referral_ledger.postgres_persistence import CopyPostgresProcessRecorder
-    from referral_ledger.sqlite_persistence import BulkSQLiteProcessRecorder
+    from referral_ledger.sqlite_persistence import (
+        BulkSQLiteProcessRecorder,
+        CachingSQLiteConnectionPool,
+    )
 
     with Ledger.open(durable_url) as ledger:
-        expected = (
-            BulkSQLiteProcessRecorder
-            if durable_url.startswith("sqlite")
-            else CopyPostgresProcessRecorder
-        )
-        assert isinstance(ledger._store.recorder, expected)
+        recorder: Any = ledger._store.recorder
+        if durable_url.startswith("sqlite"):
+            assert isinstance(recorder, BulkSQLiteProcessRecorder)
+            # The pool whose connections keep their prepared statements.
+            assert isinstance(recorder.datastore.pool, CachingSQLiteConnectionPool)
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute("PRAGMA journal_mode")
+                assert "wal" == cursor.fetchone()[0].lower()
+        else:
+            assert isinstance(recorder, CopyPostgresProcessRecorder)
 
 
 # --- retries on conflict ------------------------------------------------------------
