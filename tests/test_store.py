@@ -235,47 +235,52 @@ def count_decoded(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[StoredE
     return decoded
 
 
-def test_a_cached_account_reads_only_the_events_recorded_after_it(
-    durable_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another process's writes are always seen: the cache only saves re-decoding."""
+def versions(stored: list[StoredEvent]) -> list[tuple[Any, int]]:
+    return [(e.originator_id, e.originator_version) for e in stored]
+
+
+@pytest.fixture
+def with_rival(durable_url: str) -> Iterator[tuple[Ledger, Ledger, UUID]]:
+    """A ledger whose cache holds a customer with twelve movements, and a second
+    ledger on the same store: another process, as far as the first one's cache knows."""
     with Ledger.open(durable_url) as ledger, Ledger.open(durable_url) as rival:
         ledger.configure_loyalty(STANDARD)
         customer = new_customer(ledger)
         twelve_movements(ledger, customer)
-        store = ledger._store
-        decoded = count_decoded(store, monkeypatch)
-        assert 42 == ledger.balance(customer)  # the bulk read path
-        assert [] == decoded
-        rival.record_purchase(customer, "INV-RIVAL", 50000)
-        assert 47 == ledger.balance(customer)
-        assert [(account_id(customer), 13)] == [
-            (e.originator_id, e.originator_version) for e in decoded
-        ]
-        replayed = count_replayed_events(store, monkeypatch)  # the one-record path
-        rival.record_purchase(customer, "INV-RIVAL-2", 50000)
-        loaded = store.load(account_id(customer), evolve_account)
-        assert [14] == [e.originator_version for e in replayed]
-        assert full_replay(store, customer) == loaded
+        yield ledger, rival, customer
+
+
+def test_a_cached_account_reads_only_the_events_recorded_after_it(
+    with_rival: tuple[Ledger, Ledger, UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's writes are always seen: the cache only saves re-decoding."""
+    ledger, rival, customer = with_rival
+    store = ledger._store
+    decoded = count_decoded(store, monkeypatch)
+    assert 42 == ledger.balance(customer)  # the bulk read path
+    assert [] == decoded
+    rival.record_purchase(customer, "INV-RIVAL", 50000)
+    assert 47 == ledger.balance(customer)
+    assert [(account_id(customer), 13)] == versions(decoded)
+    replayed = count_replayed_events(store, monkeypatch)  # the one-record path
+    rival.record_purchase(customer, "INV-RIVAL-2", 50000)
+    loaded = store.load(account_id(customer), evolve_account)
+    assert [14] == [e.originator_version for e in replayed]
+    assert full_replay(store, customer) == loaded
 
 
 def test_a_command_on_cached_records_decodes_only_what_is_new(
-    durable_url: str, monkeypatch: pytest.MonkeyPatch
+    with_rival: tuple[Ledger, Ledger, UUID], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Ledger.open(durable_url) as ledger, Ledger.open(durable_url) as rival:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
-        decoded = count_decoded(ledger._store, monkeypatch)
-        ledger.record_purchase(customer, "INV-NEXT", 100000)
-        assert [] == decoded  # customer, program and account held; the invoice is new
-        rival.redeem_points(customer, 5, "R-RIVAL")
-        assert Decimal(2000) == ledger.redeem_points(customer, 2, "R-MINE")
-        assert [(account_id(customer), 14)] == [
-            (e.originator_id, e.originator_version) for e in decoded
-        ]
-        assert 42 + 10 - 5 - 2 == ledger.balance(customer)
-        assert full_replay(ledger._store, customer) == ledger.loyalty_account(customer)
+    ledger, rival, customer = with_rival
+    decoded = count_decoded(ledger._store, monkeypatch)
+    ledger.record_purchase(customer, "INV-NEXT", 100000)
+    assert [] == decoded  # customer, program and account held; the invoice is new
+    rival.redeem_points(customer, 5, "R-RIVAL")
+    assert Decimal(2000) == ledger.redeem_points(customer, 2, "R-MINE")
+    assert [(account_id(customer), 14)] == versions(decoded)
+    assert 42 + 10 - 5 - 2 == ledger.balance(customer)
+    assert full_replay(ledger._store, customer) == ledger.loyalty_account(customer)
 
 
 def test_the_cache_holds_at_most_cache_size_states(store_url: str) -> None:
