@@ -391,9 +391,10 @@ class LoyaltyCommands(LedgerBase):
         account = loyalty.account_id(customer)
         # The customer (to tell an unknown id from an empty account) and the
         # account in one query: on PostgreSQL each query is a round trip.
-        states = self._store.load_many(
-            {customer: customers.evolve_customer, account: loyalty.evolve_account}
-        )
+        records: dict[UUID, Evolve[Any]] = {customer: customers.evolve_customer}
+        if when is None:
+            records[account] = loyalty.evolve_account
+        states = self._store.load_many(records)
         if states[customer] is None:
             raise NotFound(f"no customer with id {customer}")
         if when is None:
