@@ -4,6 +4,7 @@ retries on optimistic-concurrency conflicts, and concurrent writers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -100,13 +101,20 @@ def twelve_movements(ledger: Ledger, customer: UUID) -> None:
         ledger.redeem_points(customer, 3, f"R-{n}")
 
 
-def test_snapshot_is_taken_every_interval_and_loading_starts_from_it(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with Ledger.open(store_url, snapshot_interval=5) as ledger:
+@contextlib.contextmanager
+def with_history(url: str, **options: Any) -> Iterator[tuple[Ledger, UUID]]:
+    """A ledger on the standard program and a customer with twelve movements (balance 42)."""
+    with Ledger.open(url, **options) as ledger:
         ledger.configure_loyalty(STANDARD)
         customer = new_customer(ledger)
         twelve_movements(ledger, customer)
+        yield ledger, customer
+
+
+def test_snapshot_is_taken_every_interval_and_loading_starts_from_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with with_history(store_url, snapshot_interval=5) as (ledger, customer):
         store = ledger._store
         snapshot = latest_snapshot(store, customer)
         assert snapshot is not None
@@ -138,10 +146,7 @@ def test_snapshot_is_taken_when_one_command_crosses_the_interval(store_url: str)
 
 
 def test_no_snapshots_with_interval_zero(store_url: str) -> None:
-    with Ledger.open(store_url, snapshot_interval=0) as ledger:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(store_url, snapshot_interval=0) as (ledger, customer):
         assert None is latest_snapshot(ledger._store, customer)
         assert 42 == ledger.balance(customer)
 
@@ -149,10 +154,7 @@ def test_no_snapshots_with_interval_zero(store_url: str) -> None:
 def test_snapshot_whose_state_no_longer_structures_is_ignored(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Ledger.open(store_url, snapshot_interval=5) as ledger:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(store_url, snapshot_interval=5) as (ledger, customer):
         store = ledger._store
         assert store.app.snapshots is not None
         expected = full_replay(store, customer)
@@ -171,10 +173,7 @@ def test_snapshot_whose_state_no_longer_structures_is_ignored(
 
 
 def test_snapshot_of_a_state_class_that_no_longer_exists_is_ignored(store_url: str) -> None:
-    with Ledger.open(store_url, snapshot_interval=5) as ledger:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(store_url, snapshot_interval=5) as (ledger, customer):
         store = ledger._store
         assert store.app.snapshots is not None
         store.app.snapshots.put(
@@ -195,10 +194,7 @@ def test_snapshot_of_a_state_class_that_no_longer_exists_is_ignored(store_url: s
 
 def test_snapshot_whose_bytes_cannot_be_read_is_ignored(store_url: str) -> None:
     """Snapshots are a cache: a damaged one must not make the account unreadable."""
-    with Ledger.open(store_url, snapshot_interval=5) as ledger:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(store_url, snapshot_interval=5) as (ledger, customer):
         store = ledger._store
         assert store.app.snapshots is not None
         store.app.snapshots.recorder.insert_events(
@@ -243,10 +239,7 @@ def versions(stored: list[StoredEvent]) -> list[tuple[Any, int]]:
 def with_rival(durable_url: str) -> Iterator[tuple[Ledger, Ledger, UUID]]:
     """A ledger whose cache holds a customer with twelve movements, and a second
     ledger on the same store: another process, as far as the first one's cache knows."""
-    with Ledger.open(durable_url) as ledger, Ledger.open(durable_url) as rival:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(durable_url) as (ledger, customer), Ledger.open(durable_url) as rival:
         yield ledger, rival, customer
 
 
@@ -296,10 +289,7 @@ def test_the_cache_holds_at_most_cache_size_states(store_url: str) -> None:
 def test_without_a_cache_every_load_replays(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Ledger.open(store_url, cache_size=0) as ledger:
-        ledger.configure_loyalty(STANDARD)
-        customer = new_customer(ledger)
-        twelve_movements(ledger, customer)
+    with with_history(store_url, cache_size=0) as (ledger, customer):
         assert 0 == len(ledger._store.cache)
         decoded = count_decoded(ledger._store, monkeypatch)
         assert 42 == ledger.balance(customer)
