@@ -80,6 +80,16 @@ def dashed_id(payload: dict[str, object]) -> None:
     payload["customer_id"] = str(UUID(str(payload["customer_id"]))).upper()
 
 
+def store_with_first_purchase_rewritten(tmp_path: Path, change: object) -> str:
+    """A SQLite store of purchases and returns whose first `PointsEarned` payload
+    has been rewritten by `change`; returns its URL."""
+    path = tmp_path / "ledger.db"
+    with Ledger.open(f"sqlite:///{path}") as ledger:
+        purchases_and_returns(ledger)
+    rewrite_first(path, "PointsEarned", change)
+    return f"sqlite:///{path}"
+
+
 def extra_field(payload: dict[str, object]) -> None:
     payload["surprise"] = 1  # the mapper ignores it
 
@@ -88,11 +98,8 @@ def extra_field(payload: dict[str, object]) -> None:
 def test_a_payload_in_another_form_is_read_as_the_mapper_reads_it(
     tmp_path: Path, change: object
 ) -> None:
-    path = tmp_path / "ledger.db"
-    with Ledger.open(f"sqlite:///{path}") as ledger:
-        purchases_and_returns(ledger)
-    rewrite_first(path, "PointsEarned", change)
-    with Ledger.open(f"sqlite:///{path}") as ledger:
+    url = store_with_first_purchase_rewritten(tmp_path, change)
+    with Ledger.open(url) as ledger:
         ledger.rebuild_projections()
         assert folded_from_scratch(ledger, ledger.event_count()) == ledger._views.dump()
 
@@ -109,11 +116,8 @@ def test_a_payload_in_another_form_is_read_as_the_mapper_reads_it(
 def test_a_purchase_payload_the_mapper_would_refuse_raises_corrupt_event(
     tmp_path: Path, change: object
 ) -> None:
-    path = tmp_path / "ledger.db"
-    with Ledger.open(f"sqlite:///{path}") as ledger:
-        purchases_and_returns(ledger)
-    rewrite_first(path, "PointsEarned", change)
-    with Ledger.open(f"sqlite:///{path}") as ledger:
+    url = store_with_first_purchase_rewritten(tmp_path, change)
+    with Ledger.open(url) as ledger:
         with pytest.raises(CorruptEvent):
             ledger.rebuild_projections()
         with pytest.raises(CorruptEvent):
