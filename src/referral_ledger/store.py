@@ -227,13 +227,8 @@ class StateCache:
         self._lock = threading.Lock()
 
     def get(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
-        with self._lock:
-            entry = self._states.get(aggregate_id)
-            if entry is None or entry[0] is not evolve:
-                return None
-            self._states.move_to_end(aggregate_id)
-            state: S = entry[1]
-            return state
+        state: S | None = self.get_many({aggregate_id: evolve}).get(aggregate_id)
+        return state
 
     def get_many(self, records: Mapping[UUID, Evolve[Any]]) -> dict[UUID, Any]:
         """The cached states of those of `records` that are held."""
