@@ -38,6 +38,7 @@ from referral_ledger.aggregates.loyalty import (
     evolve_account,
 )
 from referral_ledger.store import Snapshot, Store
+from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 STANDARD = LoyaltyProgram(money_per_point=Decimal(10000), point_value=Decimal(1000))
@@ -756,12 +757,12 @@ def test_the_same_invoice_sent_concurrently_earns_once(durable_url: str) -> None
 
 def test_as_of_ignores_events_recorded_later(store_url: str) -> None:
     """Store.load_as_of replays by recording time, whatever the snapshots say."""
-    now = [START]
-    with Ledger.open(store_url, snapshot_interval=2, clock=lambda: now[0]) as ledger:
+    clock = Clock(START)
+    with Ledger.open(store_url, snapshot_interval=2, clock=clock) as ledger:
         ledger.configure_loyalty(STANDARD)
         customer = new_customer(ledger)
         for n in range(5):
-            now[0] = START + timedelta(hours=n + 1)
+            clock.now = START + timedelta(hours=n + 1)
             ledger.record_purchase(customer, f"INV-{n}", 105000)
         assert 30 == ledger.balance(customer, as_of=START + timedelta(hours=3, minutes=30))
         assert 50 == ledger.balance(customer)
