@@ -393,6 +393,35 @@ def test_bad_query_arguments_raise_invalid_input(ledger: Ledger, query: dict[str
         ledger.lead_table(**query)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [{"offset": 2**63}, {"offset": 2**64}, {"offset": 10**30}, {"limit": 2**63}],
+    ids=["offset-2**63", "offset-2**64", "offset-10**30", "limit-2**63"],
+)
+def test_a_page_the_store_cannot_encode_is_refused_before_the_views_are_touched(
+    ledger: Ledger, query: dict[str, Any]
+) -> None:
+    """LIMIT and OFFSET are signed 64-bit on SQLite and PostgreSQL: a larger
+    int is `InvalidInput` naming it (not a driver's overflow error), raised
+    before the query catches the views up."""
+    people = People(ledger)
+    people.lead(people.referrer(), "Nguyễn Văn An")
+    position = ledger._views.position
+    assert position < ledger.event_count()  # a catch-up would move it
+    [value] = query.values()
+    with pytest.raises(InvalidInput, match=str(value)):
+        ledger.lead_table(**query)
+    assert position == ledger._views.position
+
+
+def test_the_largest_offset_the_store_encodes_is_an_empty_page(ledger: Ledger) -> None:
+    people = People(ledger)
+    people.lead(people.referrer(), "Nguyễn Văn An")
+    assert [] == ledger.lead_table(offset=2**63 - 1, limit=1000)
+    assert [] == ledger.lead_table(offset=2**63 - 1, sort_by="name", descending=False)
+    assert ["Nguyễn Văn An"] == names(ledger.lead_table(offset=0))
+
+
 # --- referral history --------------------------------------------------------------
 
 

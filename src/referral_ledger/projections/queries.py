@@ -22,9 +22,9 @@ from referral_ledger.projections.rows import STATUS_RANK, lead_from, time_text, 
 
 #: The columns `lead_table` can sort by.
 SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
-#: The largest `LIMIT`/`OFFSET` either database takes: a signed 64-bit
-#: integer (SQLite's INTEGER, PostgreSQL's bigint). Python's ints go past it.
-MAX_ROWS: Final = 2**63 - 1
+#: The largest `OFFSET` either database takes: a signed 64-bit integer
+#: (SQLite's INTEGER, PostgreSQL's bigint); Python's ints go past it.
+MAX_OFFSET: Final = 2**63 - 1
 
 #: What `sort_by` maps to: folded keys for names (so `Đặng` sorts with D, not
 #: after Z), lifecycle order for status, numbers for money.
