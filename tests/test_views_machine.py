@@ -28,6 +28,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
 from referral_ledger.projections import leads, storage
 from referral_ledger.projections.leads import LeadRow
+from referral_ledger.projections.rows import lead_params
 from stores import fresh_store
 from support import Clock
 
@@ -61,9 +62,7 @@ class FoldedRecords:
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """The same shape as `ViewStore.dump()`."""
         return {
-            "leads": sorted(
-                tuple(str(v) for v in storage._lead_params(row)) for row in self.leads.values()
-            ),
+            "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
         }
 
