@@ -1,0 +1,232 @@
+"""Output: rich tables on a terminal, csv, json, and .xlsx/.csv files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+from uuid import UUID
+
+import attrs
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from referral_ledger.cli.base import Record
+
+
+def plain(value: object) -> object:
+    """A value as csv, json and spreadsheets show it: ids and times as text (money stays
+    a Decimal: a spreadsheet gets a number, json and csv its exact digits)."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset | tuple | list):
+        return "; ".join(str(plain(v)) for v in sorted(value, key=str))
+    return value
+
+
+def records(rows: Iterable[Any]) -> list[Record]:
+    """attrs rows as dicts of plain values, every field in order."""
+    return [{k: plain(v) for k, v in attrs.asdict(row, recurse=False).items()} for row in rows]
+
+
+def make_console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Not a terminal (a pipe, a file, a test): wide enough that rows are not wrapped.
+    width = None if stream.isatty() else 160
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+Column: TypeAlias = tuple[str, Callable[[Any], object], str]  # header, cell, justify
+
+
+def emit(
+    fmt: str,
+    rows: Sequence[object],
+    columns: Sequence[Column],
+    title: str,
+    *,
+    json_value: object | None = None,
+) -> None:
+    """Print rows as a rich table (the given columns), csv or json (every field)."""
+    if fmt == "json":
+        value = records(rows) if json_value is None else json_value
+        write_json(value)
+    elif fmt == "csv":
+        write_csv(sys.stdout, records(rows), field_names(rows))
+    else:
+        make_console().print(table(title, rows, columns))
+
+
+def write_json(value: object) -> None:
+    # Money as a string: a JSON number would go through a float and lose digits.
+    text = orjson.dumps(value, default=_exact, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
+
+
+def _exact(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {value!r} as JSON")
+
+
+def table(title: str, rows: Sequence[object], columns: Sequence[Column]) -> Table:
+    result = Table(title=title, title_justify="left", title_style="bold")
+    for header, _, justify in columns:
+        result.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        # Text(): a name such as "[shop]" is shown as typed, never read as markup.
+        result.add_row(*(Text(_show(cell(row))) for _, cell, _ in columns))
+    if not rows:
+        result.caption = "(none)"
+    return result
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"{value:,}"
+    return str(value)
+
+
+def field_names(rows: Sequence[Any]) -> list[str]:
+    return [f.name for f in attrs.fields(type(rows[0]))] if rows else []
+
+
+def write_csv(stream: io.TextIOBase | Any, rows: list[Record], fields: Sequence[str]) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow(["" if row.get(f) is None else row[f] for f in fields])
+
+
+def _when(zone: tzinfo) -> Callable[[datetime | None], str]:
+    def show(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return show
+
+
+def _day(zone: tzinfo) -> Callable[[datetime | None], str]:
+    def show(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d")
+
+    return show
+
+
+def _percent(rate: float) -> str:
+    return f"{rate:.0%}"
+
+
+def lead_columns(zone: tzinfo) -> list[Column]:
+    day = _day(zone)
+    return [
+        ("Submitted", lambda r: day(r.submitted_at), "left"),
+        ("Lead", lambda r: r.name, "left"),
+        ("Business", lambda r: r.business_name, "left"),
+        ("Phone", lambda r: r.phone, "left"),
+        ("Program", lambda r: r.program, "left"),
+        ("Status", lambda r: r.status.value, "left"),
+        ("Rep", lambda r: r.rep, "left"),
+        ("Reward", lambda r: r.reward, "right"),
+    ]
+
+
+def history_columns(zone: tzinfo) -> list[Column]:
+    day = _day(zone)
+    return [
+        ("Rewarded", lambda r: day(r.date), "left"),
+        ("Lead", lambda r: r.name, "left"),
+        ("Business", lambda r: r.business_name, "left"),
+        ("Plan", lambda r: r.plan, "left"),
+        ("Revenue", lambda r: r.revenue, "right"),
+        ("Reward", lambda r: r.reward, "right"),
+    ]
+
+
+def statement_columns(zone: tzinfo) -> list[Column]:
+    when = _when(zone)
+    return [
+        ("When", lambda r: when(r.at), "left"),
+        ("Kind", lambda r: r.kind, "left"),
+        ("Reference", lambda r: r.reference, "left"),
+        ("Amount", lambda r: r.amount, "right"),
+        ("Points", lambda r: f"{r.points:+}", "right"),
+        ("Balance", lambda r: r.balance, "right"),
+    ]
+
+
+CONVERSION_COLUMNS: Final[list[Column]] = [
+    ("Rep", lambda r: r.rep or "(unassigned)", "left"),
+    ("Leads", lambda r: r.leads, "right"),
+    ("Contacts", lambda r: r.contacts, "right"),
+    ("Customers", lambda r: r.customers, "right"),
+    ("Contact rate", lambda r: _percent(r.contact_rate), "right"),
+    ("Customer rate", lambda r: _percent(r.customer_rate), "right"),
+    ("Conversion", lambda r: _percent(r.conversion_rate), "right"),
+]
+
+
+def write_table(target: Path, rows: list[Record], fields: Sequence[str]) -> None:
+    """Write rows to a .csv (UTF-8 with a BOM, so Excel reads the accents) or .xlsx file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() == ".csv":
+        with target.open("w", encoding="utf-8-sig", newline="") as stream:
+            write_csv(stream, rows, fields)
+        return
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(fields))
+    for row in rows:
+        sheet.append([xlsx_cell(row.get(field)) for field in fields])
+    book.save(target)
+
+
+def xlsx_cell(value: object) -> object:
+    """A value as a spreadsheet cell: whole amounts as numbers, the rest as text."""
+    if isinstance(value, Decimal):
+        # Only whole amounts that a float holds exactly become numbers.
+        if value == value.to_integral_value() and abs(value) < 2**53:
+            return int(value)
+        return str(value)
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    return str(plain(value))
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (when it is a terminal), fed (done, total)."""
+    console = make_console(stderr=True)
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,112 @@
+"""Reading .csv and .xlsx sheets: headers, `--map`, cell values."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from pathlib import Path
+
+from referral_ledger.cli.base import IGNORE, CommandError, Record, UsageError, parse_cli_time
+from referral_ledger.commands.customers import _ROW_COLUMNS as CUSTOMER_FIELDS
+from referral_ledger.commands.loyalty import _PURCHASE_COLUMNS as PURCHASE_FIELDS
+
+
+def parse_map(pairs: Sequence[str], fields: frozenset[str]) -> dict[str, str]:
+    """`--map COLUMN=FIELD` options as {column: field}."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        column, equals, field = pair.rpartition("=")
+        column, field = column.strip(), field.strip()
+        if not equals or not column:
+            raise UsageError(f"--map wants COLUMN=FIELD, not {pair!r}")
+        if field != IGNORE and field not in fields:
+            raise UsageError(
+                f"--map {pair!r}: {field!r} is not a field; use one of {', '.join(sorted(fields))}"
+                f" or '{IGNORE}' to ignore the column"
+            )
+        mapping[column] = field
+    return mapping
+
+
+def read_sheet(path: Path) -> Iterator[tuple[int, list[object]]]:
+    """(row number in the file, cells) of a .csv or .xlsx file, header first."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            for number, cells in enumerate(csv.reader(stream), start=1):
+                yield number, list(cells)
+    elif suffix == ".xlsx":
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except Exception as error:
+            raise CommandError(f"{path} is not a readable .xlsx file: {error}") from None
+        try:
+            sheet = book.worksheets[0]
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, list(values)
+        finally:
+            book.close()
+    else:
+        raise UsageError(f"{path}: only .csv and .xlsx files can be imported")
+
+
+def sheet_rows(
+    path: Path, kind: str, mapping: Mapping[str, str], zone: tzinfo
+) -> list[tuple[int, Record]]:
+    """The data rows of a sheet as ledger rows, numbered as in the file (header = 1)."""
+    fields = CUSTOMER_FIELDS if kind == "customers" else PURCHASE_FIELDS
+    rows = read_sheet(path)
+    first = next(rows, None)
+    if first is None:
+        raise CommandError(f"{path} is empty: it needs a header row naming the columns")
+    headers = [mapping.get(str(h or "").strip(), str(h or "").strip()) for h in first[1]]
+    unknown = [h for h in headers if h and h != IGNORE and h not in fields]
+    if unknown:
+        raise CommandError(
+            f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; map them with "
+            f"--map 'COLUMN=FIELD' (fields: {', '.join(sorted(fields))}) or --map 'COLUMN={IGNORE}'"
+        )
+    result = []
+    for number, cells in rows:
+        row: Record = {}
+        for header, cell in zip(headers, cells, strict=False):
+            if not header or header == IGNORE:
+                continue
+            value = cell_value(header, cell, zone)
+            if value is not None:
+                row[header] = value
+        if row:
+            result.append((number, row))
+    return result
+
+
+def cell_value(field: str, cell: object, zone: tzinfo) -> object:
+    """A spreadsheet cell as the ledger takes it; None for an empty cell."""
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
+        return None
+    if isinstance(cell, float):
+        # A spreadsheet keeps numbers as floats; the ledger takes no floats.
+        cell = int(cell) if cell.is_integer() else Decimal(repr(cell))
+    if field == "at":
+        if isinstance(cell, str):
+            try:
+                return parse_cli_time(cell, zone)
+            except ValueError:
+                return cell  # the ledger rejects the row, naming the value
+        if isinstance(cell, datetime):
+            return cell if cell.tzinfo else cell.replace(tzinfo=zone)
+        return cell
+    if field == "points_used":
+        if isinstance(cell, str) and cell.strip().isdigit():
+            return int(cell)
+        return cell
+    if field in ("amount", "discounted_amount"):
+        return cell.strip() if isinstance(cell, str) else cell
+    if field == "addresses":
+        # One address a line: addresses have commas of their own.
+        return [line.strip() for line in str(cell).splitlines() if line.strip()]
+    return str(cell).strip()

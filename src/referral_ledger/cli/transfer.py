@@ -1,0 +1,189 @@
+"""`import` and `export`: customers and purchases in and out of sheets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Final
+from uuid import UUID
+
+import attrs
+from eventsourcing.utils import get_topic
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from referral_ledger.aggregates.customer import CustomerRegistered
+from referral_ledger.aggregates.loyalty import InvoiceRecorded
+from referral_ledger.audit import read_log
+from referral_ledger.cli.base import (
+    PROG,
+    PROGRESS_FROM,
+    CommandError,
+    Record,
+    UsageError,
+    all_leads,
+    find_customer,
+    open_ledger,
+)
+from referral_ledger.cli.render import make_console, records, write_table
+from referral_ledger.cli.sheets import parse_map, sheet_rows
+from referral_ledger.commands.customers import _ROW_COLUMNS as CUSTOMER_FIELDS
+from referral_ledger.commands.loyalty import _PURCHASE_COLUMNS as PURCHASE_FIELDS
+from referral_ledger.ledger import Ledger
+from referral_ledger.projections.leads import HistoryRow, LeadRow
+from referral_ledger.projections.statement import StatementRow
+
+
+def run_import(args: argparse.Namespace) -> int:
+    fields = CUSTOMER_FIELDS if args.kind == "customers" else PURCHASE_FIELDS
+    mapping = parse_map(args.map, fields)
+    if not args.file.exists():
+        raise CommandError(f"no such file: {args.file}")
+    with open_ledger(args.db, create=True) as ledger:
+        rows = sheet_rows(args.file, args.kind, mapping, ledger.business_timezone)
+        counts: dict[str, int] = {}
+        rejected: list[tuple[int, str]] = []
+        console = make_console(stderr=True)
+        show = console.is_terminal and len(rows) >= PROGRESS_FROM
+        with Progress(
+            TextColumn(f"importing {args.kind}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("import", total=len(rows))
+            for start in range(0, len(rows), args.batch_size):
+                batch = rows[start : start + args.batch_size]
+                found = _import_batch(ledger, args, [row for _, row in batch])
+                for name, count in found[0].items():
+                    counts[name] = counts.get(name, 0) + count
+                rejected += [(batch[index - 1][0], reason) for index, reason in found[1]]
+                progress.advance(task, len(batch))
+    print(f"{args.file}: {len(rows)} rows; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    for number, reason in rejected:
+        print(f"  row {number} rejected: {reason}")
+    if rejected:
+        print(
+            f"{PROG}: warning: {len(rejected)} row(s) rejected (listed above); "
+            "the other rows were imported",
+            file=sys.stderr,
+        )
+        return 1 if args.strict else 0
+    return 0
+
+
+def _import_batch(
+    ledger: Ledger, args: argparse.Namespace, rows: list[Record]
+) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    if args.kind == "customers":
+        report = ledger.import_customers(
+            rows, on_duplicate_phone=args.on_duplicate_phone, batch_size=len(rows)
+        )
+        counts = {
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": report.skipped,
+            "rejected": len(report.rejected),
+        }
+        return counts, report.rejected
+    purchases = ledger.import_purchases(rows, batch_size=len(rows))
+    counts = {
+        "recorded": purchases.recorded,
+        "points earned": purchases.points,
+        "already recorded": purchases.duplicates,
+        "rejected": len(purchases.rejected),
+    }
+    return counts, purchases.rejected
+
+
+# --- export ------------------------------------------------------------------------
+
+CUSTOMER_EXPORT: Final = (
+    "external_id", "name", "phones", "email", "group", "source", "tags", "notes",
+    "addresses", "assigned_staff",
+)  # fmt: skip
+PURCHASE_EXPORT: Final = (
+    "external_id", "customer_id", "invoice_id", "amount", "discounted_amount", "points_used", "at",
+)  # fmt: skip
+
+
+def customer_records(ledger: Ledger) -> list[Record]:
+    """Every customer, in the columns `import customers` reads."""
+    result: list[Record] = []
+    for entry in read_log(ledger, (get_topic(CustomerRegistered),)):
+        if entry.event is None:
+            continue
+        customer = ledger.get_customer(entry.event.originator_id)
+        result.append(
+            {
+                "external_id": customer.external_id,
+                "name": customer.name,
+                "phones": "; ".join(customer.phones),
+                "email": customer.email,
+                "group": customer.group,
+                "source": customer.source,
+                "tags": "; ".join(sorted(customer.tags)) or None,
+                "notes": customer.notes,
+                "addresses": "\n".join(customer.addresses) or None,
+                "assigned_staff": customer.assigned_staff,
+            }
+        )
+    return result
+
+
+def purchase_records(ledger: Ledger) -> list[Record]:
+    """Every invoice as recorded, in the columns `import purchases` reads."""
+    external: dict[UUID, str | None] = {}
+    result: list[Record] = []
+    for entry in read_log(ledger, (get_topic(InvoiceRecorded),)):
+        event = entry.event
+        if not isinstance(event, InvoiceRecorded):
+            continue
+        if event.customer_id not in external:
+            external[event.customer_id] = ledger.get_customer(event.customer_id).external_id
+        pos_id = external[event.customer_id]
+        result.append(
+            {
+                "external_id": pos_id,
+                "customer_id": None if pos_id else str(event.customer_id),
+                "invoice_id": event.invoice_id,
+                "amount": event.amount,
+                "discounted_amount": event.discounted_amount,
+                "points_used": event.points_used,
+                "at": event.at.isoformat(),
+            }
+        )
+    return result
+
+
+def run_export(args: argparse.Namespace) -> int:
+    target: Path = args.to
+    if target.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"--to {target}: the file must end in .xlsx or .csv")
+    needs_who = args.kind in ("history", "statement")
+    if needs_who and not args.who:
+        raise UsageError(f"export {args.kind} needs the customer: export {args.kind} ID --to FILE")
+    if not needs_who and args.who:
+        raise UsageError(f"export {args.kind} takes no ID, got {args.who!r}")
+    with open_ledger(args.db) as ledger:
+        rows: list[Record]
+        if args.kind == "leads":
+            leads = all_leads(ledger)
+            rows, fields = records(leads), [f.name for f in attrs.fields(LeadRow)]
+        elif args.kind == "history":
+            history = ledger.referral_history(find_customer(ledger, args.who))
+            rows, fields = records(history), [f.name for f in attrs.fields(HistoryRow)]
+        elif args.kind == "statement":
+            statement = ledger.statement(find_customer(ledger, args.who))
+            rows, fields = records(statement), [f.name for f in attrs.fields(StatementRow)]
+        elif args.kind == "customers":
+            rows, fields = customer_records(ledger), list(CUSTOMER_EXPORT)
+        else:
+            rows, fields = purchase_records(ledger), list(PURCHASE_EXPORT)
+    write_table(target, rows, fields)
+    print(f"{len(rows)} {args.kind} rows written to {target}")
+    return 0
