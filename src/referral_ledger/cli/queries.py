@@ -45,7 +45,8 @@ def run_leads(args: argparse.Namespace) -> int:
             limit=args.limit,
             offset=args.offset,
         )
-        emit(args.format, rows, lead_columns(ledger.business_timezone), "Leads")
+        zone = ledger.business_timezone
+        emit(args.format, rows, lead_columns(zone), "Leads", zone=zone)
     return 0
 
 
@@ -53,8 +54,9 @@ def run_history(args: argparse.Namespace) -> int:
     with open_ledger(args.db) as ledger:
         referrer = find_customer(ledger, args.referrer)
         rows: list[HistoryRow] = ledger.referral_history(referrer)
-        columns = history_columns(ledger.business_timezone)
-        emit(args.format, rows, columns, _history_title(ledger, referrer))
+        zone = ledger.business_timezone
+        columns = history_columns(zone)
+        emit(args.format, rows, columns, _history_title(ledger, referrer), zone=zone)
     return 0
 
 
@@ -62,15 +64,22 @@ def run_statement(args: argparse.Namespace) -> int:
     with open_ledger(args.db) as ledger:
         customer = find_customer(ledger, args.customer)
         rows: list[StatementRow] = ledger.statement(customer)
-        columns = statement_columns(ledger.business_timezone)
-        emit(args.format, rows, columns, _statement_title(ledger, customer))
+        zone = ledger.business_timezone
+        columns = statement_columns(zone)
+        emit(args.format, rows, columns, _statement_title(ledger, customer), zone=zone)
     return 0
 
 
 def run_conversion(args: argparse.Namespace) -> int:
     with open_ledger(args.db) as ledger:
         rows: list[ConversionRow] = ledger.conversion_by_rep(since=args.since, until=args.until)
-        emit(args.format, rows, CONVERSION_COLUMNS, "Conversion by sales rep")
+        emit(
+            args.format,
+            rows,
+            CONVERSION_COLUMNS,
+            "Conversion by sales rep",
+            zone=ledger.business_timezone,
+        )
     return 0
 
 

@@ -24,23 +24,29 @@ from rich.text import Text
 from referral_ledger.cli.base import Record
 
 
-def plain(value: object) -> object:
+def plain(value: object, zone: tzinfo | None = None) -> object:
     """A value as csv, json and spreadsheets show it: ids and times as text (money stays
-    a Decimal: a spreadsheet gets a number, json and csv its exact digits)."""
+    a Decimal: a spreadsheet gets a number, json and csv its exact digits). Times are
+    ISO text in `zone` (the ledger's business time zone) with its offset, such as
+    `2025-03-03T09:15:00+07:00`; without a zone, as stored."""
     if isinstance(value, UUID):
         return str(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return (value if zone is None else value.astimezone(zone)).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, frozenset | tuple | list):
-        return "; ".join(str(plain(v)) for v in sorted(value, key=str))
+        return "; ".join(str(plain(v, zone)) for v in sorted(value, key=str))
     return value
 
 
-def records(rows: Iterable[Any]) -> list[Record]:
-    """attrs rows as dicts of plain values, every field in order."""
-    return [{k: plain(v) for k, v in attrs.asdict(row, recurse=False).items()} for row in rows]
+def records(rows: Iterable[Any], zone: tzinfo | None = None) -> list[Record]:
+    """attrs rows as dicts of plain values, every field in order, times in `zone`."""
+    return [
+        {k: plain(v, zone) for k, v in attrs.asdict(row, recurse=False).items()} for row in rows
+    ]
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -59,14 +65,14 @@ def emit(
     columns: Sequence[Column],
     title: str,
     *,
-    json_value: object | None = None,
+    zone: tzinfo,
 ) -> None:
-    """Print rows as a rich table (the given columns), csv or json (every field)."""
+    """Print rows as a rich table (the given columns), csv or json (every field), with
+    times in `zone`."""
     if fmt == "json":
-        value = records(rows) if json_value is None else json_value
-        write_json(value)
+        write_json(records(rows, zone))
     elif fmt == "csv":
-        write_csv(sys.stdout, records(rows), field_names(rows))
+        write_csv(sys.stdout, records(rows, zone), field_names(rows))
     else:
         make_console().print(table(title, rows, columns))
 
@@ -116,7 +122,10 @@ def write_csv(stream: io.TextIOBase | Any, rows: list[Record], fields: Sequence[
 
 def _when(zone: tzinfo) -> Callable[[datetime | None], str]:
     def show(moment: datetime | None) -> str:
-        return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        if moment is None:
+            return "-"
+        # The offset too, as csv, json and .xlsx show it: never a time without its zone.
+        return moment.astimezone(zone).isoformat(sep=" ", timespec="minutes")
 
     return show
 

@@ -32,15 +32,15 @@ def run_replay(args: argparse.Namespace) -> int:
     when = args.as_of.astimezone(zone).isoformat()
     if args.format == "json":
         value = {
-            "as_of": args.as_of.isoformat(),
-            "balances": records(state.balances),
-            "referrals": records(state.referrals),
+            "as_of": when,
+            "balances": records(state.balances, zone),
+            "referrals": records(state.referrals, zone),
         }
         write_json(value)
     elif args.format == "csv":
-        write_csv(sys.stdout, records(state.balances), field_names(state.balances))
+        write_csv(sys.stdout, records(state.balances, zone), field_names(state.balances))
         print()
-        write_csv(sys.stdout, records(state.referrals), field_names(state.referrals))
+        write_csv(sys.stdout, records(state.referrals, zone), field_names(state.referrals))
     else:
         console = make_console()
         balance_columns: list[Column] = [

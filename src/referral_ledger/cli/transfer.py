@@ -154,7 +154,7 @@ def purchase_records(ledger: Ledger) -> list[Record]:
                 "amount": event.amount,
                 "discounted_amount": event.discounted_amount,
                 "points_used": event.points_used,
-                "at": event.at.isoformat(),
+                "at": event.at.astimezone(ledger.business_timezone).isoformat(),
             }
         )
     return result
@@ -170,16 +170,17 @@ def run_export(args: argparse.Namespace) -> int:
     if not needs_who and args.who:
         raise UsageError(f"export {args.kind} takes no ID, got {args.who!r}")
     with open_ledger(args.db) as ledger:
+        zone = ledger.business_timezone
         rows: list[Record]
         if args.kind == "leads":
             leads = all_leads(ledger)
-            rows, fields = records(leads), [f.name for f in attrs.fields(LeadRow)]
+            rows, fields = records(leads, zone), [f.name for f in attrs.fields(LeadRow)]
         elif args.kind == "history":
             history = ledger.referral_history(find_customer(ledger, args.who))
-            rows, fields = records(history), [f.name for f in attrs.fields(HistoryRow)]
+            rows, fields = records(history, zone), [f.name for f in attrs.fields(HistoryRow)]
         elif args.kind == "statement":
             statement = ledger.statement(find_customer(ledger, args.who))
-            rows, fields = records(statement), [f.name for f in attrs.fields(StatementRow)]
+            rows, fields = records(statement, zone), [f.name for f in attrs.fields(StatementRow)]
         elif args.kind == "customers":
             rows, fields = customer_records(ledger), list(CUSTOMER_EXPORT)
         else:
