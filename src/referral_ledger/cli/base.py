@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
@@ -58,7 +58,13 @@ def ledger_url(db: str) -> str:
 
 
 @contextmanager
-def open_ledger(db: str, *, create: bool = False, react: bool = True) -> Iterator[Ledger]:
+def open_ledger(
+    db: str,
+    *,
+    create: bool = False,
+    react: bool = True,
+    clock: Callable[[], datetime] | None = None,
+) -> Iterator[Ledger]:
     """Open `--db`; an existing one unless `create` (a typo must not make an empty ledger)."""
     url = ledger_url(db)
     if url.startswith("sqlite:///") and not create:
@@ -67,7 +73,7 @@ def open_ledger(db: str, *, create: bool = False, react: bool = True) -> Iterato
             raise CommandError(
                 f"no ledger at {path}: run '{PROG} demo --db {db}' or import customers first"
             )
-    with Ledger.open(url, react_inline=react) as ledger:
+    with Ledger.open(url, react_inline=react, clock=clock) as ledger:
         yield ledger
 
 

@@ -84,9 +84,12 @@ def run_conversion(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    with open_ledger(args.db, create=True) as ledger:
+    # The story's clock: each step is recorded at its story date, so `replay --as-of`
+    # shows the story as it stood then.
+    clock = scenario.StoryClock()
+    with open_ledger(args.db, create=True, clock=clock) as ledger:
         before = ledger.event_count()
-        story = scenario.run(ledger)
+        story = scenario.run(ledger, clock)
         after = ledger.event_count()
         where = ledger_url(args.db).removeprefix("sqlite:///")
         print(f"Ledger: {where}")
