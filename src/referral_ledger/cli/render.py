@@ -16,12 +16,15 @@ from uuid import UUID
 
 import attrs
 import orjson
+from openpyxl.cell.cell import Cell
+from openpyxl.worksheet.worksheet import Worksheet
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from referral_ledger.cli.base import Record
+from referral_ledger.cli.cells import defuse, runs_as_formula
 
 
 def plain(value: object, zone: tzinfo | None = None) -> object:
@@ -114,10 +117,19 @@ def field_names(rows: Sequence[Any]) -> list[str]:
 
 
 def write_csv(stream: io.TextIOBase | Any, rows: list[Record], fields: Sequence[str]) -> None:
+    """Rows as csv; text that a spreadsheet would run as a formula is defused (numbers,
+    such as -54 points, are numbers and stay as they are)."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(fields)
     for row in rows:
-        writer.writerow(["" if row.get(f) is None else row[f] for f in fields])
+        writer.writerow([csv_cell(row.get(f)) for f in fields])
+
+
+def csv_cell(value: object) -> object:
+    """A value as a csv cell: None empty, text defused, numbers as their digits."""
+    if value is None:
+        return ""
+    return defuse(value) if isinstance(value, str) else value
 
 
 def _when(zone: tzinfo) -> Callable[[datetime | None], str]:
@@ -204,20 +216,31 @@ def write_table(target: Path, rows: list[Record], fields: Sequence[str]) -> None
     assert sheet is not None
     sheet.append(list(fields))
     for row in rows:
-        sheet.append([xlsx_cell(row.get(field)) for field in fields])
+        sheet.append([xlsx_cell(sheet, row.get(field)) for field in fields])
     book.save(target)
 
 
-def xlsx_cell(value: object) -> object:
-    """A value as a spreadsheet cell: whole amounts as numbers, the rest as text."""
+def xlsx_cell(sheet: Worksheet, value: object) -> object:
+    """A value as a spreadsheet cell: whole amounts as numbers, the rest as text cells.
+
+    Text is stored as text, never as a formula or an error code (openpyxl would
+    store "=..." as a formula and "#N/A" as an error), and text that would run as a
+    formula if typed gets the quote-prefix style: what Excel keeps for a leading
+    `'`, so even an edit keeps it text. The cell's value is the text, exactly.
+    """
     if isinstance(value, Decimal):
         # Only whole amounts that a float holds exactly become numbers.
         if value == value.to_integral_value() and abs(value) < 2**53:
             return int(value)
-        return str(value)
-    if isinstance(value, bool | int | str) or value is None:
+        value = str(value)
+    if isinstance(value, bool | int) or value is None:
         return value
-    return str(plain(value))
+    text = value if isinstance(value, str) else str(plain(value))
+    cell = Cell(sheet, row=1, column=1, value=text)  # append() places it
+    cell.data_type = "s"
+    if runs_as_formula(text):
+        cell.quotePrefix = True
+    return cell
 
 
 @contextmanager

@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from referral_ledger.cli.base import IGNORE, CommandError, Record, UsageError, parse_cli_time
-from referral_ledger.commands.customers import _ROW_COLUMNS as CUSTOMER_FIELDS
-from referral_ledger.commands.loyalty import _PURCHASE_COLUMNS as PURCHASE_FIELDS
+from referral_ledger.cli.cells import restore
+from referral_ledger.cli.exchange import CUSTOMER_FIELDS, LINE_LISTS, PURCHASE_FIELDS
 
 
 def parse_map(pairs: Sequence[str], fields: frozenset[str]) -> dict[str, str]:
@@ -88,6 +88,8 @@ def cell_value(field: str, cell: object, zone: tzinfo) -> object:
     """A spreadsheet cell as the ledger takes it; None for an empty cell."""
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
+    if isinstance(cell, str):
+        cell = restore(cell)  # a `'` that an export put before a formula start
     if isinstance(cell, float):
         # A spreadsheet keeps numbers as floats; the ledger takes no floats.
         cell = int(cell) if cell.is_integer() else Decimal(repr(cell))
@@ -106,7 +108,8 @@ def cell_value(field: str, cell: object, zone: tzinfo) -> object:
         return cell
     if field in ("amount", "discounted_amount"):
         return cell.strip() if isinstance(cell, str) else cell
-    if field == "addresses":
-        # One address a line: addresses have commas of their own.
+    if field == "addresses" or (field in LINE_LISTS and "\n" in str(cell)):
+        # One a line: an address or a tag may have commas of its own. (A tags cell on
+        # one line is split at commas and semicolons by the ledger's import.)
         return [line.strip() for line in str(cell).splitlines() if line.strip()]
     return str(cell).strip()

@@ -5,16 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Final
-from uuid import UUID
 
 import attrs
-from eventsourcing.utils import get_topic
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from referral_ledger.aggregates.customer import CustomerRegistered
-from referral_ledger.aggregates.loyalty import InvoiceRecorded
-from referral_ledger.audit import read_log
 from referral_ledger.cli.base import (
     PROG,
     PROGRESS_FROM,
@@ -25,10 +19,16 @@ from referral_ledger.cli.base import (
     find_customer,
     open_ledger,
 )
+from referral_ledger.cli.exchange import (
+    CUSTOMER_COLUMNS,
+    CUSTOMER_FIELDS,
+    PURCHASE_COLUMNS,
+    PURCHASE_FIELDS,
+    customer_records,
+    purchase_records,
+)
 from referral_ledger.cli.render import make_console, records, write_table
 from referral_ledger.cli.sheets import parse_map, sheet_rows
-from referral_ledger.commands.customers import _ROW_COLUMNS as CUSTOMER_FIELDS
-from referral_ledger.commands.loyalty import _PURCHASE_COLUMNS as PURCHASE_FIELDS
 from referral_ledger.ledger import Ledger
 from referral_ledger.projections.leads import HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
@@ -100,66 +100,6 @@ def _import_batch(
     return counts, purchases.rejected
 
 
-# --- export ------------------------------------------------------------------------
-
-CUSTOMER_EXPORT: Final = (
-    "external_id", "name", "phones", "email", "group", "source", "tags", "notes",
-    "addresses", "assigned_staff",
-)  # fmt: skip
-PURCHASE_EXPORT: Final = (
-    "external_id", "customer_id", "invoice_id", "amount", "discounted_amount", "points_used", "at",
-)  # fmt: skip
-
-
-def customer_records(ledger: Ledger) -> list[Record]:
-    """Every customer, in the columns `import customers` reads."""
-    result: list[Record] = []
-    for entry in read_log(ledger, (get_topic(CustomerRegistered),)):
-        if entry.event is None:
-            continue
-        customer = ledger.get_customer(entry.event.originator_id)
-        result.append(
-            {
-                "external_id": customer.external_id,
-                "name": customer.name,
-                "phones": "; ".join(customer.phones),
-                "email": customer.email,
-                "group": customer.group,
-                "source": customer.source,
-                "tags": "; ".join(sorted(customer.tags)) or None,
-                "notes": customer.notes,
-                "addresses": "\n".join(customer.addresses) or None,
-                "assigned_staff": customer.assigned_staff,
-            }
-        )
-    return result
-
-
-def purchase_records(ledger: Ledger) -> list[Record]:
-    """Every invoice as recorded, in the columns `import purchases` reads."""
-    external: dict[UUID, str | None] = {}
-    result: list[Record] = []
-    for entry in read_log(ledger, (get_topic(InvoiceRecorded),)):
-        event = entry.event
-        if not isinstance(event, InvoiceRecorded):
-            continue
-        if event.customer_id not in external:
-            external[event.customer_id] = ledger.get_customer(event.customer_id).external_id
-        pos_id = external[event.customer_id]
-        result.append(
-            {
-                "external_id": pos_id,
-                "customer_id": None if pos_id else str(event.customer_id),
-                "invoice_id": event.invoice_id,
-                "amount": event.amount,
-                "discounted_amount": event.discounted_amount,
-                "points_used": event.points_used,
-                "at": event.at.astimezone(ledger.business_timezone).isoformat(),
-            }
-        )
-    return result
-
-
 def run_export(args: argparse.Namespace) -> int:
     target: Path = args.to
     if target.suffix.lower() not in (".csv", ".xlsx"):
@@ -182,9 +122,9 @@ def run_export(args: argparse.Namespace) -> int:
             statement = ledger.statement(find_customer(ledger, args.who))
             rows, fields = records(statement, zone), [f.name for f in attrs.fields(StatementRow)]
         elif args.kind == "customers":
-            rows, fields = customer_records(ledger), list(CUSTOMER_EXPORT)
+            rows, fields = customer_records(ledger), list(CUSTOMER_COLUMNS)
         else:
-            rows, fields = purchase_records(ledger), list(PURCHASE_EXPORT)
+            rows, fields = purchase_records(ledger), list(PURCHASE_COLUMNS)
     write_table(target, rows, fields)
     print(f"{len(rows)} {args.kind} rows written to {target}")
     return 0
