@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cli_support import play_demo, run
 
+from cli_support import play_demo, run
 from referral_ledger import Ledger
 from referral_ledger.audit import read_log
 from referral_ledger.demo import ICT

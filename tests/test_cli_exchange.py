@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cli_support import events, run
 from openpyxl import load_workbook
 
+from cli_support import events, run
 from referral_ledger import Ledger
 from referral_ledger import demo as scenario
 from referral_ledger.cli.cells import FORMULA_STARTS, defuse, restore

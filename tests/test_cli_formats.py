@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import play_demo, run
 from openpyxl import load_workbook
+
+from cli_support import play_demo, run
 
 #: POS-C003's first purchase, 3 March 2025 at 09:15 shop time (02:15 UTC).
 FIRST_PURCHASE = "2025-03-03T09:15:00+07:00"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Final, TypeAlias
+from urllib.parse import quote, unquote
 from uuid import UUID
 
 from referral_ledger.commands.base import VIETNAM
-from referral_ledger.errors import InvalidInput, NotFound
+from referral_ledger.errors import InvalidInput, LedgerError, NotFound
 from referral_ledger.ledger import Ledger
 from referral_ledger.projections.leads import LeadRow
 
@@ -39,12 +40,20 @@ class CommandError(Exception):
 
 def parse_cli_time(text: str, zone: tzinfo = VIETNAM) -> datetime:
     """An ISO date or time; a date means its midnight, and a time without an
-    offset is taken in `zone` (Vietnam, UTC+7, by default)."""
+    offset is taken in `zone` (Vietnam, UTC+7, by default). ValueError if it is none,
+    or has no UTC form (at the ends of Python's range)."""
     value = text.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return datetime.combine(date.fromisoformat(value), time(), zone)
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+        moment = datetime.combine(date.fromisoformat(value), time(), zone)
+    else:
+        moment = datetime.fromisoformat(value)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    try:
+        # At the ends of Python's range a time may have no UTC or business-zone form.
+        moment.astimezone(UTC), moment.astimezone(zone)
+    except OverflowError:
+        raise ValueError(f"out of range: {text!r}") from None
+    return moment
 
 
 # --- opening the ledger --------------------------------------------------------------
@@ -54,7 +63,20 @@ def ledger_url(db: str) -> str:
     """`--db` as a Ledger.open URL: a URL stays as it is, a path becomes `sqlite:///PATH`."""
     if "://" in db:
         return db
-    return f"sqlite:///{Path(db).expanduser().resolve()}"
+    if not db.strip():
+        raise UsageError("--db must name a ledger file or URL, not an empty string")
+    # Quoted: Ledger.open unquotes the path, so a '%' in a file name stays a '%'.
+    return f"sqlite:///{quote(str(Path(db).expanduser().resolve()), safe='/')}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///PATH` URL (None for other stores)."""
+    return Path(unquote(url[len(_SQLITE) :])) if url.startswith(_SQLITE) else None
+
+
+_SQLITE: Final = "sqlite:///"
+#: The files SQLite keeps beside a ledger file while it is open.
+_SIDECARS: Final = ("-wal", "-shm", "-journal")
 
 
 @contextmanager
@@ -65,16 +87,50 @@ def open_ledger(
     react: bool = True,
     clock: Callable[[], datetime] | None = None,
 ) -> Iterator[Ledger]:
-    """Open `--db`; an existing one unless `create` (a typo must not make an empty ledger)."""
+    """Open `--db`; an existing one unless `create` (a typo must not make an empty ledger).
+
+    A ledger file this opening creates is removed again if the command fails or
+    records nothing: a failed command leaves no new file behind.
+    """
     url = ledger_url(db)
-    if url.startswith("sqlite:///") and not create:
-        path = Path(url[len("sqlite:///") :])
-        if not path.exists():
+    path = sqlite_path(url)
+    new = path is not None and not path.exists()
+    if path is not None:
+        if path.is_dir():
+            raise CommandError(f"{path} is a directory, not a ledger file")
+        if new and not create:
             raise CommandError(
                 f"no ledger at {path}: run '{PROG} demo --db {db}' or import customers first"
             )
-    with Ledger.open(url, react_inline=react, clock=clock) as ledger:
-        yield ledger
+        if new and not path.parent.is_dir():
+            raise CommandError(f"no directory {path.parent} for the new ledger {path.name}")
+    keep = not new
+    try:
+        with _open(url, react=react, clock=clock) as ledger:
+            yield ledger
+            keep = keep or ledger.event_count() > 0
+    finally:
+        if path is not None and not keep:
+            for name in ("", *_SIDECARS):
+                Path(f"{path}{name}").unlink(missing_ok=True)
+
+
+def _open(url: str, *, react: bool, clock: Callable[[], datetime] | None) -> Ledger:
+    try:
+        return Ledger.open(url, react_inline=react, clock=clock)
+    except LedgerError:
+        raise
+    except Exception as error:
+        # A bad port or host, an unreachable server, a file that is no database: one
+        # line naming the ledger (without its password) and the reason.
+        raise CommandError(
+            f"cannot open the ledger {hide_password(url)}: {type(error).__name__}: {error}"
+        ) from None
+
+
+def hide_password(url: str) -> str:
+    """`url` with the password of `scheme://user:password@host` replaced by `***`."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def find_customer(ledger: Ledger, who: str) -> UUID:

@@ -6,7 +6,15 @@ import argparse
 from uuid import UUID
 
 from referral_ledger import demo as scenario
-from referral_ledger.cli.base import PROG, all_leads, find_customer, ledger_url, open_ledger
+from referral_ledger.cli.base import (
+    PROG,
+    all_leads,
+    find_customer,
+    hide_password,
+    ledger_url,
+    open_ledger,
+    sqlite_path,
+)
 from referral_ledger.cli.render import (
     CONVERSION_COLUMNS,
     emit,
@@ -91,7 +99,7 @@ def run_demo(args: argparse.Namespace) -> int:
         before = ledger.event_count()
         story = scenario.run(ledger, clock)
         after = ledger.event_count()
-        where = ledger_url(args.db).removeprefix("sqlite:///")
+        where = sqlite_path(ledger_url(args.db)) or hide_password(args.db)
         print(f"Ledger: {where}")
         print(
             f"{after - before} new events recorded, {after} in the log "

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from referral_ledger.cli.base import Record
+from referral_ledger.cli.base import CommandError, Record
 from referral_ledger.cli.cells import defuse, runs_as_formula
 
 
@@ -204,7 +204,11 @@ CONVERSION_COLUMNS: Final[list[Column]] = [
 
 def write_table(target: Path, rows: list[Record], fields: Sequence[str]) -> None:
     """Write rows to a .csv (UTF-8 with a BOM, so Excel reads the accents) or .xlsx file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        parent = next(p for p in (target.parent, *target.parent.parents) if p.exists())
+        raise CommandError(f"cannot write {target}: {parent} is not a directory") from None
     if target.suffix.lower() == ".csv":
         with target.open("w", encoding="utf-8-sig", newline="") as stream:
             write_csv(stream, rows, fields)

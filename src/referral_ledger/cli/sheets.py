@@ -31,33 +31,65 @@ def parse_map(pairs: Sequence[str], fields: frozenset[str]) -> dict[str, str]:
 
 
 def read_sheet(path: Path) -> Iterator[tuple[int, list[object]]]:
-    """(row number in the file, cells) of a .csv or .xlsx file, header first."""
+    """(row number in the file, cells) of a .csv or .xlsx file, header first.
+
+    A file that cannot be read as one raises `CommandError` saying why."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            for number, cells in enumerate(csv.reader(stream), start=1):
-                yield number, list(cells)
+        yield from _read_csv(path)
     elif suffix == ".xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as error:
-            raise CommandError(f"{path} is not a readable .xlsx file: {error}") from None
-        try:
-            sheet = book.worksheets[0]
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, list(values)
-        finally:
-            book.close()
+        yield from _read_xlsx(path)
     else:
         raise UsageError(f"{path}: only .csv and .xlsx files can be imported")
 
 
-def sheet_rows(
-    path: Path, kind: str, mapping: Mapping[str, str], zone: tzinfo
-) -> list[tuple[int, Record]]:
-    """The data rows of a sheet as ledger rows, numbered as in the file (header = 1)."""
+def _read_csv(path: Path) -> Iterator[tuple[int, list[object]]]:
+    number = 0  # the last row read
+    try:
+        # utf-8-sig: UTF-8 with or without the BOM that Excel's "CSV UTF-8" writes.
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            for number, cells in enumerate(csv.reader(stream), start=1):
+                yield number, list(cells)
+    except UnicodeDecodeError as error:
+        raise CommandError(
+            f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}): save it as 'CSV UTF-8' (with or without a BOM)"
+        ) from None
+    except csv.Error as error:
+        # Raised by csv on the line after the last one read: name that line.
+        if "field larger than field limit" in str(error):
+            raise CommandError(
+                f"{path}, row {number + 1}: a cell is longer than {csv.field_size_limit()} "
+                "characters, longer than any ledger field"
+            ) from None
+        raise CommandError(f"{path}, row {number + 1}: not readable as csv: {error}") from None
+
+
+def _read_xlsx(path: Path) -> Iterator[tuple[int, list[object]]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except OSError:
+        raise  # a missing, unreadable or directory path: main() names it
+    except Exception as error:
+        raise CommandError(f"{path} is not a readable .xlsx file: {error}") from None
+    try:
+        sheet = book.worksheets[0]
+        # A damaged sheet inside a sound zip only fails while its rows are read.
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, list(values)
+        except Exception as error:
+            raise CommandError(f"{path} is not a readable .xlsx file: {error}") from None
+    finally:
+        book.close()
+
+
+def sheet_rows(path: Path, kind: str, mapping: Mapping[str, str]) -> list[tuple[int, Record]]:
+    """The data rows of a sheet as {field: cell} (blank cells left out), numbered as in
+    the file (header = 1); read whole before the ledger is opened, so a bad file
+    stops the import before anything is created or recorded."""
     fields = CUSTOMER_FIELDS if kind == "customers" else PURCHASE_FIELDS
     rows = read_sheet(path)
     first = next(rows, None)
@@ -74,19 +106,25 @@ def sheet_rows(
     for number, cells in rows:
         row: Record = {}
         for header, cell in zip(headers, cells, strict=False):
-            if not header or header == IGNORE:
-                continue
-            value = cell_value(header, cell, zone)
-            if value is not None:
-                row[header] = value
+            if header and header != IGNORE and not _blank(cell):
+                row[header] = cell
         if row:
             result.append((number, row))
     return result
 
 
+def ledger_row(cells: Record, zone: tzinfo) -> Record:
+    """A row of `sheet_rows` as the ledger's import takes it (times in `zone`)."""
+    return {field: cell_value(field, cell, zone) for field, cell in cells.items()}
+
+
+def _blank(cell: object) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
 def cell_value(field: str, cell: object, zone: tzinfo) -> object:
     """A spreadsheet cell as the ledger takes it; None for an empty cell."""
-    if cell is None or (isinstance(cell, str) and not cell.strip()):
+    if _blank(cell):
         return None
     if isinstance(cell, str):
         cell = restore(cell)  # a `'` that an export put before a formula start

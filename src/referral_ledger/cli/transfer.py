@@ -28,7 +28,7 @@ from referral_ledger.cli.exchange import (
     purchase_records,
 )
 from referral_ledger.cli.render import make_console, records, write_table
-from referral_ledger.cli.sheets import parse_map, sheet_rows
+from referral_ledger.cli.sheets import ledger_row, parse_map, sheet_rows
 from referral_ledger.ledger import Ledger
 from referral_ledger.projections.leads import HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
@@ -39,8 +39,12 @@ def run_import(args: argparse.Namespace) -> int:
     mapping = parse_map(args.map, fields)
     if not args.file.exists():
         raise CommandError(f"no such file: {args.file}")
+    if args.file.is_dir():
+        raise CommandError(f"{args.file} is a directory, not a .csv or .xlsx file")
+    cells = sheet_rows(args.file, args.kind, mapping)
     with open_ledger(args.db, create=True) as ledger:
-        rows = sheet_rows(args.file, args.kind, mapping, ledger.business_timezone)
+        zone = ledger.business_timezone
+        rows = [(number, ledger_row(row, zone)) for number, row in cells]
         counts: dict[str, int] = {}
         rejected: list[tuple[int, str]] = []
         console = make_console(stderr=True)
