@@ -99,7 +99,7 @@ BAD_INPUTS: dict[str, tuple[Make, str]] = {
     "not a database": (db("{dir}/text.db", "leads"), "file is not a database"),
     "unknown URL": (db("foo://bar", "leads"), "unsupported ledger URL"),
     "port out of range": (
-        db("postgresql://u:secret@127.0.0.1:99999/x", "leads"),
+        db("postgresql://u:p@ss-secret@127.0.0.1:99999/x", "leads"),
         "Port out of range",
     ),
     "nobody listening": (db("postgresql://u:secret@127.0.0.1:1/x", "leads"), "cannot open"),

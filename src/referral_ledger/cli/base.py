@@ -130,7 +130,8 @@ def _open(url: str, *, react: bool, clock: Callable[[], datetime] | None) -> Led
 
 def hide_password(url: str) -> str:
     """`url` with the password of `scheme://user:password@host` replaced by `***`."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    # Greedy up to the last '@' before the path: a password may hold an '@' of its own.
+    return re.sub(r"(://[^:/@]*):[^/]*@", r"\1:***@", url)
 
 
 def find_customer(ledger: Ledger, who: str) -> UUID:

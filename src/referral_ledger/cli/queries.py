@@ -119,6 +119,6 @@ def run_demo(args: argparse.Namespace) -> int:
         db = args.db
         print(
             f"Next: {PROG} leads --db {db} --status rewarded | {PROG} statement POS-C005 --db {db}"
-            f" | {PROG} audit --db {db}"
+            f" | {PROG} replay --as-of 2025-03-15 --db {db} | {PROG} audit --db {db}"
         )
     return 0

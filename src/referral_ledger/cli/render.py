@@ -11,13 +11,11 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from uuid import UUID
 
 import attrs
 import orjson
-from openpyxl.cell.cell import Cell
-from openpyxl.worksheet.worksheet import Worksheet
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -25,6 +23,9 @@ from rich.text import Text
 
 from referral_ledger.cli.base import CommandError, Record
 from referral_ledger.cli.cells import defuse, runs_as_formula
+
+if TYPE_CHECKING:  # openpyxl is imported when a workbook is written: a quicker start
+    from openpyxl.worksheet.worksheet import Worksheet
 
 
 def plain(value: object, zone: tzinfo | None = None) -> object:
@@ -239,6 +240,8 @@ def xlsx_cell(sheet: Worksheet, value: object) -> object:
         value = str(value)
     if isinstance(value, bool | int) or value is None:
         return value
+    from openpyxl.cell.cell import Cell
+
     text = value if isinstance(value, str) else str(plain(value))
     cell = Cell(sheet, row=1, column=1, value=text)  # append() places it
     cell.data_type = "s"
