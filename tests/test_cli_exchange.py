@@ -44,7 +44,9 @@ def shop(tmp_path: Path) -> Path:
             addresses=["12 Lý Thái Tổ, Hoàn Kiếm, Hà Nội", "5 Trần Phú, Đà Nẵng"],
             assigned_staff=FORMULAS[3],
         )
-        ledger.register_customer(FORMULAS[4], ["0903 111 222"], external_id="=POS-2")
+        ledger.register_customer(
+            FORMULAS[4], ["0903 111 222"], external_id="=POS-2", tags=["khách quen; sỉ"]
+        )
         ledger.register_customer("Phạm Thị Dung", ["0905 333 444"])
         ledger.record_purchase(first, "=INV-1", Decimal(1_000_000))
         ledger.record_purchase(first, "INV-2", Decimal(500_000))

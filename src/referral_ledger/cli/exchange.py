@@ -40,11 +40,19 @@ def customer_row(customer: Customer) -> Record:
         "email": customer.email,
         "group": customer.group,
         "source": customer.source,
-        "tags": "\n".join(sorted(customer.tags)) or None,
+        "tags": _lines(sorted(customer.tags)),
         "notes": customer.notes,
         "addresses": "\n".join(customer.addresses) or None,
         "assigned_staff": customer.assigned_staff,
     }
+
+
+def _lines(tags: list[str]) -> str | None:
+    """Tags one a line. A cell on one line is split at `,` and `;` on import, so a
+    lone tag holding one ends with a line break, which makes it read as a line."""
+    if len(tags) == 1 and any(mark in tags[0] for mark in ",;"):
+        return tags[0] + "\n"
+    return "\n".join(tags) or None
 
 
 def customer_records(ledger: Ledger) -> list[Record]:
