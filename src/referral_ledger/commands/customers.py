@@ -198,8 +198,9 @@ class CustomerCommands(LedgerBase):
 
         Each row is a mapping with the keys of `register_customer` (`name`,
         `phones` or `phone`, `email`, `group`, `source`, `tags`, `external_id`,
-        `notes`, `addresses`, `assigned_staff`); `phones`, `tags` and
-        `addresses` may be one string separated by "," or ";". A row with an
+        `notes`, `addresses`, `assigned_staff`); `phones` and `tags` may be one
+        string separated by ",", ";" or new lines, `addresses` by ";" or new
+        lines (an address has commas). A row with an
         `external_id` is applied like `sync_customer_from_pos` (created, or
         updated with the columns it has), so importing the same rows again
         changes nothing. A bad row is reported in `rejected` with its number

@@ -147,8 +147,9 @@ class FieldSpec:
     parse: Callable[[object, str], Any]
     #: An optional field an edit may clear with None (lists are emptied instead).
     clearable: bool = False
-    #: A list: a spreadsheet cell holds its items separated by "," ";" or new lines.
+    #: A list: a spreadsheet cell holds its items separated by `separators`.
     listed: bool = False
+    separators: re.Pattern[str] = re.compile(r"[,;\n]")
     #: Writes the value to an export cell (None: an empty cell).
     cell: Callable[[Any], str | None] = _text_cell
 
@@ -186,7 +187,12 @@ class CustomerFields:
     )
     notes: str | None = attrs.field(default=None, metadata=_spec(parse_notes, clearable=True))
     addresses: tuple[str, ...] = attrs.field(
-        default=(), metadata=_spec(parse_addresses, listed=True, cell=_joined("\n"))
+        default=(),
+        # An address has commas ("12 Tràng Tiền, Hà Nội"): a cell separates
+        # addresses by new lines or ";" only.
+        metadata=_spec(
+            parse_addresses, listed=True, separators=re.compile(r"[;\n]"), cell=_joined("\n")
+        ),
     )
     assigned_staff: str | None = attrs.field(
         default=None, metadata=_spec(_optional_text("assigned_staff"), clearable=True)
@@ -218,8 +224,6 @@ IMPORT_COLUMNS: Final = (*FIELD_NAMES, "phone")
 #: The columns a customers export writes, in order: the POS id first, the key
 #: a re-import matches rows on; what an export writes imports back.
 EXPORT_COLUMNS: Final = ("external_id", *(n for n in FIELD_NAMES if n != "external_id"))
-#: A spreadsheet cell of a list field holds its items separated by these.
-LIST_SEPARATORS: Final = re.compile(r"[,;\n]")
 
 
 def export_row(customer: CustomerFields) -> dict[str, str | None]:
@@ -313,8 +317,9 @@ def row_fields(row: Mapping[object, object]) -> dict[str, object]:
     fields: dict[str, object] = {}
     for key, value in row.items():
         name = "phones" if key == "phone" else str(key)
-        if SPECS[name].listed and isinstance(value, str):
-            value = [part for part in LIST_SEPARATORS.split(value) if part.strip()]
+        spec = SPECS[name]
+        if spec.listed and isinstance(value, str):
+            value = [part for part in spec.separators.split(value) if part.strip()]
         if name == "phones":
             if value is None:
                 value = []
