@@ -274,3 +274,20 @@ def test_where_one_number_is_expected_two_are_refused(ledger: Ledger) -> None:
     with pytest.raises(InvalidInput, match="several"):
         ledger.submit_referral(an, "Bình", "0903111222; 0903333444", "fashion")
     assert before == ledger.event_count()
+
+
+def test_an_import_row_may_say_when_the_customer_registered(ledger: Ledger) -> None:
+    report = ledger.import_customers(
+        [
+            {"name": "An", "phone": "0912 345 678", "at": "2025-03-01T09:00:00+07:00"},
+            {"name": "Bình", "phone": "0987 654 321", "at": "last spring"},
+            {"name": "Chi", "phone": "0903 111 222", "at": "2025-03-01T09:00:00"},
+        ]
+    )
+    assert 1 == report.created
+    assert [2, 3] == [number for number, _ in report.rejected]
+    assert "'last spring'" in report.rejected[0][1]
+    assert "timezone-aware" in report.rejected[1][1]
+    an = ledger.find_customer_by_phone("0912 345 678")
+    assert an is not None
+    assert datetime(2025, 3, 1, 9, tzinfo=HANOI) == ledger.get_customer(an).registered_at

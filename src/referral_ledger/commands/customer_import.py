@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Literal, TypeAlias
 
 import attrs
@@ -21,6 +22,8 @@ class Upsert:
 
     details: CustomerFields
     fields: tuple[str, ...]
+    #: When it happened, in business time (None: when it is recorded).
+    at: datetime | None = None
 
 
 @attrs.frozen

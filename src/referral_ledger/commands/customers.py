@@ -12,6 +12,8 @@ from datetime import date, datetime
 from functools import partial
 from uuid import UUID, uuid4
 
+import attrs
+
 from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty, phones
 from referral_ledger.aggregates.base import Event
@@ -200,7 +202,8 @@ class CustomerCommands(LedgerBase):
         `phones` or `phone`, `email`, `group`, `source`, `tags`, `external_id`,
         `notes`, `addresses`, `assigned_staff`); `phones` and `tags` may be one
         string separated by ",", ";" or new lines, `addresses` by ";" or new
-        lines (an address has commas). A row with an
+        lines (an address has commas); `at` (ISO 8601 text or an aware
+        datetime) is when the customer registered or changed. A row with an
         `external_id` is applied like `sync_customer_from_pos` (created, or
         updated with the columns it has), so importing the same rows again
         changes nothing. A bad row is reported in `rejected` with its number
@@ -402,7 +405,8 @@ class CustomerCommands(LedgerBase):
         """Validate one import row (see `import_customers`)."""
         if not isinstance(row, Mapping):
             raise InvalidInput(f"a row must be a mapping of column names to values, not {row!r}")
-        return self._parse_upsert(fields.row_fields(row), default_source=None)
+        upsert = self._parse_upsert(fields.row_fields(row), default_source=None)
+        return attrs.evolve(upsert, at=fields.row_time(row))
 
     def _import_batch(
         self,
@@ -414,7 +418,7 @@ class CustomerCommands(LedgerBase):
         outcomes: list[tuple[int, Outcome | None, str]] = []
         for number, upsert in rows:
             try:
-                _, outcome = self._upsert(unit, upsert, policy, None)
+                _, outcome = self._upsert(unit, upsert, policy, upsert.at)
             except LedgerError as error:
                 outcomes.append((number, None, str(error)))
             else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
@@ -22,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from referral_ledger.errors import InvalidInput
 from referral_ledger.values import (
     parse_optional_text,
+    parse_optional_time,
     parse_reference,
     parse_text,
     phone_numbers,
@@ -219,8 +221,9 @@ DEFAULTS: Final[Mapping[str, object]] = {
 }
 
 #: The columns `import_customers` (and `referral-ledger import customers`)
-#: reads: every field, and "phone" (one more phone, as many sheets have it).
-IMPORT_COLUMNS: Final = (*FIELD_NAMES, "phone")
+#: reads: every field, "phone" (one more phone, as many sheets have it) and
+#: "at" (when the customer registered or changed, in business time).
+IMPORT_COLUMNS: Final = (*FIELD_NAMES, "phone", "at")
 #: The columns a customers export writes, in order: the POS id first, the key
 #: a re-import matches rows on; what an export writes imports back.
 EXPORT_COLUMNS: Final = ("external_id", *(n for n in FIELD_NAMES if n != "external_id"))
@@ -316,6 +319,8 @@ def row_fields(row: Mapping[object, object]) -> dict[str, object]:
         raise InvalidInput(f"unknown column(s) {', '.join(map(repr, unknown))}")
     fields: dict[str, object] = {}
     for key, value in row.items():
+        if key == "at":
+            continue  # see `row_time`
         name = "phones" if key == "phone" else str(key)
         spec = SPECS[name]
         if spec.listed and isinstance(value, str):
@@ -334,3 +339,14 @@ def row_fields(row: Mapping[object, object]) -> dict[str, object]:
     if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
         fields.pop("external_id", None)
     return fields
+
+
+def row_time(row: Mapping[object, object]) -> datetime | None:
+    """The business time of an import row: its "at" cell (ISO 8601 text or a datetime)."""
+    at = row.get("at")
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at.strip()) if at.strip() else None
+        except ValueError:
+            raise InvalidInput(f"at is not an ISO-8601 time: {at!r}") from None
+    return parse_optional_time(at, "at")
