@@ -55,7 +55,7 @@ def test_every_shape_of_a_customer_has_exactly_the_defined_fields() -> None:
         "originator_version",
         "timestamp",
     }
-    assert (*fields.FIELD_NAMES, "phone") == fields.IMPORT_COLUMNS
+    assert (*fields.FIELD_NAMES, "phone", "at") == fields.IMPORT_COLUMNS
     assert sorted(fields.FIELD_NAMES) == sorted(fields.EXPORT_COLUMNS)
     assert "external_id" == fields.EXPORT_COLUMNS[0]
 
