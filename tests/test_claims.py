@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -274,3 +274,21 @@ def test_processes_opening_a_new_encrypted_store_at_once_agree_on_keyed_ids(
         for n, customer in customers.items():
             assert customer == ledger.find_customer_by_phone(f"090{n}123456")
             assert derived_id("phone", ledger.get_customer(customer).phone) not in stored
+
+
+def test_with_a_cipher_key_a_leads_phone_shares_the_customers_claim_record(
+    store_url: str,
+) -> None:
+    """Leads' phones are keyed too, and still collide with customers' phones."""
+    with Ledger.open(store_url, cipher_key=Ledger.create_cipher_key()) as ledger:
+        an = ledger.register_customer("An", ["0912 345 678"])
+        ledger.sign_contract(an, "C-1", "pro", date(2025, 1, 1), date(2030, 1, 1))
+        ledger.register_customer("Bình", ["0987 654 321"])
+        with pytest.raises(DuplicatePhone):
+            ledger.submit_referral(an, "Bình", "0987 654 321", "fashion")
+        referral = ledger.submit_referral(an, "Chi", "0903 111 222", "fashion")
+        with pytest.raises(DuplicatePhone):
+            ledger.submit_referral(an, "Chi", "0903 111 222", "fashion")
+        chi = ledger.register_customer("Chi", ["0903 111 222"])
+        assert chi == ledger.get_referral(referral).referred_customer_id
+        assert derived_id("phone", "+84903111222") not in _stored_ids(ledger)

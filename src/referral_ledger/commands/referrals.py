@@ -127,7 +127,7 @@ class ReferralCommands(LedgerBase):
                 )
             if lead.phone in customer.phones:
                 raise InvalidInput(f"a customer cannot refer their own phone {lead.phone}")
-            index = unit.load(phones.phone_record_id(lead.phone), phones.evolve_phone)
+            index = unit.load(self._claim_id(phones.PHONE, lead.phone), phones.evolve_phone)
             if index is not None and index.owners:
                 raise DuplicatePhone(f"phone {lead.phone} already belongs to a customer")
             if index is not None and index.open_referral is not None:
@@ -146,7 +146,10 @@ class ReferralCommands(LedgerBase):
                     now=unit.now,
                 )
             )
-            unit.record(phones.claim_for_lead(index, lead.phone, referral_id, unit.now))
+            record_id = self._claim_id(phones.PHONE, lead.phone)
+            unit.record(
+                phones.claim_for_lead(index, lead.phone, referral_id, unit.now, record_id=record_id)
+            )
             return referral_id
 
         return self._store.run(decide)
@@ -266,7 +269,7 @@ class ReferralCommands(LedgerBase):
         assert referral is not None
         if referral.status.is_open:
             return
-        index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+        index = unit.load(self._claim_id(phones.PHONE, referral.lead.phone), phones.evolve_phone)
         unit.record(phones.release_lead(index, referral.lead.phone, referral_id, unit.now))
 
     # --- automatic rewards ---------------------------------------------------------
@@ -307,7 +310,7 @@ class ReferralCommands(LedgerBase):
     def _link_lead(
         self, unit: UnitOfWork, phone: str, customer_id: UUID, at: datetime
     ) -> Referral | None:
-        index = unit.load(phones.phone_record_id(phone), phones.evolve_phone)
+        index = unit.load(self._claim_id(phones.PHONE, phone), phones.evolve_phone)
         if index is None or index.open_referral is None:
             return None
         referral = unit.load(index.open_referral, referrals.evolve)
