@@ -55,11 +55,11 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from referral_ledger import Ledger, LoyaltyProgram
-from referral_ledger.aggregates import customer as customers
+from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
-from referral_ledger.aggregates.customer import CustomerDetails
 from referral_ledger.aggregates.referral import Lead
+from referral_ledger.policies.customer_fields import CustomerDetails
 from referral_ledger.store import DEFAULT_CACHE_SIZE, Store, UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,9 @@ record anything.
 from __future__ import annotations
 
 import functools
+import hmac
+import itertools
+import re
 import unicodedata
 import uuid
 from datetime import UTC, date, datetime
@@ -44,6 +47,61 @@ def derived_id(kind: str, key: str) -> uuid.UUID:
     8,192 entries (~2 MB) cover an import batch's reads and decisions.
     """
     return uuid.uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+#: What the key of keyed ids is derived for: the cipher key itself is never
+#: used twice for different purposes.
+_IDS_KEY_LABEL: Final = b"referral-ledger/record-ids/v1"
+
+
+@functools.lru_cache(maxsize=8_192)
+def keyed_id(secret: bytes, kind: str, key: str) -> uuid.UUID:
+    """The id of the record `kind` keyed by `key`, unguessable without `secret`.
+
+    HMAC-SHA-256, cut to 128 bits and marked as a version-8 (custom) UUID: a
+    phone number's record id cannot be computed from the number, so a copy of
+    an encrypted store does not give its phone numbers away to a search of the
+    few hundred thousand candidates a country's numbering plan allows.
+    """
+    digest = hmac.digest(secret, f"{kind}:{key}".encode(), "sha256")
+    value = int.from_bytes(digest[:16], "big")
+    value &= ~(0xF000 << 64) & ~(0xC000 << 48)
+    value |= (0x8000 << 64) | (0x8000 << 48)  # version 8, RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+class RecordIds:
+    """Derives the ids of records keyed by a business value (a phone, an invoice id).
+
+    Without a secret: `derived_id` (uuid5), what every store without a cipher
+    key and every encrypted store written by 0.1 uses. With one: `keyed_id`.
+    """
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret
+
+    @classmethod
+    def for_cipher_key(cls, cipher_key: str) -> RecordIds:
+        """Keyed ids whose key is derived from the store's cipher key."""
+        return cls(hmac.digest(cipher_key.encode(), _IDS_KEY_LABEL, "sha256"))
+
+    @property
+    def keyed(self) -> bool:
+        return self._secret is not None
+
+    def __call__(self, kind: str, key: str) -> uuid.UUID:
+        if self._secret is None:
+            return derived_id(kind, key)
+        return keyed_id(self._secret, kind, key)
+
+    def __repr__(self) -> str:  # never shows the secret
+        return f"RecordIds(keyed={self.keyed})"
+
+
+#: The ids of a store without a cipher key.
+UNKEYED_IDS: Final = RecordIds()
 
 
 def parse_money(value: object, name: str = "amount") -> Decimal:
@@ -158,12 +216,61 @@ def parse_reference(value: object, name: str) -> str:
     return parse_text(value, name, limit=MAX_REFERENCE)
 
 
+#: What may stand between the numbers of a text holding several.
+_BETWEEN_NUMBERS: Final = re.compile(r"[\s,;/|&]*")
+#: No single number has more digits (E.164's 15, plus a trunk prefix such as
+#: the "(0)" in "+84 (0) 912 345 678"); a text with more may hold several.
+_MAX_DIGITS_OF_ONE: Final = 16
+
+
+def phone_numbers(
+    value: object, region: str = DEFAULT_REGION, name: str = "phone"
+) -> tuple[str, ...]:
+    """Every phone number a text holds, in E.164 and in order.
+
+    One number, or several separated by `,` `;` `/` `|` `&` or spaces
+    (`"0912345678; 0987654321"` is two): never the first one alone. Text
+    holding several numbers and anything else between them is refused.
+    """
+    several = _several_numbers(value, region, name)
+    if several is None:
+        return (normalise_phone(value, region, name),)
+    return tuple(dict.fromkeys(normalise_phone(n, region, name) for n in several))
+
+
+def _several_numbers(value: object, region: str, name: str) -> list[str] | None:
+    """The spellings of the numbers in `value` if it holds more than one, else None."""
+    if not isinstance(value, str) or len(value) > 1000:
+        return None
+    digits = sum(ch.isdigit() for ch in value)
+    if digits <= _MAX_DIGITS_OF_ONE and not any(ch in value for ch in ",;/|&"):
+        return None  # the common case, without the matcher's cost
+    matches = list(
+        phonenumbers.PhoneNumberMatcher(value, region, leniency=phonenumbers.Leniency.VALID)
+    )
+    if len(matches) < 2:
+        return None
+    gaps = [value[: matches[0].start]] + [
+        value[a.end : b.start] for a, b in itertools.pairwise(matches)
+    ]
+    gaps.append(value[matches[-1].end :])
+    if not all(_BETWEEN_NUMBERS.fullmatch(gap) for gap in gaps):
+        raise InvalidInput(f"{name} holds several phone numbers and other text: {value!r}")
+    return [match.raw_string for match in matches]
+
+
 def normalise_phone(value: object, region: str = DEFAULT_REGION, name: str = "phone") -> str:
-    """The E.164 form of a phone number (`0912 345 678` → `+84912345678`)."""
+    """The E.164 form of a phone number (`0912 345 678` → `+84912345678`).
+
+    Text holding several numbers is refused, never cut to the first: where
+    several are welcome (a customer's phones), use `phone_numbers`.
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{name} must be a non-empty str, not {value!r}")
     if len(value) > 64 or _has_control_characters(value):
         raise InvalidInput(f"{name} is not a phone number: {value!r}")
+    if _several_numbers(value, region, name) is not None:
+        raise InvalidInput(f"{name} holds several phone numbers, give one: {value!r}")
     text = value.strip()
     # "84912345678" is how many POS exports write Vietnamese mobiles: without
     # the plus, phonenumbers would read it as a (too long) national number.

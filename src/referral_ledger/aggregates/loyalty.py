@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 from uuid import UUID
 
 import attrs
 
 from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
 from referral_ledger.errors import InvalidInput, NotFound
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.values import derived_id
+from referral_ledger.values import UNKEYED_IDS, RecordIds, derived_id
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -27,12 +29,19 @@ def account_id(customer_id: UUID) -> UUID:
     return derived_id("loyalty-account", customer_id.hex)
 
 
-def invoice_record_id(invoice_id: str) -> UUID:
-    return derived_id("invoice", invoice_id)
+#: An invoice id and a redemption id are claims of their customer (see
+#: `claims.py`); their first events carry the figures, so they are only ever
+#: claimed by those (`InvoiceRecorded`, `RedemptionRecorded`), never released.
+INVOICE: Final = ClaimKind("invoice")
+REDEMPTION: Final = ClaimKind("redemption")
 
 
-def redemption_record_id(redemption_id: str) -> UUID:
-    return derived_id("redemption", redemption_id)
+def invoice_record_id(invoice_id: str, ids: RecordIds = UNKEYED_IDS) -> UUID:
+    return INVOICE.record_id(invoice_id, ids)
+
+
+def redemption_record_id(redemption_id: str, ids: RecordIds = UNKEYED_IDS) -> UUID:
+    return REDEMPTION.record_id(redemption_id, ids)
 
 
 # --- state -----------------------------------------------------------------
@@ -125,7 +134,7 @@ class TierChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
-class InvoiceRecorded(Event):
+class InvoiceRecorded(ClaimEvent):
     customer_id: UUID
     invoice_id: str
     amount: Decimal
@@ -133,6 +142,10 @@ class InvoiceRecorded(Event):
     points_used: int
     points: int
     at: datetime
+
+    @property
+    def claimed(self) -> tuple[str, UUID]:
+        return self.invoice_id, self.customer_id
 
 
 @attrs.frozen(kw_only=True)
@@ -144,12 +157,16 @@ class InvoiceReturned(Event):
 
 
 @attrs.frozen(kw_only=True)
-class RedemptionRecorded(Event):
+class RedemptionRecorded(ClaimEvent):
     customer_id: UUID
     redemption_id: str
     points: int
     value: Decimal
     at: datetime
+
+    @property
+    def claimed(self) -> tuple[str, UUID]:
+        return self.redemption_id, self.customer_id
 
 
 # --- commands' validated input --------------------------------------------
@@ -176,8 +193,13 @@ def earn(
     program_version: int,
     group: str | None,
     now: datetime,
+    invoice_record: UUID | None = None,
 ) -> list[Event]:
-    """Record a purchase and the points it earns."""
+    """Record a purchase and the points it earns.
+
+    `invoice_record`: the id of the invoice's claim record in this store
+    (`INVOICE.record_id`; unkeyed when not given).
+    """
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
@@ -197,7 +219,7 @@ def earn(
             at=purchase.at,
         ),
         InvoiceRecorded(
-            originator_id=invoice_record_id(purchase.invoice_id),
+            originator_id=invoice_record or invoice_record_id(purchase.invoice_id),
             originator_version=1,
             timestamp=now,
             customer_id=customer_id,
@@ -237,8 +259,9 @@ def redeem(
     program_version: int,
     at: datetime,
     now: datetime,
+    redemption_record: UUID | None = None,
 ) -> list[Event]:
-    """Spend points, if the program allows it."""
+    """Spend points, if the program allows it (`redemption_record`: as in `earn`)."""
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
@@ -259,7 +282,7 @@ def redeem(
             at=at,
         ),
         RedemptionRecorded(
-            originator_id=redemption_record_id(redemption_id),
+            originator_id=redemption_record or redemption_record_id(redemption_id),
             originator_version=1,
             timestamp=now,
             customer_id=customer_id,

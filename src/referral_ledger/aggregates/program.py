@@ -13,7 +13,7 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.aggregates.base import Event, next_event
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.values import derived_id
@@ -44,10 +44,7 @@ def configure_loyalty(
     """Record `program` as the loyalty rules from now on."""
     return [
         LoyaltyProgramConfigured(
-            originator_id=LOYALTY_PROGRAM_ID,
-            originator_version=next_version(settings),
-            timestamp=now,
-            program=program,
+            **next_event(settings, now, record_id=LOYALTY_PROGRAM_ID), program=program
         )
     ]
 
@@ -70,10 +67,7 @@ def configure_referrals(
     """Record `program` as the referral reward rules from now on."""
     return [
         ReferralProgramConfigured(
-            originator_id=REFERRAL_PROGRAM_ID,
-            originator_version=next_version(settings),
-            timestamp=now,
-            program=program,
+            **next_event(settings, now, record_id=REFERRAL_PROGRAM_ID), program=program
         )
     ]
 

@@ -17,10 +17,11 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates import customer as customers
+from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
+from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty import LoyaltyAccount, Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands.base import LedgerBase
@@ -37,6 +38,7 @@ from referral_ledger.store import (
     UnitOfWork,
 )
 from referral_ledger.values import (
+    RecordIds,
     parse_id,
     parse_money,
     parse_optional_time,
@@ -117,7 +119,7 @@ class LoyaltyCommands(LedgerBase):
         """
         customer = parse_id(customer_id, "customer_id")
         purchase = self._purchase(invoice_id, amount, discounted_amount, points_used, at)
-        reads = _earn_reads(customer, purchase)
+        reads = _earn_reads(customer, purchase, self._ids)
 
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
@@ -225,19 +227,19 @@ class LoyaltyCommands(LedgerBase):
         """Earn for each row in one unit; a row that fails records nothing."""
         # Every record the rows read, in a few queries rather than four per row.
         unit.prefetch(
-            (customers.external_link_id(customer), customers.evolve_link)
+            (self._claim_id(POS_ID, customer), customers.evolve_link)
             for _, customer, _ in rows
             if isinstance(customer, str)
         )
         known: list[tuple[UUID, Purchase]] = []
         for _, customer, purchase in rows:
             if isinstance(customer, str):
-                link = unit.load(customers.external_link_id(customer), customers.evolve_link)
-                if link is None:
+                link = self._load_claim(unit, POS_ID, customer)
+                if link is None or link.owner is None:
                     continue
-                customer = link.customer_id
+                customer = link.owner
             known.append((customer, purchase))
-        unit.prefetch(itertools.chain.from_iterable(_earn_reads(c, p) for c, p in known))
+        unit.prefetch(itertools.chain.from_iterable(_earn_reads(c, p, self._ids) for c, p in known))
         outcomes: list[tuple[int, int, bool, str]] = []
         for number, customer, purchase in rows:
             try:
@@ -257,7 +259,8 @@ class LoyaltyCommands(LedgerBase):
         Prefetch `_earn_reads` first, or each record is read by a query of its own.
         """
         record = self._customer(unit, customer)
-        invoice = unit.load(loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice)
+        invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
+        invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
             loyalty.check_same_purchase(invoice, customer, purchase)
             return invoice.points, False
@@ -271,15 +274,16 @@ class LoyaltyCommands(LedgerBase):
             program_version=settings.version,
             group=record.group,
             now=unit.now,
+            invoice_record=invoice_record,
         )
         unit.record(events)
         return _points_of(events, loyalty.PointsEarned), True
 
     def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
-        link = unit.load(customers.external_link_id(external_id), customers.evolve_link)
-        if link is None:
+        link = self._load_claim(unit, POS_ID, external_id)
+        if link is None or link.owner is None:
             raise NotFound(f"no customer with external_id {external_id!r}")
-        return link.customer_id
+        return link.owner
 
     def redeem_points(
         self, customer_id: UUID, points: int, redemption_id: str, at: datetime | None = None
@@ -294,9 +298,10 @@ class LoyaltyCommands(LedgerBase):
         reference = parse_reference(redemption_id, "redemption_id")
         when = self._business_time(at)
 
+        redemption_record = self._claim_id(loyalty.REDEMPTION, reference)
         reads: list[tuple[UUID, Evolve[Any]]] = [
             (customer, customers.evolve_customer),
-            (loyalty.redemption_record_id(reference), loyalty.evolve_redemption),
+            (redemption_record, loyalty.evolve_redemption),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
             (loyalty.account_id(customer), loyalty.evolve_account),
         ]
@@ -304,7 +309,7 @@ class LoyaltyCommands(LedgerBase):
         def decide(unit: UnitOfWork) -> Decimal:
             unit.prefetch(reads)
             self._customer(unit, customer)
-            record = unit.load(loyalty.redemption_record_id(reference), loyalty.evolve_redemption)
+            record = unit.load(redemption_record, loyalty.evolve_redemption)
             if record is not None:
                 loyalty.check_same_redemption(record, customer, wanted)
                 return record.value
@@ -319,6 +324,7 @@ class LoyaltyCommands(LedgerBase):
                 program_version=settings.version,
                 at=when,
                 now=unit.now,
+                redemption_record=redemption_record,
             )
             unit.record(events)
             redeemed = events[0]
@@ -346,9 +352,10 @@ class LoyaltyCommands(LedgerBase):
         returned = None if amount is None else parse_money(amount, "amount")
         when = self._business_time(at)
 
+        invoice_record = self._claim_id(loyalty.INVOICE, reference)
         reads: list[tuple[UUID, Evolve[Any]]] = [
             (customer, customers.evolve_customer),
-            (loyalty.invoice_record_id(reference), loyalty.evolve_invoice),
+            (invoice_record, loyalty.evolve_invoice),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
             (loyalty.account_id(customer), loyalty.evolve_account),
         ]
@@ -356,7 +363,7 @@ class LoyaltyCommands(LedgerBase):
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
             self._customer(unit, customer)
-            invoice = unit.load(loyalty.invoice_record_id(reference), loyalty.evolve_invoice)
+            invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             settings = self._loyalty_settings(unit)
             account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
             events = loyalty.take_back(
@@ -408,11 +415,13 @@ class LoyaltyCommands(LedgerBase):
         return statement_rows(self._store.events_of(loyalty.account_id(customer)))
 
 
-def _earn_reads(customer: UUID, purchase: Purchase) -> list[tuple[UUID, Evolve[Any]]]:
+def _earn_reads(
+    customer: UUID, purchase: Purchase, ids: RecordIds
+) -> list[tuple[UUID, Evolve[Any]]]:
     """The records earning for `purchase` reads (see `_earn`)."""
     return [
         (customer, customers.evolve_customer),
-        (loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice),
+        (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
         (loyalty.account_id(customer), loyalty.evolve_account),
     ]
