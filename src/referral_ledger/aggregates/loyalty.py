@@ -19,7 +19,7 @@ from referral_ledger.aggregates.base import Event, next_version
 from referral_ledger.errors import InvalidInput, NotFound
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.values import derived_id
+from referral_ledger.values import EXACT, derived_id
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -45,6 +45,11 @@ class LoyaltyAccount:
     id: UUID
     version: int
     customer_id: UUID
+    #: The latest business `at` among the movements: a reading at or after it
+    #: counts every movement, so it can use this state instead of the events.
+    #: No default, so that a snapshot stored without it (0.1) fails to load
+    #: and the account is replayed from its events instead.
+    latest_at: datetime
     balance: int = 0
     purchase_count: int = 0
     #: Points earned minus what returns owed back (taken or shortfall): what
@@ -182,6 +187,13 @@ def earn(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
     points = rules.points_for(program, eligible)
+    rules.check_points_fit(
+        program,
+        purchase.amount,
+        points,
+        balance=(account.balance if account else 0) + points,
+        lifetime=(account.lifetime_points if account else 0) + points,
+    )
     account_version = next_version(account)
     events: list[Event] = [
         PointsEarned(
@@ -299,7 +311,7 @@ def take_back(
             f"invoice_id {invoice_id!r} belongs to customer {invoice.customer_id}, "
             f"not {customer_id}"
         )
-    remaining = invoice.amount - invoice.returned_amount
+    remaining = EXACT.subtract(invoice.amount, invoice.returned_amount)
     returned = remaining if amount is None else amount
     if amount is not None and amount == 0:
         raise InvalidInput(f"amount to return must be positive: {amount!r}")
@@ -379,31 +391,36 @@ def _tier_change(
 
 
 def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
+    if not isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged):
+        raise TypeError(f"not a loyalty account event: {event!r}")
     if account is None:
-        assert isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged)
-        account = LoyaltyAccount(event.originator_id, 0, event.customer_id)
+        account = LoyaltyAccount(event.originator_id, 0, event.customer_id, event.at)
     version = event.originator_version
+    latest = event.at if event.at > account.latest_at else account.latest_at
     match event:
         case PointsEarned(points=points):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance + points,
                 purchase_count=account.purchase_count + 1,
                 lifetime_points=account.lifetime_points + points,
             )
         case PointsRedeemed(points=points):
-            return attrs.evolve(account, version=version, balance=account.balance - points)
+            return attrs.evolve(
+                account, version=version, latest_at=latest, balance=account.balance - points
+            )
         case PointsTakenBack(points=points, shortfall=shortfall):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance - points,
                 lifetime_points=account.lifetime_points - points - shortfall,
             )
         case TierChanged(tier=tier):
-            return attrs.evolve(account, version=version, tier=tier)
-    raise TypeError(f"not a loyalty account event: {event!r}")
+            return attrs.evolve(account, version=version, latest_at=latest, tier=tier)
 
 
 def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
@@ -423,7 +440,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
             return attrs.evolve(
                 invoice,
                 version=event.originator_version,
-                returned_amount=invoice.returned_amount + event.amount,
+                returned_amount=EXACT.add(invoice.returned_amount, event.amount),
                 points_taken_back=invoice.points_taken_back + event.points,
             )
     raise TypeError(f"not an invoice event: {event!r}")

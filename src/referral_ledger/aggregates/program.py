@@ -36,10 +36,17 @@ class ProgramSettings(Generic[P]):
 @attrs.frozen(kw_only=True)
 class LoyaltyProgramConfigured(Event):
     program: LoyaltyProgram
+    #: The business moment of the decision (None in events written by 0.1:
+    #: their `timestamp`). Recorded only: purchases follow the program in
+    #: force when they are recorded, whatever their own `at`.
+    at: datetime | None = None
 
 
 def configure_loyalty(
-    settings: ProgramSettings[LoyaltyProgram] | None, program: LoyaltyProgram, now: datetime
+    settings: ProgramSettings[LoyaltyProgram] | None,
+    program: LoyaltyProgram,
+    now: datetime,
+    at: datetime | None = None,
 ) -> list[Event]:
     """Record `program` as the loyalty rules from now on."""
     return [
@@ -48,6 +55,7 @@ def configure_loyalty(
             originator_version=next_version(settings),
             timestamp=now,
             program=program,
+            at=now if at is None else at,
         )
     ]
 
