@@ -23,6 +23,10 @@ from referral_ledger import (
     PointsSummary,
     Tier,
 )
+from referral_ledger.aggregates.loyalty import account_id, evolve_account
+from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, LoyaltyProgramConfigured
+from referral_ledger.serialization import converter
+from referral_ledger.store import Snapshot
 from support import Clock
 
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -177,22 +181,13 @@ def test_configure_loyalty_records_its_business_time_but_purchases_follow_the_pr
     ledger.configure_loyalty(PROGRAM, at=day(3, 1))
     customer = ledger.register_customer(name="Lê Thị Hoa", phones=["0912 345 678"])
     assert 10 == ledger.record_purchase(customer, "INV-1", 100_000, at=day(2, 1))
-    [configured] = [
-        e
-        for e in ledger._store.events_of(_loyalty_program_id())
-        if type(e).__name__ == "LoyaltyProgramConfigured"
-    ]
-    assert day(3, 1) == configured.at  # type: ignore[attr-defined]
+    [configured] = ledger._store.events_of(LOYALTY_PROGRAM_ID)
+    assert isinstance(configured, LoyaltyProgramConfigured)
+    assert day(3, 1) == configured.at
     count = ledger.event_count()
     with pytest.raises(InvalidInput, match="at"):
         ledger.configure_loyalty(PROGRAM, at=datetime(2026, 3, 1))  # naive
     assert count == ledger.event_count()
-
-
-def _loyalty_program_id() -> UUID:
-    from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID
-
-    return LOYALTY_PROGRAM_ID
 
 
 @pytest.mark.parametrize(
@@ -225,3 +220,49 @@ def test_a_customer_without_movements_reads_zero(ledger: Ledger) -> None:
     assert [] == ledger.statement(customer, at=START)
     assert PointsSummary(0, 0, 0, None) == ledger.points_summary(customer)
     assert ExpiringPoints(START, 3).customer_id is None
+
+
+# --- stores written by 0.1 ---------------------------------------------------
+
+
+def test_a_program_configured_by_0_1_without_at_still_reads() -> None:
+
+    stored = converter.unstructure(
+        LoyaltyProgramConfigured(
+            originator_id=UUID(int=1), originator_version=1, timestamp=START, program=PROGRAM
+        )
+    )
+    del stored["at"]
+    event = converter.structure(stored, LoyaltyProgramConfigured)
+    assert (PROGRAM, None) == (event.program, event.at)
+
+
+def test_an_account_snapshot_written_by_0_1_is_replayed_not_trusted(
+    sqlite_url: str, clock: Clock
+) -> None:
+    """A 0.1 snapshot does not know the latest `at`; the account is replayed instead."""
+
+    with Ledger.open(sqlite_url, clock=clock, snapshot_interval=0) as ledger:
+        ledger.configure_loyalty(PROGRAM)
+        customer = ledger.register_customer(name="Lê Thị Hoa", phones=["0912 345 678"])
+        ledger.record_purchase(customer, "INV-1", 100_000, at=START + timedelta(days=30))
+        ledger.record_purchase(customer, "INV-2", 50_000)
+        account = ledger.loyalty_account(customer)
+        assert account is not None
+        state = converter.unstructure(account)
+        del state["latest_at"]  # the shape 0.1 stored
+        ledger._store.app.snapshots.put(  # type: ignore[union-attr]
+            [
+                Snapshot(
+                    originator_id=account.id,
+                    originator_version=account.version,
+                    timestamp=clock.now,
+                    state_topic="referral_ledger.aggregates.loyalty:LoyaltyAccount",
+                    state=state,
+                )
+            ]
+        )
+    with Ledger.open(sqlite_url, clock=clock) as reopened:
+        assert account == reopened._store.load(account_id(customer), evolve_account)
+        assert 5 == reopened.balance(customer)
+        assert 15 == reopened.balance(customer, at=START + timedelta(days=30))
