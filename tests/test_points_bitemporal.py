@@ -51,6 +51,18 @@ def model_reading(
     return sorted(chosen, key=lambda m: m.at)  # stable: ties stay in recording order
 
 
+def model_room(movements: list[Movement], at: datetime) -> int:
+    """The lowest balance, in business-time order, from a new movement dated `at` on."""
+    ordered = sorted(movements, key=lambda m: m.at)
+    running = sum(m.points for m in ordered if m.at <= at)
+    lowest = running
+    for m in ordered:
+        if m.at > at:
+            running += m.points
+            lowest = min(lowest, running)
+    return lowest
+
+
 @contextmanager
 def opened(kind: str, clock: Clock) -> Iterator[Ledger]:
     directory = tempfile.mkdtemp(prefix="bitemporal-") if kind == "sqlite" else None
@@ -101,7 +113,8 @@ def test_readings_by_at_and_as_of_equal_the_models(
                 ref = f"R-{number}"
                 points = size + 1
                 bought = any(m.kind == "earn" for m in movements)
-                if not bought or points > balance:
+                # No running balance may go negative, now or at any business moment.
+                if not bought or points > min(balance, model_room(movements, moment)):
                     with pytest.raises(RedemptionRefused):
                         ledger.redeem_points(customer, points, ref, at=at)
                     continue
@@ -110,7 +123,7 @@ def test_readings_by_at_and_as_of_equal_the_models(
             elif invoices:
                 ref = sorted(invoices)[size % len(invoices)]
                 owed = invoices.pop(ref)
-                taken = min(owed, balance)
+                taken = max(0, min(owed, balance, model_room(movements, moment)))
                 assert taken == ledger.return_purchase(customer, ref, at=at)
                 movements.append(Movement(moment, now, "return", -taken, -owed, ref))
 
@@ -133,6 +146,8 @@ def test_readings_by_at_and_as_of_equal_the_models(
             for m in expected:
                 running += m.points
                 rows.append((m.at, m.kind, m.points, running, m.reference, m.recorded))
+            # DOMAIN.md: the balance never goes negative, at any business moment either.
+            assert all(row[3] >= 0 for row in rows)
             lifetime = sum(m.lifetime for m in expected)
             assert running == ledger.balance(customer, as_of, at=at)
             assert rows == [

@@ -9,6 +9,7 @@ invoice then collide in the store itself, whichever process they come from.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -16,7 +17,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates.base import Event, next_version
-from referral_ledger.errors import InvalidInput, NotFound
+from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import EXACT, derived_id
@@ -249,14 +250,24 @@ def redeem(
     program_version: int,
     at: datetime,
     now: datetime,
+    room: int | None = None,
 ) -> list[Event]:
-    """Spend points, if the program allows it."""
+    """Spend points, if the program allows it.
+
+    `room` is `room_from(account, at, ...)`, the lowest balance from `at` on
+    (None: the balance, right for a redemption dated after every movement).
+    """
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
         balance=account.balance if account else 0,
         points=points,
     )
+    if room is not None and points > room:
+        raise RedemptionRefused(
+            f"cannot redeem {points} points dated {at.isoformat()}: movements dated after "
+            f"it leave only {room} points at one moment, and no balance may go negative"
+        )
     value = rules.redemption_value(program, points)
     return [
         PointsRedeemed(
@@ -302,8 +313,13 @@ def take_back(
     program: LoyaltyProgram,
     at: datetime,
     now: datetime,
+    room: int | None = None,
 ) -> list[Event]:
-    """Record a return and take back the points it owes, never below zero."""
+    """Record a return and take back the points it owes, never below zero.
+
+    Never below zero at any business moment either: at most `room` (see
+    `room_from`; None: the balance), the rest is the shortfall.
+    """
     if invoice is None:
         raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
     if invoice.customer_id != customer_id:
@@ -330,7 +346,8 @@ def take_back(
         taken_before=invoice.points_taken_back,
     )
     balance = account.balance if account else 0
-    taken = min(owed, balance)
+    # max: a store written before business-time readings may already dip below zero.
+    taken = max(0, min(owed, balance if room is None else room))
     account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
@@ -385,6 +402,37 @@ def _tier_change(
             at=at,
         )
     ]
+
+
+def room_from(
+    account: LoyaltyAccount | None, at: datetime, history: Callable[[], Iterable[Event]]
+) -> int:
+    """The most points a movement dated `at` may take: the lowest balance from `at` on.
+
+    Readings by business time put the movement after everything dated up to
+    `at` and before everything dated later: each of those later balances
+    drops too, and none may go negative. A movement dated after every other
+    one (the usual case) only lowers the balance itself, and the account's
+    events (`history`, read only then) are not needed.
+    """
+    if account is None:
+        return 0
+    if at >= account.latest_at:
+        return account.balance
+    running = lowest = 0
+    before = True
+    moves = [e for e in history() if e.originator_version <= account.version]
+    dated = sorted(
+        (e for e in moves if isinstance(e, PointsEarned | PointsRedeemed | PointsTakenBack)),
+        key=lambda e: e.at,
+    )
+    for event in dated:
+        if before and event.at > at:
+            before, lowest = False, running
+        running += event.points if isinstance(event, PointsEarned) else -event.points
+        if not before:
+            lowest = min(lowest, running)
+    return running if before else lowest
 
 
 # --- evolve ----------------------------------------------------------------

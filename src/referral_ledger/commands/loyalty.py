@@ -324,6 +324,7 @@ class LoyaltyCommands(PointsQueries):
                 program_version=settings.version,
                 at=when,
                 now=unit.now,
+                room=self._room(account, when),
             )
             unit.record(events)
             redeemed = events[0]
@@ -373,6 +374,7 @@ class LoyaltyCommands(PointsQueries):
                 program=settings.program,
                 at=when,
                 now=unit.now,
+                room=self._room(account, when),
             )
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)

@@ -108,6 +108,12 @@ class PointsQueries(LedgerBase):
         now = self._store.clock()
         return max([now, *(event.timestamp for event in events)])
 
+    def _room(self, account: LoyaltyAccount | None, at: datetime) -> int:
+        """How many points a movement dated `at` may take (`loyalty.room_from`)."""
+        if account is None:
+            return 0
+        return loyalty.room_from(account, at, lambda: self._store.events_of(account.id))
+
     def _current(self, customer: UUID, records: dict[UUID, Evolve[Any]]) -> dict[UUID, Any]:
         """Current states of `records` and of the customer, in one query; NotFound if unknown."""
         # One query: on PostgreSQL each is a round trip.
