@@ -21,6 +21,7 @@ from referral_ledger import (
     LoyaltyProgram,
     NotFound,
     PointsSummary,
+    RedemptionRefused,
     Tier,
 )
 from referral_ledger.aggregates.loyalty import account_id, evolve_account
@@ -266,3 +267,30 @@ def test_an_account_snapshot_written_by_0_1_is_replayed_not_trusted(
         assert account == reopened._store.load(account_id(customer), evolve_account)
         assert 5 == reopened.balance(customer)
         assert 15 == reopened.balance(customer, at=START + timedelta(days=30))
+
+
+def test_no_balance_goes_negative_at_any_business_moment(ledger: Ledger, clock: Clock) -> None:
+    """A backdated redemption or return lowers every balance dated after it too.
+
+    Judged by today's balance alone, redeeming 5 points dated 10 March would
+    pass (the balance is 12) and leave the 20 March balance at -3.
+    """
+    ledger.configure_loyalty(PROGRAM)
+    customer = ledger.register_customer(name="Lê Thị Hoa", phones=["0912 345 678"])
+    ledger.record_purchase(customer, "INV-1", 100_000, at=day(3, 1))
+    ledger.redeem_points(customer, 8, "R-1", at=day(3, 20))
+    ledger.record_purchase(customer, "INV-2", 100_000, at=day(3, 25))
+    assert 12 == ledger.balance(customer)
+    count = ledger.event_count()
+    with pytest.raises(RedemptionRefused, match="leave only 2 points"):
+        ledger.redeem_points(customer, 5, "R-2", at=day(3, 10))
+    assert count == ledger.event_count()
+    assert Decimal(2000) == ledger.redeem_points(customer, 2, "R-3", at=day(3, 10))
+    # Returning INV-1 on 12 March may take nothing: 20 March's balance is 0.
+    assert 0 == ledger.return_purchase(customer, "INV-1", at=day(3, 12))
+    rows = ledger.statement(customer)
+    assert [10, 8, 8, 0, 10] == [r.balance for r in rows]
+    assert all(r.balance >= 0 for r in rows)
+    # Dated after everything, the rules are today's: the balance is what counts.
+    assert 10 == ledger.return_purchase(customer, "INV-2")
+    assert 0 == ledger.balance(customer)
