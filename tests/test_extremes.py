@@ -170,3 +170,23 @@ def test_money_is_exact_whatever_decimal_context_the_caller_set(ledger: Ledger) 
 
 def test_refusals_are_ledger_errors() -> None:
     assert issubclass(InvalidInput, LedgerError)
+
+
+def test_referral_revenue_is_exact_whatever_decimal_context_the_caller_set(
+    ledger: Ledger,
+) -> None:
+    """Today the revenue view summed in the caller's context: 1.235E+8 at a precision of 4."""
+    ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=1))
+    referrer = customer_of(ledger)
+    ledger.sign_contract(referrer, "C-1", "pro", date(2026, 1, 1), date(2027, 1, 1))
+    ledger.submit_referral(referrer, "Trần Bình", "0987 654 321", "retail")
+    with localcontext() as context:
+        context.prec = 4
+        lead = ledger.register_customer(name="Trần Bình", phones=["0987 654 321"])
+        ledger.record_purchase(lead, "INV-1", Decimal("123456789.123456"))
+        ledger.return_purchase(lead, "INV-1", Decimal("1.000001"))
+        ledger.sign_contract(lead, "C-2", "pro", date(2026, 1, 1), date(2027, 1, 1))
+        [row] = ledger.referral_history(referrer)
+    assert Decimal("123456788.123455") == row.revenue
+    ledger.rebuild_projections()
+    assert [Decimal("123456788.123455")] == [r.revenue for r in ledger.referral_history(referrer)]

@@ -31,6 +31,7 @@ from referral_ledger.projections.folding import website_key
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.log import TOPICS, LogReader, RevenueChange
 from referral_ledger.store import Store
+from referral_ledger.values import EXACT
 
 VIEW_NAME: Final = "views"
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
@@ -674,7 +675,8 @@ class _SqlRecords:
 
     def add_revenue(self, customer: str, amount: Decimal) -> None:
         """The fold of a `RevenueChange` (`fold.apply` of the event it was read from)."""
-        self._revenue[customer] = self._revenue_of(customer) + amount
+        # EXACT: the caller's decimal context (a precision of 4, say) must not round it.
+        self._revenue[customer] = EXACT.add(self._revenue_of(customer), amount)
         self._dirty_revenue.add(customer)
 
     def _revenue_of(self, customer: str) -> Decimal:
