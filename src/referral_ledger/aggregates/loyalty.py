@@ -9,7 +9,6 @@ invoice then collide in the store itself, whichever process they come from.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -254,8 +253,8 @@ def redeem(
 ) -> list[Event]:
     """Spend points, if the program allows it.
 
-    `room` is `room_from(account, at, ...)`, the lowest balance from `at` on
-    (None: the balance, right for a redemption dated after every movement).
+    `room` is the lowest balance from `at` on, in business-time order (None:
+    the balance, right for a redemption dated after every movement).
     """
     rules.check_redemption(
         program,
@@ -317,8 +316,8 @@ def take_back(
 ) -> list[Event]:
     """Record a return and take back the points it owes, never below zero.
 
-    Never below zero at any business moment either: at most `room` (see
-    `room_from`; None: the balance), the rest is the shortfall.
+    Never below zero at any business moment either: at most `room`, the
+    lowest balance from `at` on (None: the balance), the rest is the shortfall.
     """
     if invoice is None:
         raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
@@ -402,37 +401,6 @@ def _tier_change(
             at=at,
         )
     ]
-
-
-def room_from(
-    account: LoyaltyAccount | None, at: datetime, history: Callable[[], Iterable[Event]]
-) -> int:
-    """The most points a movement dated `at` may take: the lowest balance from `at` on.
-
-    Readings by business time put the movement after everything dated up to
-    `at` and before everything dated later: each of those later balances
-    drops too, and none may go negative. A movement dated after every other
-    one (the usual case) only lowers the balance itself, and the account's
-    events (`history`, read only then) are not needed.
-    """
-    if account is None:
-        return 0
-    if at >= account.latest_at:
-        return account.balance
-    running = lowest = 0
-    before = True
-    moves = [e for e in history() if e.originator_version <= account.version]
-    dated = sorted(
-        (e for e in moves if isinstance(e, PointsEarned | PointsRedeemed | PointsTakenBack)),
-        key=lambda e: e.at,
-    )
-    for event in dated:
-        if before and event.at > at:
-            before, lowest = False, running
-        running += event.points if isinstance(event, PointsEarned) else -event.points
-        if not before:
-            lowest = min(lowest, running)
-    return running if before else lowest
 
 
 # --- evolve ----------------------------------------------------------------

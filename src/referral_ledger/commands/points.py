@@ -25,6 +25,7 @@ from referral_ledger.projections.statement import (
     PointsSummary,
     StatementRow,
     Totals,
+    room_from,
     statement_rows,
     totals,
 )
@@ -109,10 +110,16 @@ class PointsQueries(LedgerBase):
         return max([now, *(event.timestamp for event in events)])
 
     def _room(self, account: LoyaltyAccount | None, at: datetime) -> int:
-        """How many points a movement dated `at` may take (`loyalty.room_from`)."""
+        """How many points a movement dated `at` may take (see `room_from`)."""
         if account is None:
             return 0
-        return loyalty.room_from(account, at, lambda: self._store.events_of(account.id))
+        if at >= account.latest_at:
+            # Dated after every movement (the usual case): it lowers only the
+            # balance itself, and the events need not be read.
+            return account.balance
+        # As the unit read the account: a newer version would conflict anyway.
+        events = self._store.events_of(account.id)[: account.version]
+        return room_from(events, at)
 
     def _current(self, customer: UUID, records: dict[UUID, Evolve[Any]]) -> dict[UUID, Any]:
         """Current states of `records` and of the customer, in one query; NotFound if unknown."""

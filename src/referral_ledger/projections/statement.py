@@ -116,6 +116,24 @@ def statement_rows(
     return rows
 
 
+def room_from(events: Iterable[Event], at: datetime) -> int:
+    """The most points a new movement dated `at` may take: the lowest balance from `at` on.
+
+    In business-time order the movement comes after everything dated up to
+    `at` (and recorded before it) and before everything dated later: each of
+    those later balances drops too, and none may go negative.
+    """
+    running = 0
+    lowest: int | None = None
+    for event in movements(events):
+        if lowest is None and event.at > at:
+            lowest = running
+        running += event.points if isinstance(event, PointsEarned) else -event.points
+        if lowest is not None:
+            lowest = min(lowest, running)
+    return running if lowest is None else lowest
+
+
 def totals(
     events: Iterable[Event], *, at: datetime | None = None, as_of: datetime | None = None
 ) -> Totals:
