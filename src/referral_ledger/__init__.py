@@ -36,7 +36,7 @@ from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
-from referral_ledger.projections.statement import StatementRow
+from referral_ledger.projections.statement import ExpiringPoints, PointsSummary, StatementRow
 
 __all__ = [
     "DUPLICATE_PHONE_POLICIES",
@@ -50,6 +50,7 @@ __all__ = [
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "ExpiringPoints",
     "HistoryRow",
     "ImportReport",
     "InvalidInput",
@@ -60,6 +61,7 @@ __all__ = [
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
+    "PointsSummary",
     "ProgramNotConfigured",
     "PurchaseImportReport",
     "RedemptionRefused",

@@ -14,7 +14,15 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Underflow,
+)
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -32,7 +40,25 @@ MAX_MONEY: Final = Decimal(10) ** 15
 #: VND has no minor unit, others have two or three; more digits than this is a
 #: unit mistake, and money is refused rather than rounded.
 MAX_MONEY_DECIMALS: Final = 6
+#: Points above this are refused, in any one movement and in any balance or
+#: lifetime total: 10^15 is far beyond any real program and far inside what
+#: every store encodes (orjson and SQL integers stop at 2^63 - 1).
 MAX_POINTS: Final = 10**15
+#: The first and last moments a time may name. Python's own range ends at
+#: 0001-01-01 and 9999-12-31; a year's margin on each side keeps every
+#: conversion to a time zone and every rounding to the end of a day, month
+#: or year inside it, so no later reading of a recorded time can overflow.
+MIN_TIME: Final = datetime(2, 1, 1, tzinfo=UTC)
+MAX_TIME: Final = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+#: The arithmetic of money, whatever decimal context the calling thread set:
+#: 60 digits hold any product of two amounts within the bounds above, and any
+#: result that would still be rounded raises instead of being silently cut.
+EXACT: Final = Context(
+    prec=60,
+    Emax=999_999,
+    Emin=-999_999,
+    traps=[Inexact, Rounded, InvalidOperation, Overflow, Underflow],
+)
 MAX_TEXT: Final = 500
 MAX_REFERENCE: Final = 200
 DEFAULT_REGION: Final = "VN"
@@ -125,10 +151,22 @@ def parse_money(value: object, name: str = "amount") -> Decimal:
         raise InvalidInput(f"{name} must not be negative: {value!r}")
     if amount > MAX_MONEY:
         raise InvalidInput(f"{name} is larger than {MAX_MONEY:,}: {value!r}")
-    if amount != amount.quantize(Decimal(1).scaleb(-MAX_MONEY_DECIMALS)):
+    if _decimal_places(amount) > MAX_MONEY_DECIMALS:
         raise InvalidInput(f"{name} has more than {MAX_MONEY_DECIMALS} decimal places: {value!r}")
     # Decimal("-0") is zero money; store one spelling of it.
     return amount if amount else Decimal(0)
+
+
+def _decimal_places(amount: Decimal) -> int:
+    """Significant decimal places ("1.50" has one), read from the digits alone.
+
+    No arithmetic, so the calling thread's decimal context (a precision of 5,
+    say) can neither round the amount nor raise.
+    """
+    _sign, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # finite: checked before
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing)) if any(digits) else 0
 
 
 def parse_points(value: object, name: str = "points", *, positive: bool = False) -> int:
@@ -150,12 +188,22 @@ def parse_count(value: object, name: str) -> int:
 
 
 def parse_time(value: object, name: str = "at") -> datetime:
-    """A timezone-aware datetime, normalised to UTC."""
+    """A timezone-aware datetime between `MIN_TIME` and `MAX_TIME`, normalised to UTC."""
     if not isinstance(value, datetime):
         raise InvalidInput(f"{name} must be a timezone-aware datetime, not {value!r}")
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidInput(f"{name} must be timezone-aware: {value!r}")
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        # datetime.min at +14:00 is before year 1 in UTC.
+        moment = None
+    if moment is None or not MIN_TIME <= moment <= MAX_TIME:
+        raise InvalidInput(
+            f"{name} must lie between {MIN_TIME.isoformat()} and {MAX_TIME.isoformat()}: "
+            f"{value.isoformat()}"
+        )
+    return moment
 
 
 def parse_optional_time(value: object, name: str = "as_of") -> datetime | None:

@@ -18,10 +18,10 @@ import attrs
 
 from referral_ledger.aggregates.base import Event, next_version
 from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
-from referral_ledger.errors import InvalidInput, NotFound
+from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.values import UNKEYED_IDS, RecordIds, derived_id
+from referral_ledger.values import EXACT, UNKEYED_IDS, RecordIds, derived_id
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -54,6 +54,11 @@ class LoyaltyAccount:
     id: UUID
     version: int
     customer_id: UUID
+    #: The latest business `at` among the movements: a reading at or after it
+    #: counts every movement, so it can use this state instead of the events.
+    #: No default, so that a snapshot stored without it (0.1) fails to load
+    #: and the account is replayed from its events instead.
+    latest_at: datetime
     balance: int = 0
     purchase_count: int = 0
     #: Points earned minus what returns owed back (taken or shortfall): what
@@ -204,6 +209,13 @@ def earn(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
     points = rules.points_for(program, eligible)
+    rules.check_points_fit(
+        program,
+        purchase.amount,
+        points,
+        balance=(account.balance if account else 0) + points,
+        lifetime=(account.lifetime_points if account else 0) + points,
+    )
     account_version = next_version(account)
     events: list[Event] = [
         PointsEarned(
@@ -260,14 +272,24 @@ def redeem(
     at: datetime,
     now: datetime,
     redemption_record: UUID | None = None,
+    room: int | None = None,
 ) -> list[Event]:
-    """Spend points, if the program allows it (`redemption_record`: as in `earn`)."""
+    """Spend points, if the program allows it (`redemption_record`: as in `earn`).
+
+    `room` is the lowest balance from `at` on, in business-time order (None:
+    the balance, right for a redemption dated after every movement).
+    """
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
         balance=account.balance if account else 0,
         points=points,
     )
+    if room is not None and points > room:
+        raise RedemptionRefused(
+            f"cannot redeem {points} points dated {at.isoformat()}: movements dated after "
+            f"it leave only {room} points at one moment, and no balance may go negative"
+        )
     value = rules.redemption_value(program, points)
     return [
         PointsRedeemed(
@@ -313,8 +335,13 @@ def take_back(
     program: LoyaltyProgram,
     at: datetime,
     now: datetime,
+    room: int | None = None,
 ) -> list[Event]:
-    """Record a return and take back the points it owes, never below zero."""
+    """Record a return and take back the points it owes, never below zero.
+
+    Never below zero at any business moment either: at most `room`, the
+    lowest balance from `at` on (None: the balance), the rest is the shortfall.
+    """
     if invoice is None:
         raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
     if invoice.customer_id != customer_id:
@@ -322,7 +349,7 @@ def take_back(
             f"invoice_id {invoice_id!r} belongs to customer {invoice.customer_id}, "
             f"not {customer_id}"
         )
-    remaining = invoice.amount - invoice.returned_amount
+    remaining = EXACT.subtract(invoice.amount, invoice.returned_amount)
     returned = remaining if amount is None else amount
     if amount is not None and amount == 0:
         raise InvalidInput(f"amount to return must be positive: {amount!r}")
@@ -341,7 +368,8 @@ def take_back(
         taken_before=invoice.points_taken_back,
     )
     balance = account.balance if account else 0
-    taken = min(owed, balance)
+    # max: a store written before business-time readings may already dip below zero.
+    taken = max(0, min(owed, balance if room is None else room))
     account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
@@ -402,31 +430,36 @@ def _tier_change(
 
 
 def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
+    if not isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged):
+        raise TypeError(f"not a loyalty account event: {event!r}")
     if account is None:
-        assert isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged)
-        account = LoyaltyAccount(event.originator_id, 0, event.customer_id)
+        account = LoyaltyAccount(event.originator_id, 0, event.customer_id, event.at)
     version = event.originator_version
+    latest = event.at if event.at > account.latest_at else account.latest_at
     match event:
         case PointsEarned(points=points):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance + points,
                 purchase_count=account.purchase_count + 1,
                 lifetime_points=account.lifetime_points + points,
             )
         case PointsRedeemed(points=points):
-            return attrs.evolve(account, version=version, balance=account.balance - points)
+            return attrs.evolve(
+                account, version=version, latest_at=latest, balance=account.balance - points
+            )
         case PointsTakenBack(points=points, shortfall=shortfall):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance - points,
                 lifetime_points=account.lifetime_points - points - shortfall,
             )
         case TierChanged(tier=tier):
-            return attrs.evolve(account, version=version, tier=tier)
-    raise TypeError(f"not a loyalty account event: {event!r}")
+            return attrs.evolve(account, version=version, latest_at=latest, tier=tier)
 
 
 def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
@@ -446,7 +479,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
             return attrs.evolve(
                 invoice,
                 version=event.originator_version,
-                returned_amount=invoice.returned_amount + event.amount,
+                returned_amount=EXACT.add(invoice.returned_amount, event.amount),
                 points_taken_back=invoice.points_taken_back + event.points,
             )
     raise TypeError(f"not an invoice event: {event!r}")

@@ -36,15 +36,24 @@ class ProgramSettings(Generic[P]):
 @attrs.frozen(kw_only=True)
 class LoyaltyProgramConfigured(Event):
     program: LoyaltyProgram
+    #: The business moment of the decision (None in events written by 0.1:
+    #: their `timestamp`). Recorded only: purchases follow the program in
+    #: force when they are recorded, whatever their own `at`.
+    at: datetime | None = None
 
 
 def configure_loyalty(
-    settings: ProgramSettings[LoyaltyProgram] | None, program: LoyaltyProgram, now: datetime
+    settings: ProgramSettings[LoyaltyProgram] | None,
+    program: LoyaltyProgram,
+    now: datetime,
+    at: datetime | None = None,
 ) -> list[Event]:
     """Record `program` as the loyalty rules from now on."""
     return [
         LoyaltyProgramConfigured(
-            **next_event(settings, now, record_id=LOYALTY_PROGRAM_ID), program=program
+            **next_event(settings, now, record_id=LOYALTY_PROGRAM_ID),
+            program=program,
+            at=now if at is None else at,
         )
     ]
 

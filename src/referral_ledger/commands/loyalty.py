@@ -22,9 +22,9 @@ from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.customer_record import POS_ID
-from referral_ledger.aggregates.loyalty import LoyaltyAccount, Purchase
+from referral_ledger.aggregates.loyalty import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
-from referral_ledger.commands.base import LedgerBase
+from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
     InvalidInput,
@@ -33,7 +33,6 @@ from referral_ledger.errors import (
     ProgramNotConfigured,
 )
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.projections.statement import StatementRow, statement_rows
 from referral_ledger.store import (
     UnitOfWork,
 )
@@ -41,7 +40,6 @@ from referral_ledger.values import (
     RecordIds,
     parse_id,
     parse_money,
-    parse_optional_time,
     parse_points,
     parse_reference,
     parse_time,
@@ -68,19 +66,26 @@ class PurchaseImportReport:
         return self.recorded + self.duplicates + len(self.rejected)
 
 
-class LoyaltyCommands(LedgerBase):
-    """Loyalty program and points commands and queries."""
+class LoyaltyCommands(PointsQueries):
+    """Loyalty program and points commands (the queries are `PointsQueries`')."""
 
     # --- loyalty program ---------------------------------------------------
 
-    def configure_loyalty(self, program: LoyaltyProgram) -> int:
-        """Apply `program` from now on; returns its version number."""
+    def configure_loyalty(self, program: LoyaltyProgram, at: datetime | None = None) -> int:
+        """Apply `program` from now on; returns its version number.
+
+        `at` is the business moment of the decision, recorded with it. The
+        program applies to purchases recorded from now on, whatever their own
+        `at`: a purchase backfilled to before `at` still earns by it, and one
+        backfilled after `at` but recorded now does too.
+        """
         if not isinstance(program, LoyaltyProgram):
             raise InvalidInput(f"program must be a LoyaltyProgram, not {program!r}")
+        when = self._business_time(at)
 
         def decide(unit: UnitOfWork) -> int:
             settings = unit.load(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings)
-            unit.record(programs.configure_loyalty(settings, program, unit.now))
+            unit.record(programs.configure_loyalty(settings, program, unit.now, when))
             return 1 if settings is None else settings.version + 1
 
         return self._store.run(decide)
@@ -325,6 +330,7 @@ class LoyaltyCommands(LedgerBase):
                 at=when,
                 now=unit.now,
                 redemption_record=redemption_record,
+                room=self._room(account, when),
             )
             unit.record(events)
             redeemed = events[0]
@@ -375,44 +381,12 @@ class LoyaltyCommands(LedgerBase):
                 program=settings.program,
                 at=when,
                 now=unit.now,
+                room=self._room(account, when),
             )
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)
 
         return self._store.run(decide)
-
-    def balance(self, customer_id: UUID, as_of: datetime | None = None) -> int:
-        """The customer's points balance now, or as it stood at `as_of`."""
-        account = self.loyalty_account(customer_id, as_of=as_of)
-        return account.balance if account else 0
-
-    def loyalty_account(
-        self, customer_id: UUID, as_of: datetime | None = None
-    ) -> LoyaltyAccount | None:
-        """The customer's points account (balance, purchase count, lifetime points, tier).
-
-        None when the customer has no points movement (yet, or by `as_of`).
-        """
-        customer = parse_id(customer_id, "customer_id")
-        when = parse_optional_time(as_of, "as_of")
-        account = loyalty.account_id(customer)
-        # The customer (to tell an unknown id from an empty account) and the
-        # account in one query: on PostgreSQL each query is a round trip.
-        records: dict[UUID, Evolve[Any]] = {customer: customers.evolve_customer}
-        if when is None:
-            records[account] = loyalty.evolve_account
-        states = self._store.load_many(records)
-        if states[customer] is None:
-            raise NotFound(f"no customer with id {customer}")
-        if when is None:
-            state: LoyaltyAccount | None = states[account]
-            return state
-        return self._store.load_as_of(account, loyalty.evolve_account, when)
-
-    def statement(self, customer_id: UUID) -> list[StatementRow]:
-        """Every points movement of the customer, oldest first, with the running balance."""
-        customer = self._known_customer(customer_id)
-        return statement_rows(self._store.events_of(loyalty.account_id(customer)))
 
 
 def _earn_reads(
