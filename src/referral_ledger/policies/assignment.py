@@ -92,9 +92,8 @@ def parse_rule(value: object) -> AssignmentRule:
     on = value.on
     if isinstance(on, str) or not isinstance(on, Iterable):
         raise InvalidInput(f"on must be a set of triggers ('created', 'edited'), not {on!r}")
-    triggers = frozenset(on)
-    unknown = sorted(map(repr, triggers - set(TRIGGERS)))
-    if unknown or not triggers:
+    items = list(on)
+    if not items or any(t not in TRIGGERS for t in items):
         raise InvalidInput(f"on must name 'created' and/or 'edited', not {on!r}")
     conditions = value.conditions
     if isinstance(conditions, str | Condition) or not isinstance(conditions, Iterable):
@@ -113,7 +112,7 @@ def parse_rule(value: object) -> AssignmentRule:
     return AssignmentRule(
         rule_id=parse_reference(value.rule_id, "rule_id"),
         name=parse_text(value.name, "rule name"),
-        on=triggers,
+        on=frozenset(items),
         conditions=parsed,
         assign_to=prefix + target,
         priority=priority,

@@ -57,14 +57,14 @@ DEFAULT_SETTINGS: Final = FieldSettings()
 def _field_set(value: object, name: str) -> frozenset[str]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise InvalidInput(f"{name} must be a set of field names, not {value!r}")
-    fields = frozenset(value)
-    unknown = sorted(repr(f) for f in fields if f not in SETTABLE)
+    items = list(value)
+    unknown = sorted(repr(f) for f in items if not isinstance(f, str) or f not in SETTABLE)
     if unknown:
         raise InvalidInput(
             f"{name} names fields that are not settable: {', '.join(unknown)} "
             f"(fields: {', '.join(SETTABLE)})"
         )
-    return fields
+    return frozenset(items)
 
 
 def parse_settings(required: object, unique: object) -> FieldSettings:
