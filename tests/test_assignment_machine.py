@@ -128,12 +128,12 @@ class AssignmentMachine(RuleBasedStateMachine):
         self, trigger: str, facts: dict[str, str | None], owner: str | None
     ) -> str | None:
         """The new owner the rules give (None: unchanged)."""
-        for rule in sorted(self.rules.values(), key=lambda r: (r.priority, r.rule_id)):
-            if trigger not in rule.on:
+        for each in sorted(self.rules.values(), key=lambda r: (r.priority, r.rule_id)):
+            if trigger not in each.on:
                 continue
-            if not all((facts[c.field] == c.value) == (c.op == "=") for c in rule.conditions):
+            if not all((facts[c.field] == c.value) == (c.op == "=") for c in each.conditions):
                 continue
-            kind, _, target = rule.assign_to.partition(":")
+            kind, _, target = each.assign_to.partition(":")
             if kind == "staff":
                 return None if owner == target else target
             if owner is not None and any(s == owner for _, s, _ in self._in_order(target)):
