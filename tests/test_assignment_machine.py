@@ -88,7 +88,7 @@ class AssignmentMachine(RuleBasedStateMachine):
         self.ledger = Ledger.open(url)
         self.members: dict[str, ModelMember] = {}
         self.staff_version = 0
-        self.rules: dict[str, AssignmentRule] = {}
+        self.rule_book: dict[str, AssignmentRule] = {}
         self.last_joined: dict[str, int] = {}
         self.owners: dict[UUID, ModelCustomer] = {}
         self.phone = 0
@@ -128,7 +128,7 @@ class AssignmentMachine(RuleBasedStateMachine):
         self, trigger: str, facts: dict[str, str | None], owner: str | None
     ) -> str | None:
         """The new owner the rules give (None: unchanged)."""
-        for each in sorted(self.rules.values(), key=lambda r: (r.priority, r.rule_id)):
+        for each in sorted(self.rule_book.values(), key=lambda r: (r.priority, r.rule_id)):
             if trigger not in each.on:
                 continue
             if not all((facts[c.field] == c.value) == (c.op == "=") for c in each.conditions):
@@ -226,20 +226,20 @@ class AssignmentMachine(RuleBasedStateMachine):
         valid = (
             name in self.members if kind == "staff" else any(a for _, _, a in self._in_order(name))
         )
-        known = self.rules.get(rule_id)
+        known = self.rule_book.get(rule_id)
         if not valid or (known is not None and known != new):
             self._refused(lambda: self.ledger.set_assignment_rule(new), InvalidInput)
             return
         self.ledger.set_assignment_rule(new)
-        self.rules[rule_id] = new
+        self.rule_book[rule_id] = new
 
     @rule(rule_id=st.sampled_from(RULE_IDS))
     def remove_rule(self, rule_id: str) -> None:
-        if rule_id not in self.rules:
+        if rule_id not in self.rule_book:
             self._refused(lambda: self.ledger.remove_assignment_rule(rule_id), NotFound)
             return
         self.ledger.remove_assignment_rule(rule_id)
-        del self.rules[rule_id]
+        del self.rule_book[rule_id]
 
     # --- customers -------------------------------------------------------------
 
@@ -343,7 +343,7 @@ class AssignmentMachine(RuleBasedStateMachine):
 
     @invariant()
     def rules_are_the_models_in_order(self) -> None:
-        expected = sorted(self.rules.values(), key=lambda r: (r.priority, r.rule_id))
+        expected = sorted(self.rule_book.values(), key=lambda r: (r.priority, r.rule_id))
         assert expected == self.ledger.assignment_rules()
 
 
