@@ -289,3 +289,32 @@ def test_sources_have_display_names_and_retailer_is_there_by_default(ledger: Led
 def test_a_default_tag_typed_in_vietnamese_is_its_key(ledger: Ledger) -> None:
     customer = ledger.register_customer("An", ["0912000001"], tags=["Tiềm năng", "hay hoan", "vip"])
     assert frozenset({"potential", "often_returns", "vip"}) == ledger.get_customer(customer).tags
+
+
+def test_a_refused_row_takes_no_turn(ledger: Ledger) -> None:
+    """The turn is decided with the customer: a row refused for a duplicate
+    email leaves the department's turn where it was."""
+    sales(ledger, "nv1", "nv2")
+    ledger.configure_customer_fields(required={"name", "phones"}, unique={"phones", "email"})
+    rows = [
+        {"name": "A", "phone": "0912000001", "source": "ads", "email": "a@shop.vn"},
+        {"name": "B", "phone": "0912000002", "source": "ads", "email": "A@shop.vn"},
+        {"name": "C", "phone": "0912000003", "source": "ads", "email": "c@shop.vn"},
+    ]
+    report = ledger.import_customers(rows)
+    assert (2, [2]) == (report.created, [n for n, _ in report.rejected])
+    owners = [owner(ledger, ledger.find_customer_by_phone(f"091200000{i}")) for i in (1, 3)]
+    assert ["nv1", "nv2"] == owners
+
+
+def test_a_registration_landing_on_an_existing_customer_is_an_edit(ledger: Ledger) -> None:
+    ledger.add_staff("nv1", "An")
+    ledger.set_assignment_rule(
+        AssignmentRule("e", "Sửa", frozenset({"edited"}), FROM_ADS, "staff:nv1")
+    )
+    first = ledger.register_customer("An", ["0912000001"])
+    again = ledger.register_customer(
+        "An", ["0912000001"], source="ads", on_duplicate_phone="update", by="u1"
+    )
+    assert first == again
+    assert "nv1" == owner(ledger, first)
