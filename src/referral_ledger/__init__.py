@@ -10,12 +10,14 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.aggregates.staff import StaffMember
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
     DuplicatePhone,
+    DuplicateValue,
     InvalidInput,
     InvalidTransition,
     LedgerError,
@@ -26,12 +28,15 @@ from referral_ledger.errors import (
     StoreError,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.assignment import AssignmentRule, Condition
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
     KNOWN_TAGS,
+    TAG_NAMES,
     DuplicatePhonePolicy,
 )
+from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
@@ -42,15 +47,20 @@ __all__ = [
     "DUPLICATE_PHONE_POLICIES",
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
+    "TAG_NAMES",
     "UNCHANGED",
+    "AssignmentRule",
     "ConcurrencyConflict",
+    "Condition",
     "Contract",
     "ConversionRow",
     "CorruptEvent",
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "DuplicateValue",
     "ExpiringPoints",
+    "FieldSettings",
     "HistoryRow",
     "ImportReport",
     "InvalidInput",
@@ -69,6 +79,8 @@ __all__ = [
     "ReferralProgram",
     "ReferralStatus",
     "ReferrerNotEligible",
+    "Source",
+    "StaffMember",
     "StatementRow",
     "StoreError",
     "Tier",
