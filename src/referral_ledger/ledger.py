@@ -178,7 +178,7 @@ class Ledger:
         """
         return self._store.last_position()
 
-    # --- settings (read by every group through the shared context) -------------
+    # --- settings (read by every group through the shared context) ------------
 
     @property
     def phone_region(self) -> str:
@@ -207,7 +207,7 @@ class Ledger:
     def react_inline(self, inline: bool) -> None:
         self._context.react_inline = inline
 
-    # --- customers (commands/customers.py) ----------------------------------------
+    # --- customers (commands/customers.py) ------------------------------------
 
     register_customer = Delegate("_customers", CustomerCommands.register_customer)
     update_customer = Delegate("_customers", CustomerCommands.update_customer)
@@ -222,7 +222,7 @@ class Ledger:
     )
     contract_in_force = Delegate("_customers", CustomerCommands.contract_in_force)
 
-    # --- referrals (commands/referrals.py) ----------------------------------------
+    # --- referrals (commands/referrals.py) ------------------------------------
 
     configure_referrals = Delegate("_referrals", ReferralCommands.configure_referrals)
     referral_program = Delegate("_referrals", ReferralCommands.referral_program)
@@ -233,7 +233,7 @@ class Ledger:
     mark_ineligible = Delegate("_referrals", ReferralCommands.mark_ineligible)
     get_referral = Delegate("_referrals", ReferralCommands.get_referral)
 
-    # --- loyalty points (commands/loyalty.py, readings in commands/points.py) -----
+    # --- loyalty points (commands/loyalty.py, readings in commands/points.py) ---
 
     configure_loyalty = Delegate("_loyalty", LoyaltyCommands.configure_loyalty)
     loyalty_program = Delegate("_loyalty", LoyaltyCommands.loyalty_program)
@@ -246,7 +246,7 @@ class Ledger:
     points_summary = Delegate("_loyalty", LoyaltyCommands.points_summary)
     loyalty_account = Delegate("_loyalty", LoyaltyCommands.loyalty_account)
 
-    # --- read models (commands/views.py) ------------------------------------------
+    # --- read models (commands/views.py) --------------------------------------
 
     lead_table = Delegate("_lead_views", ViewQueries.lead_table)
     referral_history = Delegate("_lead_views", ViewQueries.referral_history)
@@ -254,7 +254,7 @@ class Ledger:
     rebuild_projections = Delegate("_lead_views", ViewQueries.rebuild_projections)
     catch_up_projections = Delegate("_lead_views", ViewQueries.catch_up_projections)
 
-    # --- what the ledger does by itself (commands/worker.py, reactions/) ----------
+    # --- what the ledger does by itself (commands/worker.py, reactions/) ------
 
     process_reactions = Delegate("_worker", Worker.process_reactions)
     process_due = Delegate("_worker", Worker.process_due)
