@@ -15,8 +15,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import (
     IntegrityError,
+    InterfaceError,
     MapperDeserialisationError,
     Notification,
+    OperationalError,
     ProcessRecorder,
     Tracking,
 )
@@ -28,6 +30,7 @@ from referral_ledger.persistence.application import EventLog
 from referral_ledger.persistence.bulk import bulk_reader
 from referral_ledger.serialization import converter
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
+from referral_ledger.store.saving import Outcome, UnitWrite
 from referral_ledger.store.snapshot import Snapshot
 from referral_ledger.store.unit import CommandStats, UnitOfWork, _Record
 
@@ -192,6 +195,12 @@ class Store:
         `tracking`, the position of the event being reacted to is saved in the
         same transaction: if another process already saved it, nothing is saved
         and `decide`'s result is returned as is (the reaction happened once).
+
+        Exactly once (store/saving.py): a commit whose acknowledgement was
+        lost is recognised by the id of this attempt stored with it, and
+        `decide`'s result is returned; it is never decided again. The events
+        are stamped with their recording time once the store's write lock is
+        held (persistence/stamped.py), so `as_of` replays what queries saw.
         """
         self.stats.commands += 1
         for attempt in range(self.max_attempts):
@@ -209,25 +218,22 @@ class Store:
                 continue
             if not unit.pending and tracking is None:
                 return result
-            try:
-                if unit.pending:
-                    self.app.events.put(unit.pending, tracking=tracking)
-                else:
-                    assert tracking is not None
-                    self.recorder.insert_tracking(tracking)
-            except IntegrityError:
-                if tracking is not None and self.has_reacted(tracking):
-                    return result
+            write = UnitWrite(self, unit)
+            outcome = write.save(tracking)
+            if outcome is Outcome.REACTED:
+                return result
+            if outcome is Outcome.CONFLICT:
                 self.stats.conflicts_retried += 1
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
+            unit.settle(write.events)
             changed = list(unit.changed())
             # Records this unit created enter the cache when first read again:
             # most are written once (invoices, redemptions, phones), and would
             # push out the accounts and customers read over and over.
             self.cache.put_many((r.state, r.evolve) for r in changed if r.read)
-            self._take_snapshots(changed, unit.now)
+            self._take_snapshots(changed, unit.pending[0].timestamp if unit.pending else unit.now)
             for listener in self.listeners:
                 listener(unit.pending)
             return result
@@ -269,8 +275,12 @@ class Store:
                     state_topic=get_topic(type(state)),
                     state=converter.unstructure(state),
                 )
-                # Another writer may have saved this very snapshot already.
-                with contextlib.suppress(IntegrityError):
+                # Another writer may have saved this very snapshot already. A
+                # snapshot is only a cache: failing to save one must not fail
+                # the command, whose events are committed by now.
+                with contextlib.suppress(
+                    IntegrityError, OperationalError, InterfaceError, StoreError
+                ):
                     self.app.snapshots.put([snapshot])
 
     def verify_readable(self) -> None:

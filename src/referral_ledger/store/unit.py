@@ -29,10 +29,12 @@ class CommandStats:
 class _Record:
     """What a unit of work holds of one record."""
 
-    __slots__ = ("evolve", "first_new", "read", "state")
+    __slots__ = ("base", "evolve", "first_new", "read", "state")
 
     def __init__(self, state: Any, evolve: Evolve[Any]) -> None:
         self.state = state
+        #: The state as read, before this unit's events.
+        self.base = state
         self.evolve = evolve
         #: The version as read (0: it did not exist yet, or was declared new).
         self.read: int = 0 if state is None else state.version
@@ -103,6 +105,23 @@ class UnitOfWork:
         moment, and a refusal decided on them is one a serial order would give.
         """
         return all(self._store.version_of(i) == r.read for i, r in self._records.items())
+
+    def settle(self, stored: list[Event]) -> None:
+        """Take `stored`, this unit's events as saved, for its pending ones.
+
+        They differ only in `timestamp`, the recording time the store set
+        under its write lock (persistence/stamped.py): the states of the
+        records they change are evolved again from the states read, so
+        what is cached and snapshotted is what a replay gives.
+        """
+        if all(a is b for a, b in zip(stored, self.pending, strict=True)):
+            return
+        self.pending = stored
+        for record in self.changed():
+            record.state = record.base
+        for event in stored:
+            record = self._records[event.originator_id]
+            record.state = record.evolve(record.state, event)
 
     def changed(self) -> Iterator[_Record]:
         """What this unit holds of each record it recorded events for."""
