@@ -51,6 +51,9 @@ class _Link:
         self.answered = threading.Event()
         #: Statements of the transaction under way, for the arming predicate.
         self.statements: list[str] = []
+        #: The text of each statement the client prepared, by name: a prepared
+        #: statement runs again with a Bind message alone, naming it.
+        self.prepared: dict[bytes, str] = {}
 
     def close(self) -> None:
         if self.closed.is_set():
@@ -134,9 +137,20 @@ class _Link:
         elif kind == b"P":  # Parse: statement name, then the query text
             name_end = body.index(b"\0")
             text = body[name_end + 1 : body.index(b"\0", name_end + 1)].decode("utf-8", "replace")
+            self.prepared[body[:name_end]] = text
+        elif kind == b"B":  # Bind: portal name, then the prepared statement's name
+            portal_end = body.index(b"\0")
+            name = body[portal_end + 1 : body.index(b"\0", portal_end + 1)]
+            if not name:  # the unnamed statement: its Parse was just noted
+                return False
+            text = self.prepared.get(name, "")
         else:
             return False
-        if text.upper().rstrip(";") != "COMMIT":
+        command = text.upper().rstrip(";")
+        if command in ("BEGIN", "ROLLBACK"):
+            self.statements = []  # what ran outside the transaction is not part of it
+            return False
+        if command != "COMMIT":
             self.statements.append(text)
             return False
         statements, self.statements = self.statements, []
