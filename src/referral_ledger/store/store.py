@@ -227,13 +227,12 @@ class Store:
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
-            unit.settle(write.events)
-            changed = list(unit.changed())
             # Records this unit created enter the cache when first read again:
             # most are written once (invoices, redemptions, phones), and would
             # push out the accounts and customers read over and over.
-            self.cache.put_many((r.state, r.evolve) for r in changed if r.read)
-            self._take_snapshots(changed, unit.pending[0].timestamp if unit.pending else unit.now)
+            kept = [r for r in unit.settle(write.events, self._keeps) if r.read]
+            self.cache.put_many((r.state, r.evolve) for r in kept)
+            self._take_snapshots(unit.pending[0].timestamp if unit.pending else unit.now, unit)
             for listener in self.listeners:
                 listener(unit.pending)
             return result
@@ -260,14 +259,24 @@ class Store:
     def has_reacted(self, tracking: Tracking) -> bool:
         return self.reacted_up_to(tracking.application_name) >= tracking.notification_id
 
-    def _take_snapshots(self, changed: list[_Record], now: datetime) -> None:
-        if self.app.snapshots is None or self.snapshot_interval <= 0:
-            return
+    def _keeps(self, record: _Record) -> bool:
+        """Whether the store keeps the state `record` reached: cached or snapshotted."""
+        return bool(record.read) or self._snapshot_due(record)
+
+    def _snapshot_due(self, record: _Record) -> bool:
+        """Whether a unit's events crossed a multiple of the snapshot interval."""
+        if self.app.snapshots is None or self.snapshot_interval <= 0 or not record.first_new:
+            return False
         interval = self.snapshot_interval
-        for record in changed:
-            state = record.state
-            # Snapshot when this command's events crossed a multiple of the interval.
-            if state.version // interval > (record.first_new - 1) // interval:
+        return bool(record.state.version // interval > (record.first_new - 1) // interval)
+
+    def _take_snapshots(self, now: datetime, unit: UnitOfWork) -> None:
+        snapshots = self.app.snapshots
+        if snapshots is None:
+            return
+        for record in unit.changed():
+            if self._snapshot_due(record):
+                state = record.state
                 snapshot = Snapshot(
                     originator_id=state.id,
                     originator_version=state.version,
@@ -281,7 +290,7 @@ class Store:
                 with contextlib.suppress(
                     IntegrityError, OperationalError, InterfaceError, StoreError
                 ):
-                    self.app.snapshots.put([snapshot])
+                    snapshots.put([snapshot])
 
     def verify_readable(self) -> None:
         """Read the first stored events, so a wrong cipher key fails at open.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -106,22 +106,26 @@ class UnitOfWork:
         """
         return all(self._store.version_of(i) == r.read for i, r in self._records.items())
 
-    def settle(self, stored: list[Event]) -> None:
+    def settle(self, stored: list[Event], keeps: Callable[[_Record], bool]) -> list[_Record]:
         """Take `stored`, this unit's events as saved, for its pending ones.
 
         They differ only in `timestamp`, the recording time the store set
-        under its write lock (persistence/stamped.py): the states of the
-        records they change are evolved again from the states read, so
-        what is cached and snapshotted is what a replay gives.
+        under its write lock (persistence/stamped.py). The records the store
+        `keeps` (caches or snapshots) are evolved again from their states as
+        read, so what it keeps is what a replay gives; they are returned.
         """
+        changed = [r for r in self._records.values() if r.first_new and keeps(r)]
         if all(a is b for a, b in zip(stored, self.pending, strict=True)):
-            return
+            return changed
         self.pending = stored
-        for record in self.changed():
+        redo = {r.state.id: r for r in changed}
+        for record in changed:
             record.state = record.base
         for event in stored:
-            record = self._records[event.originator_id]
-            record.state = record.evolve(record.state, event)
+            again = redo.get(event.originator_id)
+            if again is not None:
+                again.state = again.evolve(again.state, event)
+        return changed
 
     def changed(self) -> Iterator[_Record]:
         """What this unit holds of each record it recorded events for."""
