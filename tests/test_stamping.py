@@ -38,10 +38,11 @@ def test_cached_and_snapshotted_states_are_those_of_the_stamped_events(store_url
         cid = ledger.register_customer(name="An", phones=["0912345678"])
         ledger.record_purchase(cid, "INV-1", Decimal(250000))
         store = ledger._store
-        for record, evolve in (
+        kept: list[tuple[UUID, Evolve[Any]]] = [
             (cid, customers.evolve_customer),
             (loyalty.account_id(cid), loyalty.evolve_account),
-        ):
+        ]
+        for record, evolve in kept:
             truth = replayed(store, record, evolve)
             assert truth == store.load(record, evolve)  # the cache
             store.cache.clear()

@@ -14,6 +14,14 @@ the ledger:
   eventsourcing begins its transactions with a plain `BEGIN`, which takes
   SQLite's write lock only at the first write; a write that changes nothing
   takes it first, then the events are stamped and encoded.
+- **A writer waits for the write lock as long as the ledger says**
+  (eventsourcing's `SQLITE_LOCK_TIMEOUT` setting, from the constant of that
+  name in store/environment.py): for another process's lock (SQLite's busy
+  timeout) and for another thread's of this process (the pool's writer lock,
+  which eventsourcing gives up on after 5 s). Past that, or on any other
+  failure of the database, the store raises `StoreUnavailable` (a
+  `StoreError`), never sqlite3's or eventsourcing's own exception (save
+  `IntegrityError`: a conflict, which the unit of work handles).
 - **A transaction's events are inserted at once.** The application recorder
   inserts one row per `execute`, to read each row id back; one `executemany`
   does the same work in a single call into SQLite, and the ids follow from
@@ -22,22 +30,31 @@ the ledger:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, StoredEvent, Tracking
+from eventsourcing.persistence import (
+    ConnectionUnavailableError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteDatastore,
     SQLiteFactory,
     SQLiteProcessRecorder,
 )
 from eventsourcing.utils import Environment, EnvType
 
+from referral_ledger.persistence.errors import StoreUnavailable
 from referral_ledger.persistence.stamped import StampedEvents
 
 #: Prepared statements each connection keeps (sqlite3's own default).
@@ -70,6 +87,31 @@ class CachingSQLiteConnectionPool(SQLiteConnectionPool):
             self.is_journal_mode_wal = True
         c.row_factory = sqlite3.Row
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
+class LedgerSQLiteDatastore(SQLiteDatastore):
+    """eventsourcing's SQLite datastore, failing with the ledger's `StoreError`s."""
+
+    @contextlib.contextmanager
+    def get_connection(self, *, commit: bool) -> Iterator[SQLiteConnection]:
+        try:
+            with super().get_connection(commit=commit) as conn:
+                yield conn
+        except ConnectionUnavailableError as error:
+            raise StoreUnavailable(
+                f"the ledger is busy: another thread of this process kept writing for "
+                f"more than {self.pool.pool_timeout:g} s; nothing was recorded"
+            ) from error
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error, StoreUnavailable):
+                raise
+            reason = " ".join(str(error).split())
+            if "locked" in reason or "busy" in reason:
+                reason = (
+                    f"another writer held the ledger's write lock for more than "
+                    f"{self.pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT} s ({reason})"
+                )
+            raise StoreUnavailable(f"cannot use the SQLite ledger: {reason}") from error
 
 
 class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
@@ -112,7 +154,7 @@ class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
 
 
 class LedgerSQLiteFactory(SQLiteFactory):
-    """eventsourcing's SQLite factory with the pool and process recorder above."""
+    """eventsourcing's SQLite factory with the datastore, pool and process recorder above."""
 
     process_recorder_class = BulkSQLiteProcessRecorder
 
@@ -120,7 +162,12 @@ class LedgerSQLiteFactory(SQLiteFactory):
         super().__init__(env)
         pool = self.datastore.pool
         # No connection is opened before the first query, so swapping the
-        # pool here leaves nothing behind.
+        # pool here leaves nothing behind. A thread waits for another's write
+        # as long as for another process's (eventsourcing: 5 s).
         self.datastore.pool = CachingSQLiteConnectionPool(
-            db_name=pool.db_name, lock_timeout=pool.lock_timeout
+            db_name=pool.db_name,
+            lock_timeout=pool.lock_timeout,
+            pool_timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
         )
+        # The subclass adds behaviour, no state: re-classed, not rebuilt.
+        self.datastore.__class__ = LedgerSQLiteDatastore

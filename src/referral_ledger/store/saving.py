@@ -2,7 +2,7 @@
 
 When the connection to PostgreSQL drops after the server committed a
 transaction but before the client read the answer, the write is repeated
-(eventsourcing's retry in our recorder does it; see `OUTCOME_UNKNOWN`). The
+(here, on `CommitOutcomeUnknown` from the recorder; see `OUTCOME_UNKNOWN`). The
 repeat collides with the first commit on the (originator_id,
 originator_version) key. Taken for a conflict, the command would be decided
 again from fresh state, which already holds its own first commit: a return
@@ -34,17 +34,17 @@ import attrs
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from referral_ledger.aggregates.base import Event
+from referral_ledger.persistence.errors import CommitOutcomeUnknown
 from referral_ledger.persistence.stamped import StampedEvents
 
 if TYPE_CHECKING:
     from referral_ledger.store.store import Store
     from referral_ledger.store.unit import UnitOfWork
 
-#: Exceptions by which the persistence layer says a commit's outcome is unknown
-#: (the connection dropped while COMMIT was under way) instead of repeating
-#: the write itself. Such a write is repeated here, at most `RESENDS` times:
-#: safe, because of the check above.
-OUTCOME_UNKNOWN: tuple[type[Exception], ...] = ()
+#: How the persistence layer says a commit's outcome is unknown (the connection
+#: dropped while COMMIT was under way; persistence/postgres.py). Such a write
+#: is repeated here, at most `RESENDS` times: safe, because of the check above.
+OUTCOME_UNKNOWN: tuple[type[Exception], ...] = (CommitOutcomeUnknown,)
 RESENDS: Final = 3
 
 
