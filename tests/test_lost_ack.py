@@ -26,6 +26,7 @@ import pytest
 import toy_jobs
 from pg_proxy import PgProxy
 from referral_ledger import Ledger, LoyaltyProgram, ReferralProgram
+from referral_ledger.aggregates import loyalty
 from stores import drop_pg_schema, new_pg_url
 from support import Clock
 
@@ -47,6 +48,8 @@ class Scenario:
     observe: Observe
     #: Text of a statement of the transaction whose COMMIT is cut.
     matching: str = "COPY"
+    #: Snapshot every N events of a record (the ledger's default: 100).
+    snapshot_interval: int = 100
 
 
 # --- setups ----------------------------------------------------------------------------
@@ -187,6 +190,12 @@ SCENARIOS: dict[str, Scenario] = {
         lambda lg, _: lg.configure_referrals(ReferralProgram(default_reward=Decimal(300000))),
         lambda lg, _, __: lg.referral_program(),
     ),
+    "return_purchase_with_snapshots": Scenario(
+        with_points,
+        lambda lg, cid: lg.return_purchase(cid, invoice_id="INV-1", amount=Decimal(100000)),
+        lambda lg, cid, _: (points(lg, cid), snapshot_versions(lg, cid)),
+        snapshot_interval=1,
+    ),
     "import_customers": Scenario(
         nothing,
         lambda lg, _: lg.import_customers(
@@ -233,6 +242,13 @@ def reminders_of(ledger: Ledger, cid: UUID) -> tuple[datetime, ...]:
     return notes.reminders
 
 
+def snapshot_versions(ledger: Ledger, cid: UUID) -> list[int]:
+    """The versions of the account's stored snapshots: one per version, none twice."""
+    snapshots = ledger._store.app.snapshots
+    assert snapshots is not None
+    return [s.originator_version for s in snapshots.get(loyalty.account_id(cid))]
+
+
 def stored_events(ledger: Ledger) -> int:
     """How many events the log holds (on PostgreSQL, positions have gaps)."""
     return len(ledger._store.notifications(0, 1_000_000))
@@ -244,7 +260,7 @@ def normal(result: Any) -> Any:
 
 def play(url: str, scenario: Scenario, proxy: PgProxy | None, **arm: Any) -> tuple[Any, ...]:
     clock = Clock(START)
-    with Ledger.open(url, clock=clock) as ledger:
+    with Ledger.open(url, clock=clock, snapshot_interval=scenario.snapshot_interval) as ledger:
         context = scenario.setup(ledger, clock)
         before = stored_events(ledger)
         if proxy is not None:
