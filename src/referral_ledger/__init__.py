@@ -2,7 +2,7 @@
 replayable event log. Everything a host application needs is importable
 from here."""
 
-from referral_ledger.aggregates.customer_record import Contract
+from referral_ledger.aggregates.customer_record import Contract, Note
 from referral_ledger.aggregates.referral import (
     EXPECTED_NEXT,
     Lead,
@@ -35,7 +35,9 @@ from referral_ledger.policies.customers import (
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
+from referral_ledger.projections.purchases import PurchaseRow
 from referral_ledger.projections.statement import StatementRow
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "ConversionRow",
     "CorruptEvent",
     "Customer",
+    "CustomerRow",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
     "HistoryRow",
@@ -59,9 +62,11 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "LoyaltyProgram",
+    "Note",
     "NotFound",
     "ProgramNotConfigured",
     "PurchaseImportReport",
+    "PurchaseRow",
     "RedemptionRefused",
     "Referral",
     "ReferralProgram",

@@ -19,9 +19,9 @@ import phonenumbers
 
 from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.customers import CustomerCommands
+from referral_ledger.commands.directory import DirectoryQueries
 from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
-from referral_ledger.commands.views import ViewQueries
 from referral_ledger.errors import InvalidInput
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.reactions import Context
@@ -39,7 +39,7 @@ from referral_ledger.store import (
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
+class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, DirectoryQueries):
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(

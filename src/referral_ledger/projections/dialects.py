@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from referral_ledger.projections.rows import LEAD_COLUMNS
+from referral_ledger.projections.rows import CUSTOMER_COLUMNS, LEAD_COLUMNS
 
-#: The views' tables (the position table is the tracking's, and outlives them).
-VIEW_TABLES: Final = ("rl_leads", "rl_revenue")
+#: The views' tables (the position table is the tracking's, and outlives
+#: them); SQLite's search index of the directory is a table of its own.
+VIEW_TABLES: Final = ("rl_leads", "rl_revenue", "rl_customers", "rl_customers_fts")
 
 #: Plain indexes for the filters and the common sorts; each ends with the
 #: tie-breakers, so a page in that order can be read off the index.
@@ -35,6 +36,19 @@ _LEAD_INDEXES: Final = {
 }
 _LEAD_CONFLICT: Final = "ON CONFLICT (referral_id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in LEAD_COLUMNS[1:]
+)
+#: The directory's indexes: its sorts by name and registration, and its
+#: filters, each followed by the default sort.
+_CUSTOMER_INDEXES: Final = {
+    "name": "name_key, customer_id",
+    "registered": "registered_at, customer_id",
+    "group": "customer_group, name_key",
+    "staff": "assigned_staff, name_key",
+    "level": "level, name_key",
+    "source": "source, name_key",
+}
+_CUSTOMER_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in CUSTOMER_COLUMNS[1:]
 )
 _REVENUE_COLUMNS: Final = ("customer_id", "revenue")
 _REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
@@ -51,6 +65,8 @@ _PG_ARRAY_TYPES: Final = {
     "status_rank": "integer[]",
     "sales_assistance": "integer[]",
     "contacted": "integer[]",
+    "purchase_count": "bigint[]",
+    "balance": "bigint[]",
 }
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
 #: (PostgreSQL takes any number as one array: `= ANY(?)`.)
@@ -66,6 +82,11 @@ class ViewsSQL(ABC):
     _text: ClassVar[str]
     #: What follows the revenue table's column list in its CREATE TABLE.
     _revenue_storage: ClassVar[str]
+    #: The directory's key column(s): SQLite's search index needs a stable
+    #: integer row number as well.
+    _customer_key: ClassVar[str]
+    #: Whether `customer_search` may use a search index (set at install).
+    customer_index = False
 
     def __init__(self, datastore: Any, prefix: str) -> None:
         #: eventsourcing's datastore: a DB-API cursor on a pooled connection.
@@ -115,7 +136,23 @@ class ViewsSQL(ABC):
             ),
             "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
             f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL){self._revenue_storage}",
+            f"CREATE TABLE IF NOT EXISTS {{p}}rl_customers ({self._customer_key}, "
+            f"name {text} NOT NULL, phones {text} NOT NULL, email {text}, "
+            f"customer_group {text}, tags {text} NOT NULL, level {text}, source {text}, "
+            f"assigned_staff {text}, purchase_count BIGINT NOT NULL, balance BIGINT NOT NULL, "
+            f"registered_at {text} NOT NULL, name_key {text} NOT NULL, search {text} NOT NULL)",
+            *(
+                f"CREATE INDEX IF NOT EXISTS rl_customers_{name} ON {{p}}rl_customers ({columns})"
+                for name, columns in _CUSTOMER_INDEXES.items()
+            ),
         ]
+
+    def customer_search(self, pattern: str, *, indexed: bool) -> tuple[str, str]:
+        """A condition on the directory for `search LIKE pattern`, and its parameter.
+
+        `indexed`: the term is long enough for a trigram index (3 characters).
+        """
+        return "search LIKE ? ESCAPE '\\'", pattern
 
     @abstractmethod
     def lock_schema(self, cursor: Any) -> None:
@@ -142,6 +179,10 @@ class ViewsSQL(ABC):
     def write_leads(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert or update lead rows (`LEAD_COLUMNS` values, distinct keys)."""
         self._upsert(cursor, "rl_leads", LEAD_COLUMNS, _LEAD_CONFLICT, rows)
+
+    def write_customers(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert or update directory rows (`CUSTOMER_COLUMNS` values, distinct keys)."""
+        self._upsert(cursor, "rl_customers", CUSTOMER_COLUMNS, _CUSTOMER_CONFLICT, rows)
 
     def write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
         """Write customers' revenue; `stored`: those whose row is known to exist."""
@@ -174,6 +215,7 @@ class SQLiteViews(ViewsSQL):
     postgres = False
     _text = "TEXT"
     _revenue_storage = ""
+    _customer_key = "row_no INTEGER PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE"
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, "")
@@ -182,11 +224,37 @@ class SQLiteViews(ViewsSQL):
         pass  # SQLite lets one transaction write at a time: nothing to race
 
     def create_search_index(self, cursor: Any) -> None:
-        pass  # no trigram index: the search is a scan of the folded text
+        """The lead table's search is a scan of the folded text; the
+        directory's (a million customers) is an FTS5 trigram index, kept in
+        step by triggers. A SQLite built without FTS5 scans instead, with
+        the same results."""
+        try:
+            for statement in _SQLITE_CUSTOMER_SEARCH:
+                self.execute(cursor, statement)
+        except Exception:  # sqlite3.OperationalError: no such module: fts5
+            self.customer_index = False
+        else:
+            self.customer_index = True
+
+    def customer_search(self, pattern: str, *, indexed: bool) -> tuple[str, str]:
+        if not (indexed and self.customer_index):
+            return super().customer_search(pattern, indexed=indexed)
+        return (
+            "row_no IN (SELECT rowid FROM rl_customers_fts WHERE search LIKE ? ESCAPE '\\')",
+            pattern,
+        )
 
     def empty_tables(self, cursor: Any) -> None:
-        for table in VIEW_TABLES:
+        # The search index first: emptying it is one statement, where the
+        # customers' delete trigger would take out each row's terms.
+        if self.customer_index:
+            self.execute(
+                cursor, "INSERT INTO rl_customers_fts(rl_customers_fts) VALUES ('delete-all')"
+            )
+            self.execute(cursor, "DROP TRIGGER IF EXISTS rl_customers_ad")
+        for table in ("rl_leads", "rl_revenue", "rl_customers"):
             self.execute(cursor, f"DELETE FROM {{p}}{table}")
+        self.create_search_index(cursor)
 
     def refresh_statistics(self) -> None:
         pass  # the blind plans ANALYZE_AFTER is about were PostgreSQL's
@@ -220,6 +288,26 @@ class SQLiteViews(ViewsSQL):
         )
 
 
+#: SQLite's search index of the directory: FTS5 trigrams of the `search`
+#: column (an external-content table: the text is not stored twice), which
+#: answers `LIKE '%term%'` for terms of 3 characters or more.
+_SQLITE_CUSTOMER_SEARCH: Final = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS rl_customers_fts USING fts5(search, "
+    "content='rl_customers', content_rowid='row_no', tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_ai AFTER INSERT ON rl_customers BEGIN "
+    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_ad AFTER DELETE ON rl_customers BEGIN "
+    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
+    "VALUES ('delete', old.row_no, old.search); END",
+    # Only when the text changed: most updates are a purchase's new balance.
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_au AFTER UPDATE ON rl_customers "
+    "WHEN old.search IS NOT new.search BEGIN "
+    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
+    "VALUES ('delete', old.row_no, old.search); "
+    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
+)
+
+
 class PostgresViews(ViewsSQL):
     """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
 
@@ -227,6 +315,7 @@ class PostgresViews(ViewsSQL):
     # Byte order: the same order as SQLite's, whatever the server's locale.
     _text = 'TEXT COLLATE "C"'
     _revenue_storage = f" WITH ({_REVENUE_FILL})"
+    _customer_key = 'customer_id TEXT COLLATE "C" PRIMARY KEY'
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, f'"{datastore.schema}".')
@@ -260,11 +349,12 @@ class PostgresViews(ViewsSQL):
         )
         if found:
             namespace = found[0]["namespace"]
-            self._try(
-                cursor,
-                "CREATE INDEX IF NOT EXISTS rl_leads_search ON {p}rl_leads "
-                f"USING gin (search {namespace}.gin_trgm_ops)",
-            )
+            for table in ("rl_leads", "rl_customers"):
+                self._try(
+                    cursor,
+                    f"CREATE INDEX IF NOT EXISTS {table}_search ON {{p}}{table} "
+                    f"USING gin (search {namespace}.gin_trgm_ops)",
+                )
 
     def _try(self, cursor: Any, statement: str) -> bool:
         """Run `statement` in a savepoint; on failure undo it and go on."""
@@ -279,13 +369,13 @@ class PostgresViews(ViewsSQL):
 
     def empty_tables(self, cursor: Any) -> None:
         # No dead rows left behind for the rebuild's writes to step over.
-        self.execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue")
+        self.execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue, {p}rl_customers")
         # Tables made before the setting get it too (it applies to new pages).
         self.execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({_REVENUE_FILL})")
 
     def refresh_statistics(self) -> None:
         with self.transaction(commit=True) as cursor:
-            self.execute(cursor, "ANALYZE {p}rl_leads, {p}rl_revenue")
+            self.execute(cursor, "ANALYZE {p}rl_leads, {p}rl_revenue, {p}rl_customers")
 
     def select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
         """One query, the ids as one array."""

@@ -1,0 +1,216 @@
+"""The customer directory, purchase history, the notes log, and pager counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from referral_ledger.aggregates import customer_record as customers
+from referral_ledger.aggregates import loyalty
+from referral_ledger.aggregates.customer_record import Note
+from referral_ledger.aggregates.referral import ReferralStatus
+from referral_ledger.commands.views import ViewQueries
+from referral_ledger.errors import InvalidInput
+from referral_ledger.persistence.log import row_selector
+from referral_ledger.policies.customer_fields import parse_notes
+from referral_ledger.projections.directory import CustomerRow
+from referral_ledger.projections.directory_queries import SORTABLE, CustomerFilter
+from referral_ledger.projections.leads import ConversionRow
+from referral_ledger.projections.purchases import PurchaseRow, purchase_rows
+from referral_ledger.projections.queries import MAX_OFFSET
+from referral_ledger.store import UnitOfWork
+from referral_ledger.values import parse_id, parse_optional_text, parse_optional_time
+
+MAX_PAGE: Final = 1000
+#: The stored topics of the staff events `department_members` reads, and the
+#: field naming the member in each. The staff commands (`add_staff`,
+#: `update_staff`) are built elsewhere: until they replace this with a read of
+#: their own record, membership is folded from these events, if any.
+STAFF_TOPICS: Final = (
+    "referral_ledger.aggregates.staff:StaffAdded",
+    "referral_ledger.aggregates.staff:StaffUpdated",
+)
+
+
+class DirectoryQueries(ViewQueries):
+    """The customer directory, what a customer's page shows besides its
+    details, and the lead table's pager and conversion by department."""
+
+    def conversion_by_rep(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        department: str | None = None,
+    ) -> list[ConversionRow]:
+        """Leads → contacts → customers per sales rep, for referrals submitted
+        from `since` (inclusive) to `until` (exclusive); with `department`,
+        only the reps who are its members."""
+        reps = None if department is None else self.department_members(department)
+        rows = super().conversion_by_rep(since, until)
+        return rows if reps is None else [row for row in rows if row.rep in reps]
+
+    def customers(
+        self,
+        search: str | None = None,
+        tag: str | None = None,
+        group: str | None = None,
+        staff: str | None = None,
+        level: str | None = None,
+        source: str | None = None,
+        sort_by: str = "name",
+        descending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[CustomerRow]:
+        """Customers as rows: filter, search, sort, page.
+
+        `search` matches the name ignoring case and accents (`nguyen` finds
+        `Nguyễn`), any phone in any spelling or part of one (`0975 500 600`,
+        `+84975500600`, `500600`), or the email. Every filter given must hold.
+        """
+        which = self._customer_filter(search, tag, group, staff, level, source)
+        if not isinstance(sort_by, str) or sort_by not in SORTABLE:
+            raise InvalidInput(f"sort_by must be one of {sorted(SORTABLE)}, not {sort_by!r}")
+        if not isinstance(descending, bool):
+            raise InvalidInput(f"descending must be True or False, not {descending!r}")
+        check_page(limit, offset)
+        self.catch_up_projections()
+        return self._views.customers(
+            which, sort_by=sort_by, descending=descending, limit=limit, offset=offset
+        )
+
+    def count_customers(
+        self,
+        search: str | None = None,
+        tag: str | None = None,
+        group: str | None = None,
+        staff: str | None = None,
+        level: str | None = None,
+        source: str | None = None,
+    ) -> int:
+        """How many customers `customers` pages through with these filters."""
+        which = self._customer_filter(search, tag, group, staff, level, source)
+        self.catch_up_projections()
+        return self._views.count_customers(which)
+
+    def count_leads(
+        self,
+        status: ReferralStatus | str | None = None,
+        program: str | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many leads `lead_table` pages through with these filters."""
+        wanted = parse_status(status)
+        program_name = parse_optional_text(program, "program")
+        term = parse_optional_text(search, "search")
+        self.catch_up_projections()
+        return self._views.count_leads(
+            status=wanted, program=program_name, search=term, region=self.phone_region
+        )
+
+    def purchases(self, customer_id: UUID) -> list[PurchaseRow]:
+        """The customer's purchases, oldest first: invoice, when, amount,
+        amount returned, points earned, voucher and what was payable."""
+        customer = self._known_customer(customer_id)
+        return purchase_rows(self._store.events_of(loyalty.account_id(customer)))
+
+    def add_note(
+        self,
+        customer_id: UUID,
+        text: str,
+        by: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Add a dated note to the customer's log (`get_customer().note_log`).
+
+        `by` is who wrote it; `at` when, in business time (None: now).
+        """
+        customer = parse_id(customer_id, "customer_id")
+        body = parse_notes(text)
+        if body is None:
+            raise InvalidInput(f"text must not be empty: {text!r}")
+        author = parse_optional_text(by, "by")
+        when = parse_optional_time(at, "at")
+
+        def decide(unit: UnitOfWork) -> None:
+            record = self._customer(unit, customer)
+            note = Note(at=when or unit.now, text=body, by=author)
+            unit.record(customers.add_note(record, note, unit.now))
+
+        self._store.run(decide)
+
+    def department_members(self, department: str) -> set[str]:
+        """The staff ids of `department`'s members (as `add_staff` and
+        `update_staff` last set them)."""
+        name = parse_optional_text(department, "department")
+        if name is None:
+            raise InvalidInput(f"department must be a name, not {department!r}")
+        members: dict[str, str | None] = {}
+        select = row_selector(self._store.app, STAFF_TOPICS)
+        mapper = self._store.app.mapper
+        after, stop = 0, self._store.last_position()
+        while after < stop:
+            rows = select(after, stop, 1000)
+            if not rows:
+                break
+            for position, originator_id, version, topic, state in rows:
+                event = mapper.to_domain_event(
+                    StoredEvent(
+                        originator_id=originator_id,
+                        originator_version=version,
+                        topic=topic,
+                        state=state,
+                    )
+                )
+                staff_id = getattr(event, "staff_id", None)
+                if isinstance(staff_id, str) and hasattr(event, "department"):
+                    members[staff_id] = event.department
+                after = position
+        return {staff_id for staff_id, dept in members.items() if dept == name}
+
+    def _customer_filter(
+        self,
+        search: object,
+        tag: object,
+        group: object,
+        staff: object,
+        level: object,
+        source: object,
+    ) -> CustomerFilter:
+        return CustomerFilter(
+            search=parse_optional_text(search, "search"),
+            tag=parse_optional_text(tag, "tag"),
+            group=parse_optional_text(group, "group"),
+            staff=parse_optional_text(staff, "staff"),
+            level=parse_optional_text(level, "level"),
+            source=parse_optional_text(source, "source"),
+            region=self.phone_region,
+        )
+
+
+def check_page(limit: object, offset: object) -> None:
+    """A page's `limit` and `offset` as the stores take them."""
+    for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInput(f"{name} must be an int >= {low}, not {value!r}")
+    assert isinstance(limit, int) and isinstance(offset, int)
+    if limit > MAX_PAGE:
+        raise InvalidInput(f"limit must be at most {MAX_PAGE}, not {limit}")
+    if offset > MAX_OFFSET:  # the store's own error would be a driver's
+        raise InvalidInput(
+            f"offset must be at most {MAX_OFFSET} (the store's largest), not {offset}"
+        )
+
+
+def parse_status(status: ReferralStatus | str | None) -> ReferralStatus | None:
+    if status is None or isinstance(status, ReferralStatus):
+        return status
+    try:
+        return ReferralStatus(status)
+    except ValueError:
+        raise InvalidInput(
+            f"status must be one of {[s.value for s in ReferralStatus]}, not {status!r}"
+        ) from None
