@@ -14,7 +14,7 @@ by the same code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.projections import directory, tracking
@@ -79,7 +79,7 @@ def catch_up(
                 records = SqlRecords(sql, cursor, known)
                 records.prefetch(events)
                 for event in events:
-                    apply(event, records)
+                    apply_read(event, records)
                 records.flush()
         except tracking.Superseded:
             continue
@@ -89,12 +89,21 @@ def catch_up(
             progress(upto, stop)
 
 
-def apply(event: Event | RevenueChange, records: SqlRecords) -> None:
-    """Fold one event into every view it changes."""
+class Records(fold.ViewRecords, directory.DirectoryRecords, Protocol):
+    """Where the folds of every view read and write their rows."""
+
+
+def apply_read(event: Event | RevenueChange, records: SqlRecords) -> None:
+    """Fold one event as the log reader decoded it into every view it changes."""
     if isinstance(event, RevenueChange):
         records.add_revenue(event.customer, event.amount)
         directory.apply_points(event.customer, event.points, event.purchases, records)
-        return
+    else:
+        apply(event, records)
+
+
+def apply(event: Event, records: Records) -> None:
+    """Fold one event into every view it changes."""
     if isinstance(event, fold.VIEW_EVENTS):
         fold.apply(event, records)
     if isinstance(event, directory.DIRECTORY_EVENTS):
