@@ -1,7 +1,8 @@
 """The directory's questions: customers filtered, searched, sorted and paged.
 
 The same SQL on both dialects, but for the search, which each answers from
-its own index (`ViewsSQL.customer_search`). Callers check their arguments
+its own index (`ViewsSQL.customer_search`: FTS5 trigrams on SQLite, a GIN
+trigram index on PostgreSQL). Callers check their arguments
 first (`commands/directory.py`); these only read.
 """
 
@@ -11,7 +12,7 @@ from typing import Final
 
 import attrs
 
-from referral_ledger.projections.dialects import ViewsSQL
+from referral_ledger.projections.dialects import ViewsSQL, escape_like
 from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.folding import fold, phone_term
 from referral_ledger.projections.rows import customer_from
@@ -23,8 +24,6 @@ SORTABLE: Final = frozenset(field.name for field in attrs.fields(CustomerRow))
 _SORT_KEYS: Final = {"name": "name_key", "group": "customer_group"}
 #: The columns that can hold NULL (their annotation admits None).
 _NULLABLE: Final = frozenset(f.name for f in attrs.fields(CustomerRow) if "None" in str(f.type))
-#: The shortest term a trigram index can answer.
-_TRIGRAM: Final = 3
 
 
 @attrs.frozen(kw_only=True)
@@ -94,10 +93,7 @@ def _where(sql: ViewsSQL, which: CustomerFilter) -> tuple[str, list[object]]:
         where.append("tags LIKE ? ESCAPE '\\'")
         params.append(f"%\n{escape_like(which.tag)}\n%")
     if which.search:
-        term = search_term(which.search, which.region)
-        clause, pattern = sql.customer_search(
-            f"%{escape_like(term)}%", indexed=len(term) >= _TRIGRAM
-        )
+        clause, pattern = sql.customer_search(search_term(which.search, which.region))
         where.append(clause)
         params.append(pattern)
     return " AND ".join(where), params
@@ -108,8 +104,3 @@ def search_term(search: str, region: str) -> str:
     (as typed, or all of them when it is a whole number), else the folded term."""
     digits = phone_term(search.strip(), region)
     return digits if digits is not None else fold(search)
-
-
-def escape_like(term: str) -> str:
-    """`term` matched literally inside a LIKE pattern (with `ESCAPE '\\'`)."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
