@@ -17,6 +17,13 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
+from referral_ledger.projections.directory_sql import (
+    CUSTOMER_CONFLICT,
+    CUSTOMER_FILL,
+    CUSTOMER_INDEXES,
+    SQLITE_CUSTOMER_SEARCH,
+    escape_like,
+)
 from referral_ledger.projections.rows import CUSTOMER_COLUMNS, LEAD_COLUMNS
 
 #: The views' tables (the position table is the tracking's, and outlives
@@ -37,19 +44,6 @@ _LEAD_INDEXES: Final = {
 _LEAD_CONFLICT: Final = "ON CONFLICT (referral_id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in LEAD_COLUMNS[1:]
 )
-#: The directory's indexes: its sorts by name and registration, and its
-#: filters, each followed by the default sort.
-_CUSTOMER_INDEXES: Final = {
-    "name": "name_key, customer_id",
-    "registered": "registered_at, customer_id",
-    "group": "customer_group, name_key",
-    "staff": "assigned_staff, name_key",
-    "level": "level, name_key",
-    "source": "source, name_key",
-}
-_CUSTOMER_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in CUSTOMER_COLUMNS[1:]
-)
 _REVENUE_COLUMNS: Final = ("customer_id", "revenue")
 _REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
 
@@ -60,9 +54,6 @@ _REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = ex
 #: leave a dead row behind, until a vacuum: a rebuild that updates each
 #: customer's row many times got slower as it went (and the table 4x bigger).
 _REVENUE_FILL: Final = "fillfactor = 50"
-#: Room in the directory's pages for the same reason as the revenue's: a
-#: purchase changes a customer's balance, no indexed column.
-_CUSTOMER_FILL: Final = "fillfactor = 70"
 #: The array type each non-text column is sent as to PostgreSQL's `unnest`.
 _PG_ARRAY_TYPES: Final = {
     "status_rank": "integer[]",
@@ -71,11 +62,6 @@ _PG_ARRAY_TYPES: Final = {
     "purchase_count": "bigint[]",
     "balance": "bigint[]",
 }
-
-
-def escape_like(term: str) -> str:
-    """`term` matched literally inside a LIKE pattern (with `ESCAPE '\\'`)."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 #: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
@@ -156,7 +142,7 @@ class ViewsSQL(ABC):
             f"{self._customer_storage}",
             *(
                 f"CREATE INDEX IF NOT EXISTS rl_customers_{name} ON {{p}}rl_customers ({columns})"
-                for name, columns in _CUSTOMER_INDEXES.items()
+                for name, columns in CUSTOMER_INDEXES.items()
             ),
         ]
 
@@ -193,7 +179,7 @@ class ViewsSQL(ABC):
 
     def write_customers(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert or update directory rows (`CUSTOMER_COLUMNS` values, distinct keys)."""
-        self._upsert(cursor, "rl_customers", CUSTOMER_COLUMNS, _CUSTOMER_CONFLICT, rows)
+        self._upsert(cursor, "rl_customers", CUSTOMER_COLUMNS, CUSTOMER_CONFLICT, rows)
 
     def write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
         """Write customers' revenue; `stored`: those whose row is known to exist."""
@@ -241,7 +227,7 @@ class SQLiteViews(ViewsSQL):
         step by triggers. A SQLite built without FTS5 scans instead, with
         the same results."""
         try:
-            for statement in _SQLITE_CUSTOMER_SEARCH:
+            for statement in SQLITE_CUSTOMER_SEARCH:
                 self.execute(cursor, statement)
         except Exception:  # sqlite3.OperationalError: no such module: fts5
             self.customer_index = False
@@ -305,26 +291,6 @@ class SQLiteViews(ViewsSQL):
         )
 
 
-#: SQLite's search index of the directory: FTS5 trigrams of the `search`
-#: column (an external-content table: the text is not stored twice), which
-#: answers `LIKE '%term%'` for terms of 3 characters or more.
-_SQLITE_CUSTOMER_SEARCH: Final = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS rl_customers_fts USING fts5(search, "
-    "content='rl_customers', content_rowid='row_no', tokenize='trigram')",
-    "CREATE TRIGGER IF NOT EXISTS rl_customers_ai AFTER INSERT ON rl_customers BEGIN "
-    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
-    "CREATE TRIGGER IF NOT EXISTS rl_customers_ad AFTER DELETE ON rl_customers BEGIN "
-    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
-    "VALUES ('delete', old.row_no, old.search); END",
-    # Only when the text changed: most updates are a purchase's new balance.
-    "CREATE TRIGGER IF NOT EXISTS rl_customers_au AFTER UPDATE ON rl_customers "
-    "WHEN old.search IS NOT new.search BEGIN "
-    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
-    "VALUES ('delete', old.row_no, old.search); "
-    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
-)
-
-
 class PostgresViews(ViewsSQL):
     """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
 
@@ -333,7 +299,7 @@ class PostgresViews(ViewsSQL):
     _text = 'TEXT COLLATE "C"'
     _revenue_storage = f" WITH ({_REVENUE_FILL})"
     _customer_key = 'customer_id TEXT COLLATE "C" PRIMARY KEY'
-    _customer_storage = f" WITH ({_CUSTOMER_FILL})"
+    _customer_storage = f" WITH ({CUSTOMER_FILL})"
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, f'"{datastore.schema}".')
@@ -377,7 +343,7 @@ class PostgresViews(ViewsSQL):
             # autovacuum off (or behind) made a one-customer search 17 ms
             # over 10,000 customers. Inserts pay instead, once per customer
             # (a purchase leaves the text as it was: a HOT update, see
-            # `_CUSTOMER_FILL`).
+            # `CUSTOMER_FILL`).
             self._try(
                 cursor,
                 "CREATE INDEX IF NOT EXISTS rl_customers_search ON {p}rl_customers "

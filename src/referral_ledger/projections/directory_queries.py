@@ -12,8 +12,9 @@ from typing import Final
 
 import attrs
 
-from referral_ledger.projections.dialects import ViewsSQL, escape_like
+from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.directory import CustomerRow
+from referral_ledger.projections.directory_sql import escape_like
 from referral_ledger.projections.folding import fold, phone_term
 from referral_ledger.projections.rows import customer_from
 
