@@ -8,7 +8,9 @@ lead table's (`leads.py`): it reads and writes rows through
 are made by the same code.
 
 Who owns a customer is set in one place, `set_staff`: the assignment events
-of owner-assignment rules fold through it too.
+of owner-assignment rules fold through it too. A new event the directory
+shows is added to `DIRECTORY_EVENTS` (the log reader reads it, the catch-up
+reads its customer's row first: `customer_of`) and given a branch in `apply`.
 """
 
 from __future__ import annotations
@@ -136,6 +138,13 @@ def apply_points(customer: str, points: int, purchases: int, rows: DirectoryReco
             row, balance=row.balance + points, purchase_count=row.purchase_count + purchases
         )
     )
+
+
+def customer_of(event: Event) -> UUID:
+    """The customer whose row a directory event changes: its `customer_id`
+    (a points-account event), else the record it belongs to (a customer event)."""
+    customer = getattr(event, "customer_id", None)
+    return customer if isinstance(customer, UUID) else event.originator_id
 
 
 def set_staff(row: CustomerRow, staff: str | None) -> CustomerRow:

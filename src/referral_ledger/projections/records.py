@@ -12,7 +12,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from referral_ledger.aggregates.base import Event
-from referral_ledger.aggregates.customer import CustomerRegistered, CustomerUpdated
+from referral_ledger.aggregates.customer import CustomerRegistered
 from referral_ledger.aggregates.loyalty import PointsEarned, PointsTakenBack
 from referral_ledger.aggregates.referral import ReferralSubmitted
 from referral_ledger.projections import directory
@@ -249,8 +249,6 @@ def _directory_rows(events: list[Event | RevenueChange]) -> set[UUID]:
             changed.add(UUID(event.customer))
         elif isinstance(event, CustomerRegistered):
             registered.add(event.originator_id)
-        elif isinstance(event, CustomerUpdated):
-            changed.add(event.originator_id)
-        elif isinstance(event, directory.STANDING_CHANGES):
-            changed.add(event.customer_id)
+        elif isinstance(event, directory.DIRECTORY_EVENTS):
+            changed.add(directory.customer_of(event))
     return changed - registered
