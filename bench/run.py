@@ -19,6 +19,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 4. ``balance`` balance() of one account with N/10 movements (snapshots) vs
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
+6. ``directory`` customers(search=...) p50/p99 over N customers: names, phones,
+   emails (``bench/directory.py``; not run by default).
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.metadata
 import itertools
 import json
@@ -51,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import directory
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -792,6 +796,13 @@ def report(results: dict[str, Any]) -> None:
             )
 
 
+def report_directory(store: str, results: list[dict[str, Any]]) -> None:
+    header, rows = directory.report_rows(results)
+    terms = len(results[0]["terms"]) if results else 0
+    title = f"[{store}] 6. customers(search=...) over N customers ({terms} terms x 40)"
+    table(title, header, rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -852,9 +863,15 @@ def main(argv: list[str] | None = None) -> None:
                 by["search"] = scenario_search(places, store, sizes)
             if "memory" in scenarios:
                 by["memory"] = scenario_memory(store, sizes, args.pg)
+            if "directory" in scenarios:
+                by["directory"] = directory.scenario_directory(
+                    functools.partial(places.url, store), sizes
+                )
         finally:
             places.close()
         report({"stores": {store: by}})
+        if "directory" in by:
+            report_directory(store, by["directory"])
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

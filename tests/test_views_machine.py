@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
-from referral_ledger.projections import leads, storage
+from referral_ledger.projections import catchup, storage
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import LeadRow
-from referral_ledger.projections.rows import lead_params
+from referral_ledger.projections.rows import customer_params, lead_params
 from stores import fresh_store
 from support import Clock
 
@@ -46,6 +47,13 @@ class FoldedRecords:
     def __init__(self) -> None:
         self.leads: dict[UUID, LeadRow] = {}
         self.revenues: dict[UUID, Decimal] = {}
+        self.customers: dict[UUID, CustomerRow] = {}
+
+    def customer(self, customer_id: UUID) -> CustomerRow | None:
+        return self.customers.get(customer_id)
+
+    def put_customer(self, row: CustomerRow) -> None:
+        self.customers[row.customer_id] = row
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         return self.leads.get(referral_id)
@@ -64,6 +72,9 @@ class FoldedRecords:
         return {
             "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
+            "customers": sorted(
+                tuple(str(v) for v in customer_params(row)) for row in self.customers.values()
+            ),
         }
 
 
@@ -72,7 +83,7 @@ def folded_from_scratch(ledger: Ledger, upto: int) -> dict[str, list[tuple[Any, 
     records = FoldedRecords()
     if upto:
         for notification in ledger._store.notifications(0, upto, storage.TOPICS, stop=upto):
-            leads.apply(ledger._store.event_of(notification), records)
+            catchup.apply(ledger._store.event_of(notification), records)
     return records.dump()
 
 

@@ -2,7 +2,7 @@
 replayable event log. Everything a host application needs is importable
 from here."""
 
-from referral_ledger.aggregates.customer_record import Contract
+from referral_ledger.aggregates.customer_record import Contract, Note
 from referral_ledger.aggregates.referral import (
     EXPECTED_NEXT,
     Lead,
@@ -40,7 +40,9 @@ from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
+from referral_ledger.projections.purchases import PurchaseRow
 from referral_ledger.projections.statement import ExpiringPoints, PointsSummary, StatementRow
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "ConversionRow",
     "CorruptEvent",
     "Customer",
+    "CustomerRow",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
     "DuplicateValue",
@@ -71,9 +74,11 @@ __all__ = [
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
+    "Note",
     "PointsSummary",
     "ProgramNotConfigured",
     "PurchaseImportReport",
+    "PurchaseRow",
     "RedemptionRefused",
     "Referral",
     "ReferralProgram",

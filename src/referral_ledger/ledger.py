@@ -23,9 +23,9 @@ from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.delegate import Delegate
+from referral_ledger.commands.directory import DirectoryQueries
 from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
-from referral_ledger.commands.views import ViewQueries
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
 from referral_ledger.persistence.errors import store_errors
@@ -68,7 +68,7 @@ class Ledger:
         self._loyalty = LoyaltyCommands(context)
         self._referrals = ReferralCommands(context)
         self._crm = CrmCommands(context)
-        self._lead_views = ViewQueries(context)
+        self._lead_views = DirectoryQueries(context, crm=self._crm)
         self._worker = Worker(context, views=self._lead_views)
         self._worker.start()
 
@@ -272,11 +272,17 @@ class Ledger:
 
     # --- read models (commands/views.py) --------------------------------------
 
-    lead_table = Delegate("_lead_views", ViewQueries.lead_table)
-    referral_history = Delegate("_lead_views", ViewQueries.referral_history)
-    conversion_by_rep = Delegate("_lead_views", ViewQueries.conversion_by_rep)
-    rebuild_projections = Delegate("_lead_views", ViewQueries.rebuild_projections)
-    catch_up_projections = Delegate("_lead_views", ViewQueries.catch_up_projections)
+    lead_table = Delegate("_lead_views", DirectoryQueries.lead_table)
+    count_leads = Delegate("_lead_views", DirectoryQueries.count_leads)
+    referral_history = Delegate("_lead_views", DirectoryQueries.referral_history)
+    conversion_by_rep = Delegate("_lead_views", DirectoryQueries.conversion_by_rep)
+    department_members = Delegate("_lead_views", DirectoryQueries.department_members)
+    customers = Delegate("_lead_views", DirectoryQueries.customers)
+    count_customers = Delegate("_lead_views", DirectoryQueries.count_customers)
+    purchases = Delegate("_lead_views", DirectoryQueries.purchases)
+    add_note = Delegate("_lead_views", DirectoryQueries.add_note)
+    rebuild_projections = Delegate("_lead_views", DirectoryQueries.rebuild_projections)
+    catch_up_projections = Delegate("_lead_views", DirectoryQueries.catch_up_projections)
 
     # --- what the ledger does by itself (commands/worker.py, reactions/) ------
 

@@ -89,6 +89,16 @@ class ContractSigned(Event):
 
 
 @attrs.frozen(kw_only=True)
+class NoteAdded(Event):
+    """A dated note in the customer's log (what was said, by whom)."""
+
+    text: str
+    by: str | None = None
+    #: When it was said, in business time.
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
 class ExternalIdLinked(ClaimEvent):
     """The claim of an upstream (POS) id by the customer it stands for."""
 

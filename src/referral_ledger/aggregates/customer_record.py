@@ -22,6 +22,7 @@ from referral_ledger.aggregates.customer import (
     CustomerRegistered,
     CustomerUpdated,
     ExternalIdLinked,
+    NoteAdded,
 )
 from referral_ledger.errors import InvalidInput
 from referral_ledger.policies.customer_fields import (
@@ -55,6 +56,15 @@ class Contract:
         return self.starts_on <= day <= self.ends_on
 
 
+@attrs.frozen
+class Note:
+    """One entry of a customer's dated log of notes (Pancake's "Trao đổi")."""
+
+    at: datetime
+    text: str
+    by: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class CustomerRecord(CustomerFields):
     """A customer's details as recorded (the aggregate's state)."""
@@ -68,6 +78,8 @@ class CustomerRecord(CustomerFields):
     #: what owner-assignment rules' conditions read.
     created_by: str | None = None
     edited_by: str | None = None
+    #: The dated notes, in the order they were added.
+    note_log: tuple[Note, ...] = ()
 
 
 # --- the POS-id claim --------------------------------------------------------
@@ -197,6 +209,11 @@ def sign_contract(
     ]
 
 
+def add_note(customer: CustomerRecord, note: Note, now: datetime) -> list[Event]:
+    """Record a note in the customer's log."""
+    return [NoteAdded(**next_event(customer, now), text=note.text, by=note.by, at=note.at)]
+
+
 def parse_contract(
     contract_id: object, plan: object, starts_on: object, ends_on: object
 ) -> Contract:
@@ -236,6 +253,11 @@ def evolve_customer(customer: CustomerRecord | None, event: Event) -> CustomerRe
             if event.edited_by is not None:
                 changes["edited_by"] = event.edited_by
             return attrs.evolve(customer, version=event.originator_version, **changes)  # type: ignore[arg-type]
+        case NoteAdded() if customer is not None:
+            note = Note(at=event.at, text=event.text, by=event.by)
+            return attrs.evolve(
+                customer, version=event.originator_version, note_log=(*customer.note_log, note)
+            )
         case ContractSigned() if customer is not None:
             contract = Contract(event.contract_id, event.plan, event.starts_on, event.ends_on)
             return attrs.evolve(
