@@ -304,7 +304,11 @@ def _follow(
                 position,
             )
         )
-    timeline.last_at = max(at, timeline.last_at or at)
+    if not isinstance(event, ReferredCustomerLinked):
+        # As in the referral's own `updated_at`: noting that the lead became a
+        # customer is not a change of the timeline, so a later change may be
+        # dated before it (a start backdated to before the lead registered).
+        timeline.last_at = max(at, timeline.last_at or at)
     target = _MOVES.get(type(event))
     if target is None:
         if isinstance(event, RepAssigned) and not timeline.status.is_open:
