@@ -26,7 +26,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 from uuid import UUID
 
 import attrs
@@ -40,9 +40,23 @@ _HALF: Final = 16
 _KEY_LABEL: Final = b"referral-ledger event chain v1"
 
 
+class Stored(Protocol):
+    """What the chain covers of one stored event: its bytes as stored
+    (eventsourcing's `StoredEvent` is one)."""
+
+    @property
+    def originator_id(self) -> UUID | str: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
+
+
 @attrs.frozen
 class Sealed:
-    """What the chain covers of one stored event: its bytes as stored."""
+    """A stored event's bytes, as the chain covers them."""
 
     originator_id: UUID | str
     originator_version: int
@@ -54,7 +68,7 @@ def _id_bytes(originator_id: UUID | str) -> bytes:
     return (originator_id if isinstance(originator_id, UUID) else UUID(originator_id)).bytes
 
 
-def _encode(event: Sealed) -> bytes:
+def _encode(event: Stored) -> bytes:
     # Fixed-size id and version, a length-prefixed topic, then the state: no
     # two different events encode to the same bytes.
     topic = event.topic.encode()
@@ -93,7 +107,7 @@ class EventChain:
             return hashlib.sha256(data).digest()[:_HALF]
         return hmac.digest(self.key, data, "sha256")[:_HALF]
 
-    def seal(self, event: Sealed) -> bytes:
+    def seal(self, event: Stored) -> bytes:
         """The digest of one event's stored bytes."""
         return self._digest(_encode(event))
 
@@ -101,7 +115,7 @@ class EventChain:
         """The chain hash of an event with `seal` following chain hash `previous`."""
         return self._digest(b"L" + previous + seal)
 
-    def links(self, previous: bytes, events: Iterable[Sealed]) -> list[bytes]:
+    def links(self, previous: bytes, events: Iterable[Stored]) -> list[bytes]:
         """The links of `events`, in order, continuing from chain hash `previous`."""
         links = []
         for event in events:
@@ -211,7 +225,9 @@ class ChainVerifier:
         if seal_of(row.link) != self.chain.seal(row):
             findings.append(
                 Finding(
-                    row.position, "changed: its stored bytes are not those chained when written"
+                    row.position,
+                    "changed (or moved here): its stored bytes are not those chained at "
+                    "this position",
                 )
             )
         return findings + self._follow(row.position, row.link)

@@ -33,6 +33,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 
 from referral_ledger.aggregates.base import Event, Evolve, State
+from referral_ledger.chain import EventChain
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError, StoreError
 from referral_ledger.serialization import CattrsMapper, OrjsonTranscoder, converter
 
@@ -89,7 +90,11 @@ class EventLog(Application[UUID]):
         # A process recorder is an application recorder that can also write a
         # tracking row in the same transaction as events: what makes the
         # ledger's own event reactions (automatic rewards) exactly-once.
-        return self.factory.process_recorder()
+        recorder = self.factory.process_recorder()
+        # The hash chain's key is derived from the cipher key (see chain.py).
+        if hasattr(recorder, "chain"):
+            recorder.chain = EventChain.for_cipher_key(self.env.get("CIPHER_KEY"))
+        return recorder
 
     def construct_mapper(self) -> Mapper[UUID]:
         return CattrsMapper(
@@ -99,9 +104,10 @@ class EventLog(Application[UUID]):
         )
 
 
-#: eventsourcing's SQLite persistence, keeping prepared statements and
-#: inserting a transaction's events at once (see sqlite_persistence.py).
-_SQLITE_FACTORY: Final = "referral_ledger.sqlite_persistence:LedgerSQLiteFactory"
+#: eventsourcing's SQLite persistence, keeping prepared statements,
+#: inserting a transaction's events at once (see sqlite_persistence.py) and
+#: chaining them (chained_sqlite.py).
+_SQLITE_FACTORY: Final = "referral_ledger.chained_sqlite:ChainedSQLiteFactory"
 
 
 def environment_for(
@@ -151,9 +157,10 @@ def _postgres_environment(url: str) -> dict[str, str]:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        # Events written with COPY (see postgres_persistence.py).
+        # Events written with COPY (see postgres_persistence.py), chained
+        # (chained_postgres.py).
         "PROCESS_RECORDER_TOPIC": (
-            "referral_ledger.postgres_persistence:CopyPostgresProcessRecorder"
+            "referral_ledger.chained_postgres:ChainedPostgresProcessRecorder"
         ),
         "POSTGRES_DBNAME": database,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
