@@ -28,8 +28,7 @@ def rows(chain: EventChain, count: int = 6) -> list[StoredRow]:
     """A chained log of `count` events over two records."""
     records = [uuid4(), uuid4()]
     events = [
-        Sealed(records[i % 2], i // 2 + 1, "m:Thing", f'{{"n":{i}}}'.encode())
-        for i in range(count)
+        Sealed(records[i % 2], i // 2 + 1, "m:Thing", f'{{"n":{i}}}'.encode()) for i in range(count)
     ]
     links = chain.links(GENESIS, events)
     return [
@@ -76,9 +75,10 @@ def test_every_field_of_the_stored_event_is_covered(chain: EventChain) -> None:
 
 def test_an_untouched_log_verifies(chain: EventChain) -> None:
     log = rows(chain)
-    verifier, findings = verify(chain, log, recorded=ChainHead(6, log[-1].link[16:]))  # type: ignore[index]
+    head = ChainHead(6, log[-1].link[16:])  # type: ignore[index]
+    verifier, findings = verify(chain, log, recorded=head)
     assert [] == findings
-    assert (1, 0, 6) == (verifier.start, verifier.unchained, verifier.head and verifier.head.position)
+    assert (1, 0, head) == (verifier.start, verifier.unchained, verifier.head)
 
 
 def test_a_changed_event_is_reported_once_at_its_position(chain: EventChain) -> None:

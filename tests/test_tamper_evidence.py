@@ -24,12 +24,12 @@ import attrs
 import psycopg
 import pytest
 from psycopg import sql
-from stores import split_pg_url
-from support import Clock
 
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.aggregates.loyalty import account_id
 from referral_ledger.audit import AuditReport, audit
+from stores import split_pg_url
+from support import Clock
 
 CODINGS: dict[str, dict[str, Any]] = {
     "plain": {},
@@ -138,13 +138,9 @@ class PostgresLog:
 
     def swap_rows(self, a: int, b: int) -> None:
         with self.db() as db:
+            move = sql.SQL("UPDATE {t} SET notification_id = %s WHERE notification_id = %s")
             for old, new in ((a, -1), (b, a), (-1, b)):
-                db.execute(
-                    sql.SQL("UPDATE {t} SET notification_id = %s WHERE notification_id = %s").format(
-                        t=self.table
-                    ),
-                    (new, old),
-                )
+                db.execute(move.format(t=self.table), (new, old))
 
     def forge(self, like: int, originator_id: UUID, version: int) -> int:
         rows = self.run(
