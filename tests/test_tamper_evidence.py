@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import attrs
 import psycopg
@@ -28,6 +29,8 @@ from psycopg import sql
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.aggregates.loyalty import account_id
 from referral_ledger.audit import AuditReport, audit
+from referral_ledger.chained_sqlite import without_chain
+from referral_ledger.store import EventLog, Store, ensure_postgres_schema, environment_for
 from stores import split_pg_url
 from support import Clock
 
@@ -327,3 +330,85 @@ def test_a_start_backdated_before_the_lead_registered_audits_clean(
         assert "in_progress" == ledger.get_referral(lead).status.value
         report = audit(ledger)
     assert [] == [str(p) for p in report.problems]
+
+
+# --- stores written before the chain, the in-memory store, concurrent writers -------------
+
+
+def open_without_chain(url: str, clock: Clock) -> Ledger:
+    """The ledger as it wrote before the chain existed."""
+    env = without_chain(environment_for(url))
+    ensure_postgres_schema(env)
+    return Ledger(Store(EventLog(env=env), clock=clock))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_store_written_before_the_chain_reads_the_same_and_is_chained_from_then_on(
+    kind: str, sqlite_url: str, request: pytest.FixtureRequest, clock: Clock
+) -> None:
+    url = sqlite_url if kind == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    with open_without_chain(url, clock) as old:
+        old.configure_loyalty(LoyaltyProgram(money_per_point=10000, point_value=1000))
+        alice = old.register_customer("Alice", ["0912 345 678"])
+        old.record_purchase(alice, "INV-1", 250000)
+        before = old.event_count()
+        statement = old.statement(alice)
+    with Ledger.open(url, clock=clock) as ledger:
+        assert statement == ledger.statement(alice)
+        ledger.record_purchase(alice, "INV-2", 120000)
+        report = audit(ledger)
+    assert [] == list(report.problems)
+    assert (before, before + 1) == (report.unchained, report.chain_start)
+    assert f"hash chain from position {before + 1} (the events before it" in report.summary()
+
+
+def test_the_in_memory_store_is_chained_too() -> None:
+    name = f"chain{uuid4().hex}"
+    with Ledger.open(f"memory://{name}") as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=10000, point_value=1000))
+        alice = ledger.register_customer("Alice", ["0912 345 678"])
+        ledger.record_purchase(alice, "INV-1", 250000)
+        assert (1, True) == (audit(ledger).chain_start, audit(ledger).ok)
+        uri = f"file:referral-ledger-{name}?mode=memory&cache=shared"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db, db:
+            db.execute("DELETE FROM stored_events WHERE topic LIKE '%:PointsEarned'")
+        assert "chain" in [p.check for p in audit(ledger).problems]
+
+
+def write_concurrently(url: str, customers: list[UUID], worker: int, errors: list[str]) -> None:
+    try:
+        with Ledger.open(url) as ledger:
+            for n in range(COMMANDS_PER_WRITER):
+                ledger.record_purchase(customers[n % len(customers)], f"W{worker}-{n}", 150000)
+    except Exception as error:  # pragma: no cover - reported by the test
+        errors.append(repr(error))
+
+
+COMMANDS_PER_WRITER = 40
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(
+    kind: str, sqlite_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Threads with their own connections write at once: each transaction reads the
+    previous link under the store's write lock, so no two link to the same one.
+    (The in-memory store is left out: its shared cache refuses concurrent writers
+    with "database table is locked", chain or not.)"""
+    store_url = sqlite_url if kind == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    errors: list[str] = []
+    with Ledger.open(store_url) as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=10000, point_value=1000))
+        customers = [ledger.register_customer(f"C{i}", [f"0912 345 67{i}"]) for i in range(4)]
+        writers = [
+            threading.Thread(target=write_concurrently, args=(store_url, customers, w, errors))
+            for w in range(4)
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        report = audit(ledger)
+    assert [] == errors
+    assert [] == [str(p) for p in report.problems]
+    assert report.chain_head is not None
+    assert 4 * COMMANDS_PER_WRITER * 2 < report.chain_head.position

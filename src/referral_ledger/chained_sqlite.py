@@ -106,3 +106,21 @@ class ChainedSQLiteFactory(LedgerSQLiteFactory):
     """The ledger's SQLite factory, with the chained process recorder."""
 
     process_recorder_class = ChainedSQLiteProcessRecorder
+
+
+#: The recorders as they were before the chain, by the topics that choose them.
+_UNCHAINED: Final = {
+    "PERSISTENCE_MODULE": "referral_ledger.sqlite_persistence:LedgerSQLiteFactory",
+    "PROCESS_RECORDER_TOPIC": "referral_ledger.postgres_persistence:CopyPostgresProcessRecorder",
+}
+
+
+def without_chain(env: dict[str, str]) -> dict[str, str]:
+    """The settings `env` with the recorders of before the chain: for the benchmark
+    (the chain's cost) and for tests (a store written before the chain existed)."""
+    changed = dict(env)
+    if changed.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        changed["PROCESS_RECORDER_TOPIC"] = _UNCHAINED["PROCESS_RECORDER_TOPIC"]
+    else:
+        changed["PERSISTENCE_MODULE"] = _UNCHAINED["PERSISTENCE_MODULE"]
+    return changed
