@@ -19,6 +19,10 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 4. ``balance`` balance() of one account with N/10 movements (snapshots) vs
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
+6. ``chain``   the hash chain's cost: record_purchase one per transaction and
+   import_purchases of the smallest size, on a chained store and on one written
+   as before the chain (``without_chain``), interleaved in the same run. Not run
+   by default: ``--scenarios chain --json docs/performance-chain.json``.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -60,7 +64,16 @@ from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
 from referral_ledger.aggregates.customer import CustomerDetails
 from referral_ledger.aggregates.referral import Lead
-from referral_ledger.store import DEFAULT_CACHE_SIZE, Store, UnitOfWork
+from referral_ledger.chained_sqlite import without_chain
+from referral_ledger.store import (
+    DEFAULT_CACHE_SIZE,
+    EventLog,
+    Store,
+    UnitOfWork,
+    ensure_postgres_schema,
+    environment_for,
+)
+from referral_ledger.values import now as datetime_now
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -639,6 +652,67 @@ def submit_leads(ledger: Ledger, start: int, stop: int) -> None:
         store_of(ledger).run(decide)
 
 
+# --- 6. the hash chain's cost --------------------------------------------------------------
+
+
+def open_unchained(url: str) -> Ledger:
+    """A ledger writing as before the hash chain existed: the baseline of its cost."""
+    env = without_chain(environment_for(url))
+    ensure_postgres_schema(env)
+    return Ledger(Store(EventLog(env=env), clock=datetime_now))
+
+
+def scenario_chain(
+    places: Places, store: str, rounds: int, per_round: int, size: int
+) -> dict[str, Any]:
+    ledgers = {
+        "on": Ledger.open(places.url(store, "chain_on")),
+        "off": open_unchained(places.url(store, "chain_off")),
+    }
+    customers: dict[str, list[UUID]] = {}
+    for mode, ledger in ledgers.items():
+        ledger.configure_loyalty(PROGRAM)
+        customers[mode] = register_customers(ledger, max(100, size // 10))
+    single: dict[str, list[float]] = {"on": [], "off": []}
+    bulk: dict[str, list[float]] = {"on": [], "off": []}
+    part = size // rounds
+    counter = itertools.count()
+    for r in range(rounds):
+        # Alternating which goes first, so drift (caches, WAL growth) hits both alike.
+        for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            ledger, ids = ledgers[mode], customers[mode]
+
+            def record(ledger: Ledger = ledger, ids: list[UUID] = ids) -> None:
+                for _ in range(per_round):
+                    i = next(counter)
+                    ledger.record_purchase(ids[i % 100], f"S-{i}", Decimal(150_000))
+
+            single[mode].append(per_round / timed(record))
+            rows = purchase_rows(ids, part, f"R{r}")
+
+            def load(ledger: Ledger = ledger, rows: Iterator[Row] = rows) -> None:
+                ledger.import_purchases(rows)
+
+            bulk[mode].append(part / timed(load))
+    for mode, ledger in ledgers.items():
+        if mode == "on":
+            from referral_ledger.audit import audit
+
+            assert audit(ledger).ok
+        ledger.close()
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "commands_per_round": per_round,
+        "purchases_per_import_round": part,
+        "record_purchase_per_s": {m: median(v) for m, v in single.items()},
+        "import_purchases_per_s": {m: median(v) for m, v in bulk.items()},
+    }
+    for key in ("record_purchase_per_s", "import_purchases_per_s"):
+        rates = result[key]
+        result[key.replace("_per_s", "_cost")] = 1 - rates["on"] / rates["off"]
+    return result
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -775,6 +849,26 @@ def report(results: dict[str, Any]) -> None:
                     for b in by["balance"]
                 ],
             )
+        if "chain" in by:
+            c = by["chain"]
+            table(
+                f"[{store}] 6. the hash chain's cost (medians of {c['rounds']} interleaved "
+                f"rounds: {c['commands_per_round']} commands, "
+                f"{c['purchases_per_import_round']} imported purchases)",
+                ["", "chain on /s", "chain off /s", "cost"],
+                [
+                    [
+                        name,
+                        c[f"{key}_per_s"]["on"],
+                        c[f"{key}_per_s"]["off"],
+                        f"{c[f'{key}_cost']:.1%}",
+                    ]
+                    for name, key in (
+                        ("record_purchase", "record_purchase"),
+                        ("import_purchases", "import_purchases"),
+                    )
+                ],
+            )
         if "search" in by:
             table(
                 f"[{store}] 5. lead_table(search=...) over N leads ({len(SEARCHES)} terms x 40)",
@@ -800,7 +894,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scenarios",
         default="single,bulk,balance,search",
-        help="which scenarios (replay: bulk; memory: import-only peak RSS, not by default)",
+        help=(
+            "which scenarios (replay: bulk; memory: import-only peak RSS, and chain: the "
+            "hash chain's cost, not by default)"
+        ),
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=DEFAULT_PG)
@@ -850,6 +947,10 @@ def main(argv: list[str] | None = None) -> None:
                 by["balance"] = scenario_balance(places, store, [s // 10 for s in sizes])
             if "search" in scenarios:
                 by["search"] = scenario_search(places, store, sizes)
+            if "chain" in scenarios:
+                by["chain"] = scenario_chain(
+                    places, store, max(5, args.rounds + 2), 50 if args.quick else 200, sizes[0]
+                )
             if "memory" in scenarios:
                 by["memory"] = scenario_memory(store, sizes, args.pg)
         finally:

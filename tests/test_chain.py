@@ -184,3 +184,16 @@ def test_chain_heads_read_back_what_they_write() -> None:
     for bad in ("", "42", "0:" + "00" * 16, "42:abcd", "x:" + "00" * 16):
         with pytest.raises(ValueError):
             ChainHead.parse(bad)
+
+
+def test_the_keyed_digest_is_hmac_sha256() -> None:
+    import hashlib
+    import hmac
+
+    key = os.urandom(32)
+    data = os.urandom(300)
+    chain = EventChain(key)
+    assert hmac.digest(key, b"L" + GENESIS + data[:16], hashlib.sha256)[:16] == chain.chain_hash(
+        GENESIS, data[:16]
+    )
+    assert "EventChain(keyed=True)" == repr(chain)

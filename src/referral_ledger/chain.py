@@ -36,6 +36,8 @@ GENESIS: Final = bytes(16)
 #: Bytes of a stored link: the seal, then the chain hash.
 LINK_SIZE: Final = 32
 _HALF: Final = 16
+#: SHA-256's block size, for HMAC's key pads.
+_BLOCK: Final = 64
 #: Mixed into the key derivation, so the chain key is never the cipher key.
 _KEY_LABEL: Final = b"referral-ledger event chain v1"
 
@@ -84,11 +86,25 @@ def _encode(event: Stored) -> bytes:
     )
 
 
-@attrs.frozen
 class EventChain:
     """Computes and checks links; `keyed` when derived from a cipher key."""
 
-    key: bytes | None = attrs.field(default=None, repr=False)
+    def __init__(self, key: bytes | None = None) -> None:
+        self.keyed = key is not None
+        # HMAC-SHA256 (RFC 2104) with the key's two padded blocks hashed once
+        # here: each digest then copies a started hash instead of hashing the
+        # key again, which makes a keyed link ~2.5x cheaper than hmac.digest.
+        if key is None:
+            self._inner = self._outer = None
+        else:
+            if len(key) > _BLOCK:
+                raise ValueError("a chain key is at most one SHA-256 block")
+            padded = key.ljust(_BLOCK, b"\0")
+            self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+            self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def __repr__(self) -> str:
+        return f"EventChain(keyed={self.keyed})"  # never the key
 
     @classmethod
     def for_cipher_key(cls, cipher_key: str | None) -> EventChain:
@@ -98,14 +114,14 @@ class EventChain:
         secret = base64.b64decode(cipher_key.encode())
         return cls(hmac.digest(secret, _KEY_LABEL, "sha256"))
 
-    @property
-    def keyed(self) -> bool:
-        return self.key is not None
-
     def _digest(self, data: bytes) -> bytes:
-        if self.key is None:
+        if self._inner is None or self._outer is None:
             return hashlib.sha256(data).digest()[:_HALF]
-        return hmac.digest(self.key, data, "sha256")[:_HALF]
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_HALF]
 
     def seal(self, event: Stored) -> bytes:
         """The digest of one event's stored bytes."""
