@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from referral_ledger import Ledger, LoyaltyProgram
+from referral_ledger import InvalidInput, Ledger, LoyaltyProgram
 from referral_ledger.aggregates.loyalty import account_id
 from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chained_sqlite import without_chain
@@ -106,6 +106,7 @@ class PostgresLog:
     def __init__(self, url: str) -> None:
         self.dsn, schema = split_pg_url(url)
         self.table = sql.Identifier(schema or "public", "referral_ledger_events")
+        self.head = sql.Identifier(schema or "public", "referral_ledger_events_chain_head")
 
     @contextlib.contextmanager
     def db(self) -> Iterator[psycopg.Connection[Any]]:
@@ -114,7 +115,7 @@ class PostgresLog:
 
     def run(self, query: str, *params: object) -> list[tuple[Any, ...]]:
         with self.db() as db:
-            cursor = db.execute(sql.SQL(query).format(t=self.table), params)
+            cursor = db.execute(sql.SQL(query).format(t=self.table, h=self.head), params)
             return cursor.fetchall() if cursor.description else []
 
     def positions(self, event_class: str) -> list[int]:
@@ -412,3 +413,39 @@ def test_concurrent_writers_keep_one_unbroken_chain(
     assert [] == [str(p) for p in report.problems]
     assert report.chain_head is not None
     assert 4 * COMMANDS_PER_WRITER * 2 < report.chain_head.position
+
+
+def test_a_cut_that_also_rewinds_the_chain_is_caught_only_by_an_anchor_kept_outside(
+    kind: str, sqlite_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Whoever deletes the newest event AND its link (and rewinds PostgreSQL's head
+    row) leaves a shorter, valid chain: nothing inside the store can tell. The head
+    an earlier audit printed, kept elsewhere, can."""
+    url = sqlite_url if kind == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    raw: RawLog = SQLiteLog(url) if kind == "sqlite" else PostgresLog(url)
+    written = write(url, {}, raw)
+    with written.open() as ledger:
+        anchor = ledger.audit().chain_head
+    assert anchor is not None
+    newest = raw.newest()
+    raw.delete(newest)
+    if isinstance(raw, SQLiteLog):
+        with raw.db() as db:
+            db.execute("DELETE FROM event_chain WHERE position = ?", (newest,))
+    elif isinstance(raw, PostgresLog):
+        raw.run(
+            "UPDATE {h} h SET position = e.notification_id, link = e.chain_link "
+            "FROM (SELECT * FROM {t} ORDER BY notification_id DESC LIMIT 1) e"
+        )
+    with written.open() as ledger:
+        assert ledger.audit().ok  # the documented limit
+        problems = ledger.audit(anchor=str(anchor)).problems
+    assert [("chain", newest)] == [(p.check, p.position) for p in problems]
+    assert "anchor" in problems[0].message
+
+
+def test_an_anchor_that_is_not_one_is_invalid_input(sqlite_url: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        for bad in ("12", "x:y", "0:" + "00" * 16, 12, b"1:00"):
+            with pytest.raises(InvalidInput):
+                ledger.audit(anchor=bad)  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.audit import AuditReport, Problem
+from referral_ledger.chain import ChainHead
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -43,6 +45,8 @@ __all__ = [
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
     "UNCHANGED",
+    "AuditReport",
+    "ChainHead",
     "ConcurrencyConflict",
     "Contract",
     "ConversionRow",
@@ -60,6 +64,7 @@ __all__ = [
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
+    "Problem",
     "ProgramNotConfigured",
     "PurchaseImportReport",
     "RedemptionRefused",

@@ -152,13 +152,23 @@ def seal_of(link: bytes) -> bytes:
     return bytes(link[:_HALF])
 
 
+def _check_position(head: object, attribute: object, position: int) -> None:
+    if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+        raise ValueError(f"a chain head's position is a log position (>= 1): {position!r}")
+
+
+def _check_hash(head: object, attribute: object, chain_hash: bytes) -> None:
+    if not isinstance(chain_hash, bytes) or len(chain_hash) != _HALF:
+        raise ValueError(f"a chain hash is {_HALF} bytes: {chain_hash!r}")
+
+
 @attrs.frozen
 class ChainHead:
     """A position in the chain and its chain hash: written down outside the store,
     it lets a later audit prove that nothing up to it was removed or rewritten."""
 
-    position: int
-    chain_hash: bytes
+    position: int = attrs.field(validator=_check_position)
+    chain_hash: bytes = attrs.field(validator=_check_hash)
 
     def __str__(self) -> str:
         return f"{self.position}:{self.chain_hash.hex()}"
@@ -167,10 +177,10 @@ class ChainHead:
     def parse(cls, text: str) -> ChainHead:
         """Read `POSITION:HEX`, as `str()` writes it; ValueError if it is not that."""
         position, _, digest = text.strip().partition(":")
-        head = cls(int(position), bytes.fromhex(digest))
-        if head.position < 1 or len(head.chain_hash) != _HALF:
-            raise ValueError(f"not a chain head (POSITION:32 hex digits): {text!r}")
-        return head
+        try:
+            return cls(int(position), bytes.fromhex(digest))
+        except ValueError:
+            raise ValueError(f"not a chain head (POSITION:32 hex digits): {text!r}") from None
 
 
 # --- checking -----------------------------------------------------------------------------
