@@ -665,6 +665,12 @@ def open_unchained(url: str) -> Ledger:
 def scenario_chain(
     places: Places, store: str, rounds: int, per_round: int, size: int
 ) -> dict[str, Any]:
+    """Chain on and off in pairs of short runs, back to back, order alternating.
+
+    The machine may be busy with other work: comparing each "on" run with the
+    "off" run next to it (a paired ratio) cancels what drifts between pairs,
+    and the median of the pairs ignores the ones a burst of load hit.
+    """
     ledgers = {
         "on": Ledger.open(places.url(store, "chain_on")),
         "off": open_unchained(places.url(store, "chain_off")),
@@ -673,43 +679,50 @@ def scenario_chain(
     for mode, ledger in ledgers.items():
         ledger.configure_loyalty(PROGRAM)
         customers[mode] = register_customers(ledger, max(100, size // 10))
-    single: dict[str, list[float]] = {"on": [], "off": []}
-    bulk: dict[str, list[float]] = {"on": [], "off": []}
-    part = size // rounds
+    pairs = 4 * rounds
+    commands, purchases = max(10, per_round // 4), max(50, size // pairs)
+    seconds: dict[str, dict[str, list[float]]] = {
+        kind: {"on": [], "off": []} for kind in ("single", "import")
+    }
+    cpu: dict[str, dict[str, float]] = {kind: {"on": 0.0, "off": 0.0} for kind in seconds}
     counter = itertools.count()
-    for r in range(rounds):
-        # Alternating which goes first, so drift (caches, WAL growth) hits both alike.
-        for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
+    for pair in range(pairs):
+        for mode in ("on", "off") if pair % 2 == 0 else ("off", "on"):
             ledger, ids = ledgers[mode], customers[mode]
 
             def record(ledger: Ledger = ledger, ids: list[UUID] = ids) -> None:
-                for _ in range(per_round):
+                for _ in range(commands):
                     i = next(counter)
                     ledger.record_purchase(ids[i % 100], f"S-{i}", Decimal(150_000))
 
-            single[mode].append(per_round / timed(record))
-            rows = purchase_rows(ids, part, f"R{r}")
+            rows = purchase_rows(ids, purchases, f"P{pair}")
 
             def load(ledger: Ledger = ledger, rows: Iterator[Row] = rows) -> None:
                 ledger.import_purchases(rows)
 
-            bulk[mode].append(part / timed(load))
-    for mode, ledger in ledgers.items():
-        if mode == "on":
-            from referral_ledger.audit import audit
+            for kind, action in (("single", record), ("import", load)):
+                started = time.process_time()
+                seconds[kind][mode].append(timed(action))
+                cpu[kind][mode] += time.process_time() - started
+    from referral_ledger.audit import audit
 
-            assert audit(ledger).ok
+    assert audit(ledgers["on"]).ok
+    for ledger in ledgers.values():
         ledger.close()
     result: dict[str, Any] = {
-        "rounds": rounds,
-        "commands_per_round": per_round,
-        "purchases_per_import_round": part,
-        "record_purchase_per_s": {m: median(v) for m, v in single.items()},
-        "import_purchases_per_s": {m: median(v) for m, v in bulk.items()},
+        "pairs": pairs,
+        "commands_per_run": commands,
+        "purchases_per_run": purchases,
     }
-    for key in ("record_purchase_per_s", "import_purchases_per_s"):
-        rates = result[key]
-        result[key.replace("_per_s", "_cost")] = 1 - rates["on"] / rates["off"]
+    for kind, count in (("single", commands), ("import", purchases)):
+        runs = seconds[kind]
+        ratios = [on / off for on, off in zip(runs["on"], runs["off"], strict=True)]
+        result[kind] = {
+            "per_s": {m: count / median(v) for m, v in runs.items()},
+            "cost_paired_median": median(ratios) - 1,
+            "cost_total_time": sum(runs["on"]) / sum(runs["off"]) - 1,
+            "client_cpu_ms_per_item": {m: 1000 * c / (count * pairs) for m, c in cpu[kind].items()},
+        }
     return result
 
 
@@ -852,20 +865,25 @@ def report(results: dict[str, Any]) -> None:
         if "chain" in by:
             c = by["chain"]
             table(
-                f"[{store}] 6. the hash chain's cost (medians of {c['rounds']} interleaved "
-                f"rounds: {c['commands_per_round']} commands, "
-                f"{c['purchases_per_import_round']} imported purchases)",
-                ["", "chain on /s", "chain off /s", "cost"],
+                f"[{store}] 6. the hash chain's cost ({c['pairs']} pairs of runs, on and off back "
+                f"to back: {c['commands_per_run']} record_purchase / "
+                f"{c['purchases_per_run']} imported purchases each)",
+                ["", "on /s", "off /s", "cost (paired median)", "cost (total)", "CPU ms on/off"],
                 [
                     [
                         name,
-                        c[f"{key}_per_s"]["on"],
-                        c[f"{key}_per_s"]["off"],
-                        f"{c[f'{key}_cost']:.1%}",
+                        c[kind]["per_s"]["on"],
+                        c[kind]["per_s"]["off"],
+                        f"{c[kind]['cost_paired_median']:+.1%}",
+                        f"{c[kind]['cost_total_time']:+.1%}",
+                        "{:.3f} / {:.3f}".format(
+                            c[kind]["client_cpu_ms_per_item"]["on"],
+                            c[kind]["client_cpu_ms_per_item"]["off"],
+                        ),
                     ]
-                    for name, key in (
-                        ("record_purchase", "record_purchase"),
-                        ("import_purchases", "import_purchases"),
+                    for name, kind in (
+                        ("record_purchase", "single"),
+                        ("import_purchases", "import"),
                     )
                 ],
             )
