@@ -64,7 +64,7 @@ from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
 from referral_ledger.aggregates.customer import CustomerDetails
 from referral_ledger.aggregates.referral import Lead
-from referral_ledger.chained_sqlite import without_chain
+from referral_ledger.persistence.application import without_chain
 from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
     EventLog,

@@ -12,12 +12,19 @@ DEFAULT_START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
 
 class Clock:
-    """A fake clock: tests move time on explicitly, so `as_of` has exact answers."""
+    """A fake clock: tests move time on explicitly, so `as_of` has exact answers.
 
-    def __init__(self, start: datetime = DEFAULT_START) -> None:
+    With a `tick`, every reading first moves the clock on by it, so each event
+    has a moment of its own and `now` is the moment of the last reading; set
+    `now` to jump (say, to the next month).
+    """
+
+    def __init__(self, start: datetime = DEFAULT_START, tick: timedelta = timedelta(0)) -> None:
         self.now = start
+        self.tick = tick
 
     def __call__(self) -> datetime:
+        self.now += self.tick
         return self.now
 
     def advance(self, **delta: float) -> datetime:

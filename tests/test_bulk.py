@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-import referral_ledger.store as store_module
+import referral_ledger.store.store as store_module
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.aggregates import customer as customers
 from referral_ledger.aggregates import loyalty

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import itertools
 import json
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ from openpyxl import Workbook, load_workbook
 from referral_ledger import Ledger
 from referral_ledger import demo as scenario
 from referral_ledger.cli import main
+from support import Clock
 
 LEADS = {
     "Đặng Quốc Bảo": "submitted",
@@ -449,12 +449,7 @@ def test_replay_as_of_shows_balances_and_statuses_as_they_stood(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A ledger written with a clock in January and February 2025, read as of mid-January."""
-    seconds = itertools.count()
-    month = [datetime(2025, 1, 10, tzinfo=UTC)]
-
-    def clock() -> datetime:
-        return month[0] + timedelta(seconds=next(seconds))
-
+    clock = Clock(datetime(2025, 1, 10, tzinfo=UTC), tick=timedelta(seconds=1))
     db = tmp_path / "ledger.db"
     with Ledger.open(f"sqlite:///{db}", clock=clock) as ledger:
         ledger.configure_loyalty(scenario.LOYALTY)
@@ -462,7 +457,7 @@ def test_replay_as_of_shows_balances_and_statuses_as_they_stood(
         ledger.sign_contract(shop, "C-1", "pro", date(2025, 1, 1), date(2025, 12, 31))
         ledger.record_purchase(shop, "INV-1", Decimal(1_000_000))
         lead = ledger.submit_referral(shop, "Võ Thị Thu", "0978 200 300", "bakery")
-        month[0] = datetime(2025, 2, 10, tzinfo=UTC)
+        clock.now = datetime(2025, 2, 10, tzinfo=UTC)
         ledger.record_purchase(shop, "INV-2", Decimal(2_000_000))
         ledger.start_referral(lead, rep="rep-01")
     code, out, _ = run(capsys, "replay", "--db", str(db), "--as-of", "2025-01-15", "--format",

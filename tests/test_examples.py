@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import itertools
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, Tier
+from support import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "points_demo.py"
@@ -154,11 +154,8 @@ def shown(result: object) -> str:
 
 def test_points_doc_worked_example_gives_the_figures_of_its_table() -> None:
     """Every step of the worked example, its statement and its as_of claim hold."""
-    seconds = itertools.count()
     start = datetime(2025, 3, 1, tzinfo=UTC)
-
-    def clock() -> datetime:
-        return start + timedelta(seconds=next(seconds))
+    clock = Clock(start, tick=timedelta(seconds=1))
 
     def program(money_per_point: int) -> LoyaltyProgram:
         return LoyaltyProgram(
@@ -283,11 +280,7 @@ def test_pos_sync_applies_every_webhook_twice_and_nothing_doubles() -> None:
 
 def test_audit_replay_prints_the_ledger_as_it_stood(tmp_path: Path) -> None:
     """Written with a clock in January, then February; read as of 15 January."""
-    seconds = itertools.count()
-    month = [datetime(2025, 1, 10, tzinfo=UTC)]
-
-    def clock() -> datetime:
-        return month[0] + timedelta(seconds=next(seconds))
+    clock = Clock(datetime(2025, 1, 10, tzinfo=UTC), tick=timedelta(seconds=1))
 
     path = tmp_path / "ledger.db"
     with Ledger.open(f"sqlite:///{path}", clock=clock) as ledger:
@@ -296,7 +289,7 @@ def test_audit_replay_prints_the_ledger_as_it_stood(tmp_path: Path) -> None:
         ledger.sign_contract(shop, "C-1", "pro", date(2025, 1, 1), date(2025, 12, 31))
         ledger.record_purchase(shop, "INV-1", Decimal(1_000_000))
         lead = ledger.submit_referral(shop, "Võ Thị Thu", "0978 200 300", "bakery")
-        month[0] = datetime(2025, 2, 10, tzinfo=UTC)
+        clock.now = datetime(2025, 2, 10, tzinfo=UTC)
         ledger.record_purchase(shop, "INV-2", Decimal(2_000_000))
         ledger.reward_referral(lead, plan="pro")
         events = ledger.event_count()

@@ -45,20 +45,10 @@ from referral_ledger import (
 from referral_ledger.aggregates.loyalty import account_id, evolve_account
 from referral_ledger.projections.statement import statement_rows
 from stores import drop_pg_schema, new_pg_url
+from support import Clock
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 GROUPS = ("gold", None)
-
-
-class Clock:
-    """A fake clock that moves one second per reading: every event has its own moment."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 # --- the model -------------------------------------------------------------------
@@ -164,7 +154,8 @@ class LoyaltyMachine(RuleBasedStateMachine):
         super().__init__()
         self._directory: str | None = None
         self.url = self._new_url()
-        self.clock = Clock()
+        # One second per reading: every event has its own moment.
+        self.clock = Clock(START, tick=timedelta(seconds=1))
         self.ledger = Ledger.open(self.url, snapshot_interval=3, clock=self.clock)
         self.program: LoyaltyProgram | None = None
         self.program_version = 0

@@ -43,6 +43,7 @@ from referral_ledger import (
 )
 from referral_ledger.aggregates.referral import ALLOWED_MOVES
 from stores import fresh_store
+from support import Clock
 
 S = ReferralStatus
 #: A few lead numbers, each in several spellings, so duplicates are frequent.
@@ -76,14 +77,6 @@ class Expected:
     customer: UUID | None = None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class ReferralMachine(RuleBasedStateMachine):
     """Referrals and their automatic rewards against a plain model."""
 
@@ -94,7 +87,7 @@ class ReferralMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         url, self._cleanup = fresh_store(self.kind)
-        self.clock = Clock()
+        self.clock = Clock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC))
         self.ledger = Ledger.open(url, clock=self.clock)
         self.ledger.configure_referrals(
             ReferralProgram(reward_cap=CAP, reward_by_plan=BY_PLAN, default_reward=DEFAULT)

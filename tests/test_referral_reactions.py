@@ -27,7 +27,7 @@ import pytest
 import workers
 from referral_ledger import Ledger, ReferralProgram, ReferralStatus
 from referral_ledger.aggregates.referral import ReferralRewarded, ReferredCustomerLinked
-from referral_ledger.commands.referrals import AUTOMATIC_REWARDS
+from referral_ledger.reactions.referrals import AUTOMATIC_REWARDS
 
 S = ReferralStatus
 LEAD_PHONE = "0987 654 321"

@@ -18,7 +18,7 @@ import attrs
 import orjson
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from referral_ledger import (
     ConcurrencyConflict,
@@ -38,6 +38,7 @@ from referral_ledger.aggregates.loyalty import (
     evolve_account,
 )
 from referral_ledger.store import Snapshot, Store
+from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 STANDARD = LoyaltyProgram(money_per_point=Decimal(10000), point_value=Decimal(1000))
@@ -126,6 +127,16 @@ def test_snapshot_is_taken_every_interval_and_loading_starts_from_it(
         assert loaded is not None
         assert (12, 6 * 7, 6) == (loaded.version, loaded.balance, loaded.purchase_count)
         assert 42 == ledger.balance(customer)
+
+
+def test_snapshots_keep_the_topic_stores_since_0_1_hold(store_url: str) -> None:
+    """`Snapshot` moved into the store package; its stored topic did not."""
+    with with_history(store_url, snapshot_interval=5) as (ledger, customer):
+        snapshots = ledger._store.app.snapshots
+        assert snapshots is not None
+        stored = snapshots.recorder.select_events(account_id(customer), desc=True, limit=1)
+        assert ["referral_ledger.store:Snapshot"] == [s.topic for s in stored]
+        assert resolve_topic("referral_ledger.store:Snapshot") is Snapshot
 
 
 def test_snapshot_is_taken_when_one_command_crosses_the_interval(store_url: str) -> None:
@@ -521,8 +532,8 @@ def test_a_transaction_whose_events_collide_saves_none_of_them_nor_its_tracking_
 
 
 def test_the_stores_use_the_bulk_recorders(durable_url: str) -> None:
-    from referral_ledger.postgres_persistence import CopyPostgresProcessRecorder
-    from referral_ledger.sqlite_persistence import (
+    from referral_ledger.persistence.postgres import CopyPostgresProcessRecorder
+    from referral_ledger.persistence.sqlite import (
         BulkSQLiteProcessRecorder,
         CachingSQLiteConnectionPool,
     )
@@ -756,12 +767,12 @@ def test_the_same_invoice_sent_concurrently_earns_once(durable_url: str) -> None
 
 def test_as_of_ignores_events_recorded_later(store_url: str) -> None:
     """Store.load_as_of replays by recording time, whatever the snapshots say."""
-    now = [START]
-    with Ledger.open(store_url, snapshot_interval=2, clock=lambda: now[0]) as ledger:
+    clock = Clock(START)
+    with Ledger.open(store_url, snapshot_interval=2, clock=clock) as ledger:
         ledger.configure_loyalty(STANDARD)
         customer = new_customer(ledger)
         for n in range(5):
-            now[0] = START + timedelta(hours=n + 1)
+            clock.now = START + timedelta(hours=n + 1)
             ledger.record_purchase(customer, f"INV-{n}", 105000)
         assert 30 == ledger.balance(customer, as_of=START + timedelta(hours=3, minutes=30))
         assert 50 == ledger.balance(customer)

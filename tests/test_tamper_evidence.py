@@ -29,7 +29,7 @@ from psycopg import sql
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram
 from referral_ledger.aggregates.loyalty import account_id
 from referral_ledger.audit import AuditReport, audit
-from referral_ledger.chained_sqlite import without_chain
+from referral_ledger.persistence.application import without_chain
 from referral_ledger.store import EventLog, Store, ensure_postgres_schema, environment_for
 from stores import split_pg_url
 from support import Clock

@@ -35,7 +35,7 @@ from referral_ledger import (
     ReferralProgram,
     ReferralStatus,
 )
-from referral_ledger.projections import storage
+from referral_ledger.projections import catchup, dialects, records, storage
 from referral_ledger.projections.folding import fold
 from stores import in_ci, pg_available, split_pg_url
 from support import Clock
@@ -393,6 +393,35 @@ def test_bad_query_arguments_raise_invalid_input(ledger: Ledger, query: dict[str
         ledger.lead_table(**query)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [{"offset": 2**63}, {"offset": 2**64}, {"offset": 10**30}, {"limit": 2**63}],
+    ids=["offset-2**63", "offset-2**64", "offset-10**30", "limit-2**63"],
+)
+def test_a_page_the_store_cannot_encode_is_refused_before_the_views_are_touched(
+    ledger: Ledger, query: dict[str, Any]
+) -> None:
+    """LIMIT and OFFSET are signed 64-bit on SQLite and PostgreSQL: a larger
+    int is `InvalidInput` naming it (not a driver's overflow error), raised
+    before the query catches the views up."""
+    people = People(ledger)
+    people.lead(people.referrer(), "Nguyễn Văn An")
+    position = ledger._views.position
+    assert position < ledger.event_count()  # a catch-up would move it
+    [value] = query.values()
+    with pytest.raises(InvalidInput, match=str(value)):
+        ledger.lead_table(**query)
+    assert position == ledger._views.position
+
+
+def test_the_largest_offset_the_store_encodes_is_an_empty_page(ledger: Ledger) -> None:
+    people = People(ledger)
+    people.lead(people.referrer(), "Nguyễn Văn An")
+    assert [] == ledger.lead_table(offset=2**63 - 1, limit=1000)
+    assert [] == ledger.lead_table(offset=2**63 - 1, sort_by="name", descending=False)
+    assert ["Nguyễn Văn An"] == names(ledger.lead_table(offset=0))
+
+
 # --- referral history --------------------------------------------------------------
 
 
@@ -593,9 +622,9 @@ def test_catch_up_in_small_batches_reports_each_batch(ledger: Ledger) -> None:
     ledger.catch_up_projections()
     live = ledger._views.dump()
     last = ledger.event_count()
-    with ledger._views._transaction(commit=True) as cursor:  # back to an empty view
-        ledger._views._execute(cursor, "UPDATE {p}rl_view_positions SET position = 0")
-        ledger._views._execute(cursor, "DELETE FROM {p}rl_leads")
+    with ledger._views.sql.transaction(commit=True) as cursor:  # back to an empty view
+        ledger._views.sql.execute(cursor, "UPDATE {p}rl_view_positions SET position = 0")
+        ledger._views.sql.execute(cursor, "DELETE FROM {p}rl_leads")
     batches: list[tuple[int, int]] = []
     assert 5 == ledger._views.catch_up(batch_size=2, progress=lambda *c: batches.append(c))
     assert 3 == len(batches)
@@ -658,10 +687,10 @@ def test_without_pg_trgm_search_falls_back_to_a_scan(
     it): the failed statement is undone, opening succeeds, search still works."""
     failed: list[bool] = []
 
-    def no_extension(self: storage.ViewStore, cursor: Any) -> None:
+    def no_extension(self: dialects.PostgresViews, cursor: Any) -> None:
         failed.append(self._try(cursor, "CREATE EXTENSION IF NOT EXISTS no_such_extension"))
 
-    monkeypatch.setattr(storage.ViewStore, "_create_trigram_index", no_extension)
+    monkeypatch.setattr(dialects.PostgresViews, "create_search_index", no_extension)
     with Ledger.open(fresh_pg_url) as ledger:
         people = People(ledger)
         people.lead(people.referrer(), "Nguyễn Văn An")
@@ -688,7 +717,7 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
     fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without them (autovacuum off, or not there yet) the search is planned blind."""
-    monkeypatch.setattr(storage, "ANALYZE_AFTER", 5)
+    monkeypatch.setattr(catchup, "ANALYZE_AFTER", 5)
     with Ledger.open(fresh_pg_url) as ledger:
         people = People(ledger)
         referrer = people.referrer()
@@ -725,14 +754,14 @@ def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
     for n, buyer in enumerate(buyers):
         ledger.record_purchase(buyer, f"INV-BATCH-{n}", 50000)
     row_reads: list[str] = []
-    execute = storage.ViewStore._execute
+    execute = dialects.ViewsSQL.execute
 
-    def counting(self: storage.ViewStore, cursor: Any, text: str, params: Any = ()) -> Any:
+    def counting(self: dialects.ViewsSQL, cursor: Any, text: str, params: Any = ()) -> Any:
         if text.startswith("SELECT * FROM {p}rl_") or "FROM {p}rl_revenue WHERE" in text:
             row_reads.append(text.split("FROM {p}")[1].split()[0])
         return execute(self, cursor, text, params)
 
-    monkeypatch.setattr(storage.ViewStore, "_execute", counting)
+    monkeypatch.setattr(dialects.ViewsSQL, "execute", counting)
     ledger.catch_up_projections()
     assert ["rl_leads", "rl_revenue"] == sorted(row_reads)
     assert {"rep-0", "rep-1", "rep-2"} == {row.rep for row in all_leads(ledger)}
@@ -767,12 +796,12 @@ def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
         ledger.start_referral(lead, rep=f"rep-{n % 2}", at=START)
     ledger.catch_up_projections()
     live = ledger._views.dump()
-    monkeypatch.setattr(storage, "REBUILD_BATCH", 3)
-    monkeypatch.setattr(storage, "SCAN_SPAN", 5)
+    monkeypatch.setattr(catchup, "REBUILD_BATCH", 3)
+    monkeypatch.setattr(catchup, "SCAN_SPAN", 5)
     row_reads: list[str] = []
-    execute = storage.ViewStore._execute
+    execute = dialects.ViewsSQL.execute
 
-    def counting(self: storage.ViewStore, cursor: Any, text: str, params: Any = ()) -> Any:
+    def counting(self: dialects.ViewsSQL, cursor: Any, text: str, params: Any = ()) -> Any:
         reads_rows = "FROM {p}rl_leads" in text or "FROM {p}rl_revenue" in text
         if text.startswith("SELECT") and reads_rows:
             row_reads.append(text)
@@ -785,7 +814,7 @@ def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
         ranges.append(stop - after)
         return read(after, stop, limit)
 
-    monkeypatch.setattr(storage.ViewStore, "_execute", counting)
+    monkeypatch.setattr(dialects.ViewsSQL, "execute", counting)
     monkeypatch.setattr(ledger._views._log, "read", bounded)
     ledger.rebuild_projections()
     assert [] == row_reads
@@ -810,9 +839,9 @@ def test_a_catch_up_forgets_its_rows_when_another_runner_moved_the_views(
                 for n, buyer in enumerate(buyers):  # and more still, for this one
                     first.record_purchase(buyer, f"INV-LATE-{n}", 50000)
 
-        with first._views._transaction(commit=True) as cursor:  # back to empty views
-            first._views._execute(cursor, "UPDATE {p}rl_view_positions SET position = 0")
-            first._views._execute(cursor, "DELETE FROM {p}rl_revenue")
+        with first._views.sql.transaction(commit=True) as cursor:  # back to empty views
+            first._views.sql.execute(cursor, "UPDATE {p}rl_view_positions SET position = 0")
+            first._views.sql.execute(cursor, "DELETE FROM {p}rl_revenue")
         first._views.catch_up(batch_size=2, progress=other_runner_moves_on)
         assert moved and moved[0] > 0
         assert first.event_count() == first._views.position
@@ -838,17 +867,18 @@ def test_a_rebuild_past_the_rows_it_may_keep_reads_them_again(
         ledger.reward_referral(lead, amount=1000)
     ledger.catch_up_projections()
     live = ledger._views.dump()
-    monkeypatch.setattr(storage, "REBUILD_BATCH", 2)
-    monkeypatch.setattr(storage, cap, 2)  # past it after the first few batches
+    monkeypatch.setattr(catchup, "REBUILD_BATCH", 2)
+    monkeypatch.setattr(records, cap, 2)  # past it after the first few batches
     reads: list[str] = []
-    select_many = storage.ViewStore._select_many
+    dialect = type(ledger._views.sql)
+    select_many = dialect.select_many
 
-    def counting(self: storage.ViewStore, cursor: Any, table: str, key: str, ids: Any) -> Any:
+    def counting(self: dialects.ViewsSQL, cursor: Any, table: str, key: str, ids: Any) -> Any:
         if ids:
             reads.append(table)
         return select_many(self, cursor, table, key, ids)
 
-    monkeypatch.setattr(storage.ViewStore, "_select_many", counting)
+    monkeypatch.setattr(dialect, "select_many", counting)
     ledger.rebuild_projections()
     assert {"CACHE_LEADS": "rl_leads", "CACHE_CUSTOMERS": "rl_revenue"}[cap] in reads
     assert live == ledger._views.dump()
@@ -861,11 +891,11 @@ def test_a_revenue_row_believed_stored_but_gone_fails_the_batch_instead_of_being
     """PostgreSQL updates the rows a catch-up knows exist and checks the count."""
     with Ledger.open(fresh_pg_url) as ledger:
         buyers_with_purchases(ledger, 2, 8)
-        monkeypatch.setattr(storage, "REBUILD_BATCH", 2)
+        monkeypatch.setattr(catchup, "REBUILD_BATCH", 2)
 
         def delete_behind_its_back(position: int, stop: int) -> None:
-            with ledger._views._transaction(commit=True) as cursor:
-                ledger._views._execute(cursor, "DELETE FROM {p}rl_revenue")
+            with ledger._views.sql.transaction(commit=True) as cursor:
+                ledger._views.sql.execute(cursor, "DELETE FROM {p}rl_revenue")
 
         with pytest.raises(RuntimeError, match="known to exist"):
             ledger.rebuild_projections(progress=delete_behind_its_back)

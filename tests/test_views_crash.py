@@ -35,6 +35,7 @@ import pytest
 import workers
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.projections import leads, storage
+from referral_ledger.projections.records import SqlRecords
 from support import run_workers
 from test_views_machine import FoldedRecords
 
@@ -121,21 +122,21 @@ def test_failure_after_writing_rows_before_commit_changes_nothing(
     ledger.submit_referral(referrer, "Đặng Thị Ánh", "0988000002", "retail")
 
     written: list[int] = []
-    original_flush = storage._SqlRecords.flush
+    original_flush = SqlRecords.flush
 
     def flush_then_fail(self: Any) -> None:
         original_flush(self)  # the rows are written in the open transaction...
         written.append(1)
         raise RuntimeError("power cut before commit")  # ...and never committed
 
-    monkeypatch.setattr(storage._SqlRecords, "flush", flush_then_fail)
+    monkeypatch.setattr(SqlRecords, "flush", flush_then_fail)
     with pytest.raises(RuntimeError, match="power cut"):
         ledger.lead_table()
     assert [1] == written
     assert before == ledger._views.dump()
     assert position == ledger._views.position
 
-    monkeypatch.setattr(storage._SqlRecords, "flush", original_flush)
+    monkeypatch.setattr(SqlRecords, "flush", original_flush)
     # Exactly the new events: a start, six purchases and a submission.
     assert 8 == ledger.catch_up_projections()
     live = ledger._views.dump()

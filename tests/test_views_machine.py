@@ -15,7 +15,7 @@ SQLite and PostgreSQL, each example on a new, empty store.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
@@ -28,7 +28,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
 from referral_ledger.projections import leads, storage
 from referral_ledger.projections.leads import LeadRow
+from referral_ledger.projections.rows import lead_params
 from stores import fresh_store
+from support import Clock
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 NAMES = ["Nguyễn Văn An", "Đặng Thị Ánh", "Trần Bình", "Zoe"]
@@ -60,9 +62,7 @@ class FoldedRecords:
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """The same shape as `ViewStore.dump()`."""
         return {
-            "leads": sorted(
-                tuple(str(v) for v in storage._lead_params(row)) for row in self.leads.values()
-            ),
+            "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
         }
 
@@ -85,8 +85,8 @@ class ViewsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         url, self._cleanup = fresh_store(self.url_kind)
-        self.now = START
-        self.ledger = Ledger.open(url, clock=lambda: self.now)
+        self.clock = Clock(START)
+        self.ledger = Ledger.open(url, clock=self.clock)
         self.ledger.configure_loyalty(
             LoyaltyProgram(money_per_point=Decimal(10000), point_value=Decimal(1000))
         )
@@ -113,7 +113,7 @@ class ViewsMachine(RuleBasedStateMachine):
             self._cleanup()
 
     def _tick(self) -> None:
-        self.now += timedelta(minutes=7)
+        self.clock.advance(minutes=7)
 
     @staticmethod
     def _refusable(command: Any) -> None:

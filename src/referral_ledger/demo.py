@@ -6,6 +6,12 @@ one is ineligible, and one is rewarded by itself when the referred café
 registers and signs a contract). Customers buy, redeem and return; one
 reaches the VIP tier.
 
+The story is played in the order of its dates. Given a `StoryClock` (the
+clock of the ledger it plays on: `Ledger.open(url, clock=clock)`), each step
+is also *recorded* at its story date, so recording time and business time
+agree, and `replay --as-of 2025-03-15` or `balance(cid, as_of=...)` show the
+story as it stood then.
+
 Every step is idempotent: customers carry POS ids, purchases and redemptions
 carry invoice and redemption ids, and everything else (programs, contracts,
 referral moves, the return) is checked before it is recorded. Running the
@@ -17,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Final
+from functools import partial
+from typing import Final, TypeAlias
 from uuid import UUID
 
 import attrs
@@ -30,6 +37,8 @@ from referral_ledger.values import normalise_phone
 
 #: Shop time (Indochina Time, UTC+7), in which the story's business times are given.
 ICT: Final = timezone(timedelta(hours=7), "ICT")
+#: Every contract of the story runs until then.
+CONTRACT_END: Final = date(2027, 12, 31)
 
 LOYALTY: Final = LoyaltyProgram(
     money_per_point=Decimal(10_000),
@@ -48,13 +57,37 @@ def shop_time(month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
     return datetime(2025, month, day, hour, minute, tzinfo=ICT)
 
 
+class StoryClock:
+    """A ledger clock that shows the moment of the story's current step.
+
+    Each reading is at least a microsecond after the one before, so the events of
+    one step (and of steps at the same moment) keep their recording order.
+    """
+
+    def __init__(self, start: datetime = datetime(2025, 1, 1, tzinfo=ICT)) -> None:
+        self._moment = start
+        self._last: datetime | None = None
+
+    def set(self, moment: datetime) -> None:
+        """The story has reached `moment`."""
+        self._moment = moment
+
+    def __call__(self) -> datetime:
+        now = self._moment
+        if self._last is not None and now <= self._last:
+            now = self._last + timedelta(microseconds=1)
+        self._last = now
+        return now
+
+
 @attrs.frozen
 class Person:
     external_id: str
     name: str
     phone: str
-    email: str | None = None
-    group: str | None = None
+    email: str | None
+    group: str
+    joined: datetime  # registered then; a contract is signed an hour later, starting that day
     contract: tuple[str, str] | None = None  # (contract id, plan)
 
 
@@ -65,6 +98,7 @@ SHOPS: Final = (
         "0912 345 678",
         "minhanh@taphoaminhanh.vn",
         "shop",
+        shop_time(1, 1, 9),
         ("HD-2025-001", "pro"),
     ),
     Person(
@@ -73,24 +107,34 @@ SHOPS: Final = (
         "0987 654 321",
         "nhung@hongnhungfashion.vn",
         "shop",
+        shop_time(1, 1, 10),
         ("HD-2025-002", "basic"),
     ),
 )
 SHOPPERS: Final = (
-    Person("POS-C003", "Lê Văn Cường", "0903 111 222", "cuong.le@gmail.com", "retail"),
-    Person("POS-C004", "Phạm Thị Dung", "0905 333 444", None, "retail"),
+    Person(
+        "POS-C003", "Lê Văn Cường", "0903 111 222", "cuong.le@gmail.com", "retail", shop_time(2, 10)
+    ),
+    Person("POS-C004", "Phạm Thị Dung", "0905 333 444", None, "retail", shop_time(2, 14)),
 )
 #: The café owner who was referred and later registers and signs a contract.
 CAFE_OWNER: Final = Person(
-    "POS-C005", "Ngô Thanh Hải", "0975 500 600", "hai@haiaucafe.vn", "shop", ("HD-2025-005", "pro")
+    "POS-C005",
+    "Ngô Thanh Hải",
+    "0975 500 600",
+    "hai@haiaucafe.vn",
+    "shop",
+    shop_time(3, 18),
+    ("HD-2025-005", "pro"),
 )
 
 
 @attrs.frozen
 class Step:
-    """One move of a referral's lifecycle, as a call on the ledger."""
+    """One move of a referral's lifecycle at a story moment, as a call on the ledger."""
 
-    apply: Callable[[Ledger, UUID], object]
+    at: datetime
+    apply: Callable[[Ledger, UUID, datetime], object]
 
 
 @attrs.frozen
@@ -127,11 +171,12 @@ LEADS: Final = (
         "pos",
         shop_time(3, 2),
         (
-            Step(lambda ledger, rid: ledger.assign_rep(rid, "rep-01", at=shop_time(3, 3))),
+            Step(shop_time(3, 3), lambda ledger, rid, at: ledger.assign_rep(rid, "rep-01", at=at)),
             Step(
-                lambda ledger, rid: ledger.start_referral(
-                    rid, note="Called, demo booked", at=shop_time(3, 5)
-                )
+                shop_time(3, 5),
+                lambda ledger, rid, at: ledger.start_referral(
+                    rid, note="Called, demo booked", at=at
+                ),
             ),
         ),
     ),
@@ -145,11 +190,15 @@ LEADS: Final = (
         "plus",
         shop_time(3, 4),
         (
-            Step(lambda ledger, rid: ledger.start_referral(rid, rep="rep-02", at=shop_time(3, 6))),
             Step(
-                lambda ledger, rid: ledger.reward_referral(
-                    rid, plan="basic", note="Signed the basic plan", at=shop_time(3, 20)
-                )
+                shop_time(3, 6),
+                lambda ledger, rid, at: ledger.start_referral(rid, rep="rep-02", at=at),
+            ),
+            Step(
+                shop_time(3, 20),
+                lambda ledger, rid, at: ledger.reward_referral(
+                    rid, plan="basic", note="Signed the basic plan", at=at
+                ),
             ),
         ),
     ),
@@ -164,9 +213,10 @@ LEADS: Final = (
         shop_time(3, 7),
         (
             Step(
-                lambda ledger, rid: ledger.mark_ineligible(
-                    rid, reason="Already under contract with another vendor", at=shop_time(3, 9)
-                )
+                shop_time(3, 9),
+                lambda ledger, rid, at: ledger.mark_ineligible(
+                    rid, reason="Already under contract with another vendor", at=at
+                ),
             ),
         ),
     ),
@@ -179,7 +229,12 @@ LEADS: Final = (
         "https://haiaucafe.vn",
         "pos",
         shop_time(3, 8),
-        (Step(lambda ledger, rid: ledger.start_referral(rid, rep="rep-01", at=shop_time(3, 10))),),
+        (
+            Step(
+                shop_time(3, 10),
+                lambda ledger, rid, at: ledger.start_referral(rid, rep="rep-01", at=at),
+            ),
+        ),
     ),
 )
 
@@ -210,8 +265,41 @@ class DemoCast:
     customers: dict[str, UUID]  # every customer by POS id
 
 
-def run(ledger: Ledger) -> DemoCast:
-    """Play the scenario on `ledger`; a second run records nothing."""
+#: When the shop sets up its loyalty and referral programs.
+OPENING: Final = shop_time(1, 1, 8)
+
+Action: TypeAlias = tuple[datetime, Callable[[], object]]
+
+
+def run(ledger: Ledger, clock: StoryClock | None = None) -> DemoCast:
+    """Play the scenario on `ledger` in the order of its dates; a second run records nothing.
+
+    With `clock` (the ledger's own clock), each step is recorded at its story date."""
+    ids: dict[str, UUID] = {}
+    # The referrals' phones already in the ledger, so leads are referred once.
+    referred = {row.phone: row.referral_id for row in ledger.lead_table(limit=1000)}
+    actions: list[Action] = [(OPENING, partial(_configure, ledger))]
+    for person in (*SHOPS, *SHOPPERS, CAFE_OWNER):
+        actions += _joining(ledger, person, ids)
+    for script in LEADS:
+        actions += _lead_actions(ledger, script, ids, referred)
+    for pos_id, invoice, amount, discounted, at in PURCHASES:
+        actions.append(
+            (at, partial(_purchase, ledger, ids, pos_id, invoice, amount, discounted, at))
+        )
+    for pos_id, redemption, points, at in REDEMPTIONS:
+        actions.append((at, partial(_redeem, ledger, ids, pos_id, redemption, points, at)))
+    for pos_id, invoice, amount, at in RETURNS:
+        actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
+    # A stable sort: steps at the same moment keep the order above.
+    for moment, action in sorted(actions, key=lambda pair: pair[0]):
+        if clock is not None:
+            clock.set(moment)
+        action()
+    return DemoCast(referrer_id=ids["POS-C001"], customer_id=ids["POS-C003"], customers=ids)
+
+
+def _configure(ledger: Ledger) -> None:
     try:
         configured: LoyaltyProgram | None = ledger.loyalty_program()
     except ProgramNotConfigured:
@@ -221,15 +309,45 @@ def run(ledger: Ledger) -> DemoCast:
     if ledger.referral_program() != REFERRALS:
         ledger.configure_referrals(REFERRALS)
 
-    ids = {person.external_id: _register(ledger, person) for person in (*SHOPS, *SHOPPERS)}
-    # The referrals' phones already in the ledger, so leads are referred once.
-    referred = {row.phone: row.referral_id for row in ledger.lead_table(limit=1000)}
-    referral_ids = []
-    for script in LEADS:
-        phone = normalise_phone(script.phone, ledger.phone_region)
-        rid = referred.get(phone)
-        if rid is None:
-            rid = ledger.submit_referral(
+
+def _joining(ledger: Ledger, person: Person, ids: dict[str, UUID]) -> list[Action]:
+    """The customer registers; one with a contract signs it an hour later."""
+
+    def register() -> None:
+        ids[person.external_id] = ledger.register_customer(
+            name=person.name,
+            phones=[person.phone],
+            email=person.email,
+            group=person.group,
+            source="retailer",
+            external_id=person.external_id,
+        )
+
+    actions: list[Action] = [(person.joined, register)]
+    if person.contract is not None:
+        contract_id, plan = person.contract
+
+        def sign() -> None:
+            cid = ids[person.external_id]
+            signed = {c.contract_id for c in ledger.get_customer(cid).contracts}
+            if contract_id not in signed:
+                # The referred café signing is what rewards its open referral by itself.
+                ledger.sign_contract(
+                    cid, contract_id, plan, starts_on=person.joined.date(), ends_on=CONTRACT_END
+                )
+
+        actions.append((person.joined + timedelta(hours=1), sign))
+    return actions
+
+
+def _lead_actions(
+    ledger: Ledger, script: LeadScript, ids: dict[str, UUID], referred: dict[str, UUID]
+) -> list[Action]:
+    phone = normalise_phone(script.phone, ledger.phone_region)
+
+    def submit() -> None:
+        if phone not in referred:
+            referred[phone] = ledger.submit_referral(
                 ids[script.referrer],
                 name=script.name,
                 phone=script.phone,
@@ -239,41 +357,39 @@ def run(ledger: Ledger) -> DemoCast:
                 program=script.program,
                 at=script.submitted,
             )
+
+    def move(index: int, step: Step) -> None:
+        rid = referred[phone]
         # The timeline holds the submission and then one entry per move done.
-        done = len(ledger.get_referral(rid).timeline) - 1
-        for step in script.steps[done:]:
-            step.apply(ledger, rid)
-        referral_ids.append(rid)
+        if len(ledger.get_referral(rid).timeline) - 1 <= index:
+            step.apply(ledger, rid, step.at)
 
-    # The referred café registers with the lead's phone and signs a contract:
-    # the open referral is rewarded by itself with the program's "pro" reward.
-    ids[CAFE_OWNER.external_id] = _register(ledger, CAFE_OWNER)
-
-    for pos_id, invoice, amount, discounted, at in PURCHASES:
-        ledger.record_purchase(ids[pos_id], invoice, amount, discounted, at=at)
-    for pos_id, redemption, points, at in REDEMPTIONS:
-        ledger.redeem_points(ids[pos_id], points, redemption, at=at)
-    for pos_id, invoice, amount, at in RETURNS:
-        returned = {row.reference for row in ledger.statement(ids[pos_id]) if row.kind == "return"}
-        if invoice not in returned:
-            ledger.return_purchase(ids[pos_id], invoice, amount, at=at)
-    return DemoCast(referrer_id=ids["POS-C001"], customer_id=ids["POS-C003"], customers=ids)
+    actions: list[Action] = [(script.submitted, submit)]
+    actions += [(step.at, partial(move, i, step)) for i, step in enumerate(script.steps)]
+    return actions
 
 
-def _register(ledger: Ledger, person: Person) -> UUID:
-    cid = ledger.register_customer(
-        name=person.name,
-        phones=[person.phone],
-        email=person.email,
-        group=person.group,
-        source="retailer",
-        external_id=person.external_id,
-    )
-    if person.contract is not None:
-        contract_id, plan = person.contract
-        signed = {c.contract_id for c in ledger.get_customer(cid).contracts}
-        if contract_id not in signed:
-            ledger.sign_contract(
-                cid, contract_id, plan, starts_on=date(2025, 1, 1), ends_on=date(2027, 12, 31)
-            )
-    return cid
+def _purchase(
+    ledger: Ledger,
+    ids: dict[str, UUID],
+    pos_id: str,
+    invoice: str,
+    amount: Decimal,
+    discounted: Decimal,
+    at: datetime,
+) -> None:
+    ledger.record_purchase(ids[pos_id], invoice, amount, discounted, at=at)
+
+
+def _redeem(
+    ledger: Ledger, ids: dict[str, UUID], pos_id: str, redemption: str, points: int, at: datetime
+) -> None:
+    ledger.redeem_points(ids[pos_id], points, redemption, at=at)
+
+
+def _return(
+    ledger: Ledger, ids: dict[str, UUID], pos_id: str, invoice: str, amount: Decimal, at: datetime
+) -> None:
+    returned = {row.reference for row in ledger.statement(ids[pos_id]) if row.kind == "return"}
+    if invoice not in returned:
+        ledger.return_purchase(ids[pos_id], invoice, amount, at=at)

@@ -26,6 +26,9 @@ from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.views import ViewQueries
 from referral_ledger.errors import InvalidInput
 from referral_ledger.projections.storage import ViewStore
+from referral_ledger.reactions import Context
+from referral_ledger.reactions.due import process_due
+from referral_ledger.reactions.follow import Reactions
 from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
     DEFAULT_MAX_ATTEMPTS,
@@ -35,7 +38,7 @@ from referral_ledger.store import (
     ensure_postgres_schema,
     environment_for,
 )
-from referral_ledger.values import DEFAULT_REGION, now, parse_flag
+from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
 class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
@@ -56,7 +59,11 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
         self.phone_region = phone_region
         self.business_timezone = business_timezone
         self.react_inline = react_inline
+        self._context = Context(store, phone_region, business_timezone)
+        self._reactions = Reactions(self._context)
         if react_inline:
+            # After each commit, the reactions that follow what it recorded.
+            store.listeners.append(self._reactions.committed)
             # A process that died after a contract but before its reward left
             # the reaction behind; whoever opens the ledger next completes it.
             self.process_reactions()
@@ -194,16 +201,38 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
             raise InvalidInput(f"progress must be callable: {progress!r}")
         return audit(self, progress, anchor=anchor)
 
+    # --- what the ledger does by itself (see reactions/) ------------------------
+
+    def process_reactions(self) -> int:
+        """Run every reaction (the automatic rewards) over the triggers not yet handled.
+
+        Returns how many triggers were handled. Runs by itself after the
+        commands that record a trigger unless the ledger was opened with
+        `react_inline=False`; then a worker calls this (see `run_worker`).
+        """
+        return self._reactions.process()
+
+    def process_due(self, now: datetime | None = None) -> int:
+        """Record every time-driven change due by `now` (None: the clock); returns how many.
+
+        Each due item of each registered job is handled exactly once, however
+        many processes call this at once; calling again records nothing more.
+        `now` in the past handles only what was due by then; in the future,
+        what will be due by then (recorded now, dated when it falls due).
+        """
+        when = self._store.clock() if now is None else parse_time(now, "now")
+        return process_due(self._context, when)
+
     def run_worker(self, stop: threading.Event | None = None, poll_interval: float = 0.5) -> None:
-        """Keep reactions and views current until `stop` is set (or forever).
+        """Keep reactions, due jobs and views current until `stop` is set (or forever).
 
         For deployments that open the ledger with `react_inline=False` and run
         this in a process of its own; several workers may run at once, and
-        each event is still handled exactly once.
+        each event and each due item is still handled exactly once.
         """
         stop = stop or threading.Event()
         while not stop.is_set():
-            busy = self.process_reactions() + self.catch_up_projections()
+            busy = self.process_reactions() + self.process_due() + self.catch_up_projections()
             if not busy:
                 stop.wait(poll_interval)
 

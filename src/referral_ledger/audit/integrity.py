@@ -1,7 +1,7 @@
 """The log's own integrity: its hash chain, and every record's versions in order.
 
 This pass reads the stored rows as they are (no decoding), with their links,
-through the recorder (see chained_sqlite.py and chained_postgres.py).
+through the recorder (see persistence/sqlite.py and persistence/postgres.py).
 """
 
 from __future__ import annotations

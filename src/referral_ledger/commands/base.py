@@ -27,7 +27,8 @@ class LedgerBase:
     phone_region: str
     business_timezone: tzinfo
     #: Run the ledger's own reactions (automatic rewards) right after the
-    #: commands that trigger them; False when a worker process does it.
+    #: commands that trigger them (the ledger listens to the store's commits;
+    #: no command calls them); False when a worker process does it.
     react_inline: bool
 
     def _business_time(self, at: object) -> datetime:
@@ -55,6 +56,3 @@ class LedgerBase:
         if self._store.load(customer, customers.evolve_customer) is None:
             raise NotFound(f"no customer with id {customer}")
         return customer
-
-    def _after_customer_change(self) -> None:
-        """Hook: customer commands call it so reactions can follow them."""

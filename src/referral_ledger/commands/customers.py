@@ -123,7 +123,6 @@ class CustomerCommands(LedgerBase):
         )
         policy = customers.parse_policy(on_duplicate_phone)
         registered = self._store.run(lambda unit: self._register(unit, details, policy)[0])
-        self._after_customer_change()
         return registered
 
     def update_customer(
@@ -168,7 +167,6 @@ class CustomerCommands(LedgerBase):
             self._edit(unit, self._customer(unit, customer), edit, "reject")
 
         self._store.run(decide)
-        self._after_customer_change()
 
     def sync_customer_from_pos(
         self,
@@ -210,7 +208,6 @@ class CustomerCommands(LedgerBase):
         upsert = self._parse_upsert(fields, default_source="retailer")
         policy = customers.parse_policy(on_duplicate_phone)
         synced = self._store.run(lambda unit: self._upsert(unit, upsert, policy)[0])
-        self._after_customer_change()
         return synced
 
     def import_customers(
@@ -256,7 +253,6 @@ class CustomerCommands(LedgerBase):
                 else:
                     counts[outcome] += 1
         rejected.sort()
-        self._after_customer_change()
         return ImportReport(rejected=rejected, **counts)
 
     def sign_contract(
@@ -280,7 +276,6 @@ class CustomerCommands(LedgerBase):
             unit.record(customers.sign_contract(record, contract, unit.now))
 
         self._store.run(decide)
-        self._after_customer_change()
 
     def get_customer(self, customer_id: UUID, as_of: datetime | None = None) -> Customer:
         """The customer now, or as it stood at `as_of`, with its loyalty standing."""

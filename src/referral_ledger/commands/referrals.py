@@ -1,10 +1,12 @@
 """Referrals: submit a lead, move it through its lifecycle, reward the referrer.
 
 The automatic reward ("the referred business signed a contract") is not a
-call chained inside `sign_contract`: it is a reaction that follows the log
-with a tracked position (see `reactions.py`), so it happens exactly once even
-if the process dies between the contract and the reward, or two processes
-react at once.
+call chained inside `sign_contract`: it is a registered reaction
+(`reactions/referrals.py`) that follows the log with a tracked position, so
+it happens exactly once even if the process dies between the contract and the
+reward, or two processes react at once. The unit-level steps it shares with
+these commands (the program in force, the self-referral check, freeing a
+closed referral's phone) are the module functions at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
 from uuid import UUID
 
 from referral_ledger.aggregates import customer as customers
@@ -23,14 +24,9 @@ from referral_ledger.aggregates import referral as referrals
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.referral import Lead, Referral
 from referral_ledger.commands.base import LedgerBase
-from referral_ledger.errors import (
-    DuplicatePhone,
-    InvalidInput,
-    NotFound,
-    ReferrerNotEligible,
-)
+from referral_ledger.errors import InvalidInput, NotFound, ReferrerNotEligible
+from referral_ledger.policies import referral_rules as rules
 from referral_ledger.policies.referral import ReferralProgram
-from referral_ledger.reactions import Reaction
 from referral_ledger.store import UnitOfWork
 from referral_ledger.values import (
     normalise_phone,
@@ -41,9 +37,6 @@ from referral_ledger.values import (
     parse_text,
     parse_website,
 )
-
-#: The reaction's name in the tracking table: keep it stable across releases.
-AUTOMATIC_REWARDS: Final = "automatic-rewards"
 
 #: A lifecycle decision: (referral, business time, recording time) -> events.
 _Decision = Callable[[Referral, datetime, datetime], list[Event]]
@@ -72,10 +65,6 @@ class ReferralCommands(LedgerBase):
         settings = self._load_as_of(
             programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings, as_of
         )
-        return ReferralProgram() if settings is None else settings.program
-
-    def _referral_program(self, unit: UnitOfWork) -> ReferralProgram:
-        settings = unit.load(programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings)
         return ReferralProgram() if settings is None else settings.program
 
     # --- commands ------------------------------------------------------------
@@ -121,19 +110,14 @@ class ReferralCommands(LedgerBase):
             customer = unit.load(referrer, customers.evolve_customer)
             if customer is None:
                 raise NotFound(f"no customer with id {referrer}")
-            if not customers.contract_in_force(customer, day):
-                raise ReferrerNotEligible(
-                    f"customer {referrer} has no contract in force on {day.isoformat()}"
-                )
-            if lead.phone in customer.phones:
-                raise InvalidInput(f"a customer cannot refer their own phone {lead.phone}")
+            rules.check_referrer(referrer, customer.contracts, day)
             index = unit.load(phones.phone_record_id(lead.phone), phones.evolve_phone)
-            if index is not None and index.owners:
-                raise DuplicatePhone(f"phone {lead.phone} already belongs to a customer")
-            if index is not None and index.open_referral is not None:
-                raise DuplicatePhone(
-                    f"phone {lead.phone} is the lead of open referral {index.open_referral}"
-                )
+            rules.check_lead_phone(
+                lead.phone,
+                referrer_phones=customer.phones,
+                owners=() if index is None else index.owners,
+                open_referral=None if index is None else index.open_referral,
+            )
             unit.new(referral_id, referrals.evolve)
             unit.record(
                 referrals.submit(
@@ -194,18 +178,24 @@ class ReferralCommands(LedgerBase):
         """Reward the referrer; `amount=None` pays the program's reward for `plan`.
 
         Returns the amount paid. More than the program's cap raises `InvalidInput`.
+        A referrer is never rewarded for referring itself: when the lead's
+        customer is the referrer, the referrer holds the lead's phone, or the
+        two share a phone, `ReferrerNotEligible` says which (nothing recorded).
         """
         paid = None if amount is None else parse_money(amount, "amount")
         plan_name = parse_optional_text(plan, "plan")
         text = parse_optional_text(note, "note")
 
         def decide(unit: UnitOfWork, referral: Referral, when: datetime) -> list[Event]:
+            why = self_referral(unit, referral, referral.referred_customer_id)
+            if why is not None and referral.status.is_open:
+                raise ReferrerNotEligible(f"referral {referral.id} cannot be rewarded: {why}")
             return referrals.reward(
                 referral,
                 amount=paid,
                 plan=plan_name,
                 note=text,
-                program=self._referral_program(unit),
+                program=referral_program(unit),
                 at=when,
                 now=unit.now,
             )
@@ -252,83 +242,52 @@ class ReferralCommands(LedgerBase):
             if referral is None:
                 raise NotFound(f"no referral with id {rid}")
             unit.record(decide(unit, referral, when))
-            self._release_if_closed(unit, rid)
+            release_if_closed(unit, rid)
             changed = unit.load(rid, referrals.evolve)
             assert changed is not None
             return changed
 
         return self._store.run(run)
 
-    def _release_if_closed(self, unit: UnitOfWork, referral_id: UUID) -> None:
-        # A closed referral no longer holds its lead's phone: the lead may be
-        # referred again (by anyone) once this one is rewarded or ineligible.
-        referral = unit.load(referral_id, referrals.evolve)
-        assert referral is not None
-        if referral.status.is_open:
-            return
-        index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
-        unit.record(phones.release_lead(index, referral.lead.phone, referral_id, unit.now))
 
-    # --- automatic rewards ---------------------------------------------------------
+# --- unit-level steps shared with the automatic reward -------------------------------
 
-    def _automatic_rewards(self) -> Reaction:
-        return Reaction(
-            self._store,
-            AUTOMATIC_REWARDS,
-            (phones.PhoneClaimed, customers.ContractSigned),
-            self._react,
-        )
 
-    def process_reactions(self) -> int:
-        """Run the automatic rewards for every trigger not yet handled; returns how many.
+def referral_program(unit: UnitOfWork) -> ReferralProgram:
+    """The referral program in force, as this unit reads it."""
+    settings = unit.load(programs.REFERRAL_PROGRAM_ID, programs.evolve_referral_settings)
+    return ReferralProgram() if settings is None else settings.program
 
-        Runs by itself after customer commands unless the ledger was opened with
-        `react_inline=False`; then a worker calls this (see `run_worker`).
-        """
-        return self._automatic_rewards().catch_up()
 
-    def _after_customer_change(self) -> None:
-        if self.react_inline:
-            self.process_reactions()
+def self_referral(unit: UnitOfWork, referral: Referral, lead_customer: UUID | None) -> str | None:
+    """Why rewarding `referral` now would pay the referrer for itself, or None.
 
-    def _react(self, unit: UnitOfWork, event: Event) -> None:
-        """Link a lead that became a customer; reward it when that customer signs."""
-        if isinstance(event, phones.PhoneClaimed):
-            self._link_lead(unit, event.phone, event.customer_id, event.timestamp)
-        elif isinstance(event, customers.ContractSigned):
-            customer = unit.load(event.customer_id, customers.evolve_customer)
-            if customer is None:  # pragma: no cover - a contract needs a customer
-                return
-            for phone in customer.phones:
-                referral = self._link_lead(unit, phone, customer.id, event.timestamp)
-                if referral is not None and referral.status.is_open:
-                    self._reward_automatically(unit, referral, event)
+    `lead_customer` is the customer the lead became (None: not linked yet;
+    then whoever holds the lead's phone stands for it).
+    """
+    referrer = unit.load(referral.referrer_id, customers.evolve_customer)
+    index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+    owners = () if index is None else index.owners
+    if lead_customer is None and owners:
+        lead_customer = owners[0]
+    lead = None if lead_customer is None else unit.load(lead_customer, customers.evolve_customer)
+    return rules.self_referral(
+        referrer_id=referral.referrer_id,
+        referrer_phones=() if referrer is None else referrer.phones,
+        lead_phone=referral.lead.phone,
+        lead_phone_owners=owners,
+        lead_customer_id=lead_customer,
+        lead_customer_phones=() if lead is None else lead.phones,
+    )
 
-    def _link_lead(
-        self, unit: UnitOfWork, phone: str, customer_id: UUID, at: datetime
-    ) -> Referral | None:
-        index = unit.load(phones.phone_record_id(phone), phones.evolve_phone)
-        if index is None or index.open_referral is None:
-            return None
-        referral = unit.load(index.open_referral, referrals.evolve)
-        if referral is None or referral.referred_customer_id not in (None, customer_id):
-            return None
-        unit.record(referrals.link_customer(referral, customer_id=customer_id, at=at, now=unit.now))
-        return unit.load(index.open_referral, referrals.evolve)
 
-    def _reward_automatically(
-        self, unit: UnitOfWork, referral: Referral, contract: customers.ContractSigned
-    ) -> None:
-        unit.record(
-            referrals.reward(
-                referral,
-                amount=None,
-                plan=contract.plan,
-                note=f"contract {contract.contract_id} signed",
-                program=self._referral_program(unit),
-                at=max(contract.timestamp, referral.updated_at),
-                now=unit.now,
-                automatic=True,
-            )
-        )
-        self._release_if_closed(unit, referral.id)
+def release_if_closed(unit: UnitOfWork, referral_id: UUID) -> None:
+    """Free the lead's phone of a referral that is rewarded or ineligible."""
+    # A closed referral no longer holds its lead's phone: the lead may be
+    # referred again (by anyone) once this one is rewarded or ineligible.
+    referral = unit.load(referral_id, referrals.evolve)
+    assert referral is not None
+    if referral.status.is_open:
+        return
+    index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+    unit.record(phones.release_lead(index, referral.lead.phone, referral_id, unit.now))

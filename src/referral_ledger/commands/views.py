@@ -10,6 +10,7 @@ from referral_ledger.aggregates.referral import ReferralStatus
 from referral_ledger.commands.base import LedgerBase
 from referral_ledger.errors import InvalidInput
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
+from referral_ledger.projections.queries import MAX_OFFSET
 from referral_ledger.projections.storage import SORTABLE
 from referral_ledger.values import parse_id, parse_optional_text, parse_optional_time
 
@@ -46,6 +47,10 @@ class ViewQueries(LedgerBase):
                 raise InvalidInput(f"{name} must be an int >= {low}, not {value!r}")
         if limit > MAX_PAGE:
             raise InvalidInput(f"limit must be at most {MAX_PAGE}, not {limit}")
+        if offset > MAX_OFFSET:  # the store's own error would be a driver's
+            raise InvalidInput(
+                f"offset must be at most {MAX_OFFSET} (the store's largest), not {offset}"
+            )
         self.catch_up_projections()
         return self._views.lead_table(
             status=wanted,

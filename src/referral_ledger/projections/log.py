@@ -5,7 +5,7 @@ eventsourcing's `select_notifications` each row becomes a `Notification`
 (its originator id parsed into a UUID), and the mapper makes a full attrs
 event of it (every field structured by cattrs): most of a rebuild's time,
 for views that need two fields of a purchase or a return. So the rows are
-read straight from eventsourcing's table (as `Store`'s bulk reader does),
+read straight from eventsourcing's table (by `persistence.log`),
 and a `PointsEarned` or `PointsTakenBack` is decoded to a `RevenueChange`:
 the customer and the signed amount, taken from the payload the mapper would
 structure (decrypted, decompressed and upcast as it would be). Lead events,
@@ -21,7 +21,6 @@ purchase's `at`): those are read, and checked, by whoever uses them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, cast
 from uuid import UUID
@@ -31,6 +30,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.base import Event
+from referral_ledger.persistence.log import Row, row_selector
 from referral_ledger.projections import leads as fold
 from referral_ledger.serialization import upcast
 from referral_ledger.store import Store
@@ -66,9 +66,6 @@ _REVENUE: Final = {
     for cls, (field, sign) in fold.REVENUE_CHANGES.items()
 }
 
-#: (position, originator id, originator version, topic, state) of a stored event.
-Row = tuple[int, Any, int, str, bytes]
-
 
 class LogReader:
     """Reads ranges of the log's view events, and decodes them."""
@@ -80,7 +77,7 @@ class LogReader:
         self._cipher = mapper.cipher
         self._compressor = mapper.compressor
         self._decode = mapper.transcoder.decode
-        self._select = _select_for(store)
+        self._select = row_selector(store.app, TOPICS)
 
     def read(self, after: int, stop: int, limit: int) -> tuple[list[Event | RevenueChange], int]:
         """The first `limit` view events after position `after` up to `stop`,
@@ -119,59 +116,3 @@ class LogReader:
         except Exception:
             return None
         return RevenueChange(customer, amount if revenue.sign > 0 else -amount)
-
-
-def _select_for(store: Store) -> Any:
-    """A function reading the rows of a range of the log's view events."""
-    from eventsourcing.postgres import PostgresAggregateRecorder
-    from eventsourcing.sqlite import SQLiteAggregateRecorder
-
-    recorder: Any = store.app.recorder
-    if isinstance(recorder, SQLiteAggregateRecorder):
-        return _sqlite_select(recorder)
-    if isinstance(recorder, PostgresAggregateRecorder):
-        return _postgres_select(recorder)
-
-    def generic(after: int, stop: int, limit: int) -> Sequence[Row]:
-        return [
-            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            for n in store.notifications(after, limit, TOPICS, stop=stop)
-        ]
-
-    return generic
-
-
-def _sqlite_select(recorder: Any) -> Any:
-    datastore = recorder.datastore
-    statement = (
-        "SELECT rowid, originator_id, originator_version, topic, state "
-        f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? "
-        f"AND topic IN ({', '.join('?' * len(TOPICS))}) ORDER BY rowid LIMIT ?"
-    )
-
-    def select(after: int, stop: int, limit: int) -> Sequence[Row]:
-        with datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (after, stop, *TOPICS, limit))
-            return [tuple(row) for row in cursor.fetchall()]
-
-    return select
-
-
-def _postgres_select(recorder: Any) -> Any:
-    from psycopg.rows import tuple_row
-    from psycopg.sql import SQL, Identifier
-
-    datastore = recorder.datastore
-    statement = SQL(
-        "SELECT notification_id, originator_id, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
-        "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
-    ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
-    topics = list(TOPICS)
-
-    def select(after: int, stop: int, limit: int) -> Sequence[Row]:
-        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (after, stop, topics, limit), prepare=True)
-            return [(i, o, v, t, bytes(s)) for i, o, v, t, s in cursor.fetchall()]
-
-    return select

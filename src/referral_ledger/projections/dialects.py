@@ -1,0 +1,337 @@
+"""The views' SQL, per database: SQLite (also the in-memory store) and PostgreSQL.
+
+Everything that differs between the two is here, behind `ViewsSQL`: the
+placeholder and schema prefix, the tables' DDL options, the lock that
+serialises creating them, PostgreSQL's trigram index and statistics, how
+the tables are emptied, and how rows are read and written in bulk. The
+catch-up, the tracking and the queries are written once against it.
+Statements are written with `?` placeholders and `{p}` before a table name
+(the schema on PostgreSQL); `sql()` turns them into the dialect's own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, ClassVar, Final
+
+from referral_ledger.projections.rows import LEAD_COLUMNS
+
+#: The views' tables (the position table is the tracking's, and outlives them).
+VIEW_TABLES: Final = ("rl_leads", "rl_revenue")
+
+#: Plain indexes for the filters and the common sorts; each ends with the
+#: tie-breakers, so a page in that order can be read off the index.
+_LEAD_INDEXES: Final = {
+    "submitted": "submitted_at, referral_id",
+    "updated": "updated_at, submitted_at, referral_id",
+    "status": "status_rank, submitted_at, referral_id",
+    "program": "program, submitted_at, referral_id",
+    "name": "name_key, submitted_at, referral_id",
+    "business": "business_key, submitted_at, referral_id",
+    "rep": "rep, submitted_at",
+}
+_LEAD_CONFLICT: Final = "ON CONFLICT (referral_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in LEAD_COLUMNS[1:]
+)
+_REVENUE_COLUMNS: Final = ("customer_id", "revenue")
+_REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
+
+#: PostgreSQL leaves room in each page of the revenue table, so updating a
+#: customer's revenue (every purchase) writes the new row version in the same
+#: page and no index entry (a HOT update), and later reads prune the old
+#: versions. Full pages (the default) make every update a new index entry and
+#: leave a dead row behind, until a vacuum: a rebuild that updates each
+#: customer's row many times got slower as it went (and the table 4x bigger).
+_REVENUE_FILL: Final = "fillfactor = 50"
+#: The array type each non-text column is sent as to PostgreSQL's `unnest`.
+_PG_ARRAY_TYPES: Final = {
+    "status_rank": "integer[]",
+    "sales_assistance": "integer[]",
+    "contacted": "integer[]",
+}
+#: Ids per `IN (...)` query: well under SQLite's 32,766 host parameters.
+#: (PostgreSQL takes any number as one array: `= ANY(?)`.)
+_SELECT_CHUNK: Final = 500
+
+
+class ViewsSQL(ABC):
+    """A database's statements for the views, run on the datastore given."""
+
+    #: True on PostgreSQL (the catch-up and queries do not need to know).
+    postgres: ClassVar[bool]
+    #: The column type of text values.
+    _text: ClassVar[str]
+    #: What follows the revenue table's column list in its CREATE TABLE.
+    _revenue_storage: ClassVar[str]
+
+    def __init__(self, datastore: Any, prefix: str) -> None:
+        #: eventsourcing's datastore: a DB-API cursor on a pooled connection.
+        self.datastore = datastore
+        self._prefix = prefix
+
+    # --- running statements --------------------------------------------------
+
+    def sql(self, text: str) -> str:
+        """`text` in this dialect: `{p}` → schema prefix, `?` → its placeholder."""
+        return text.replace("{p}", self._prefix)
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        # eventsourcing's datastores give a DB-API cursor on a pooled connection
+        # and commit or roll back around it (sqlite3 and psycopg alike).
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def execute(self, cursor: Any, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Run `text` (in `?`/`{p}` form); its rows, or [] if it has none."""
+        cursor.execute(self.sql(text), params)
+        try:
+            return list(cursor.fetchall())
+        except Exception:  # statements without a result set
+            return []
+
+    # --- the tables -----------------------------------------------------------
+
+    def table_statements(self) -> list[str]:
+        """CREATE TABLE and CREATE INDEX of the views (IF NOT EXISTS)."""
+        text = self._text
+        return [
+            "CREATE TABLE IF NOT EXISTS {p}rl_leads ("
+            f"referral_id {text} PRIMARY KEY, referrer_id {text} NOT NULL, "
+            f"name {text} NOT NULL, phone {text} NOT NULL, email {text}, "
+            f"business_name {text}, website {text}, industry {text} NOT NULL, "
+            f"program {text} NOT NULL, status {text} NOT NULL, status_rank INTEGER NOT NULL, "
+            f"rep {text}, submitted_at {text} NOT NULL, updated_at {text} NOT NULL, "
+            "sales_assistance INTEGER NOT NULL, contacted INTEGER NOT NULL, "
+            f"plan {text}, reward {text}, rewarded_at {text}, referred_customer_id {text}, "
+            f"search {text} NOT NULL, name_key {text} NOT NULL, business_key {text} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS rl_leads_referrer ON {p}rl_leads (referrer_id, status)",
+            *(
+                f"CREATE INDEX IF NOT EXISTS rl_leads_{name} ON {{p}}rl_leads ({columns})"
+                for name, columns in _LEAD_INDEXES.items()
+            ),
+            "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
+            f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL){self._revenue_storage}",
+        ]
+
+    @abstractmethod
+    def lock_schema(self, cursor: Any) -> None:
+        """Serialise creating the tables, up to the end of the transaction."""
+
+    @abstractmethod
+    def create_search_index(self, cursor: Any) -> None:
+        """An index for `search LIKE '%term%'`, where the database has one."""
+
+    @abstractmethod
+    def empty_tables(self, cursor: Any) -> None:
+        """Delete every row of the views, for a rebuild."""
+
+    @abstractmethod
+    def refresh_statistics(self) -> None:
+        """After a large catch-up: let the planner see the tables' new size."""
+
+    # --- rows in bulk ---------------------------------------------------------
+
+    @abstractmethod
+    def select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
+        """The rows of `table` whose `key` is one of `ids` (hex)."""
+
+    def write_leads(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert or update lead rows (`LEAD_COLUMNS` values, distinct keys)."""
+        self._upsert(cursor, "rl_leads", LEAD_COLUMNS, _LEAD_CONFLICT, rows)
+
+    def write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
+        """Write customers' revenue; `stored`: those whose row is known to exist."""
+        self._upsert_revenue(cursor, revenue)
+
+    def _upsert_revenue(self, cursor: Any, revenue: dict[str, Decimal]) -> None:
+        self._upsert(
+            cursor,
+            "rl_revenue",
+            _REVENUE_COLUMNS,
+            _REVENUE_CONFLICT,
+            [(customer, str(amount)) for customer, amount in revenue.items()],
+        )
+
+    @abstractmethod
+    def _upsert(
+        self,
+        cursor: Any,
+        table: str,
+        columns: tuple[str, ...],
+        conflict: str,
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Insert or update `rows` (distinct keys) of `table`."""
+
+
+class SQLiteViews(ViewsSQL):
+    """SQLite: one writer at a time, statements run in-process."""
+
+    postgres = False
+    _text = "TEXT"
+    _revenue_storage = ""
+
+    def __init__(self, datastore: Any) -> None:
+        super().__init__(datastore, "")
+
+    def lock_schema(self, cursor: Any) -> None:
+        pass  # SQLite lets one transaction write at a time: nothing to race
+
+    def create_search_index(self, cursor: Any) -> None:
+        pass  # no trigram index: the search is a scan of the folded text
+
+    def empty_tables(self, cursor: Any) -> None:
+        for table in VIEW_TABLES:
+            self.execute(cursor, f"DELETE FROM {{p}}{table}")
+
+    def refresh_statistics(self) -> None:
+        pass  # the blind plans ANALYZE_AFTER is about were PostgreSQL's
+
+    def select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
+        """A chunk of ids per query (SQLite has a host parameter limit)."""
+        for start in range(0, len(ids), _SELECT_CHUNK):
+            chunk = ids[start : start + _SELECT_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            yield from self.execute(
+                cursor,
+                f"SELECT * FROM {{p}}{table} WHERE {key} IN ({marks})",
+                tuple(chunk),
+            )
+
+    def _upsert(
+        self,
+        cursor: Any,
+        table: str,
+        columns: tuple[str, ...],
+        conflict: str,
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """One prepared statement run per row (a loop in C)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        cursor.executemany(
+            self.sql(f"INSERT INTO {{p}}{table} ({names}) VALUES ({marks}) {conflict}"), rows
+        )
+
+
+class PostgresViews(ViewsSQL):
+    """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
+
+    postgres = True
+    # Byte order: the same order as SQLite's, whatever the server's locale.
+    _text = 'TEXT COLLATE "C"'
+    _revenue_storage = f" WITH ({_REVENUE_FILL})"
+
+    def __init__(self, datastore: Any) -> None:
+        super().__init__(datastore, f'"{datastore.schema}".')
+
+    def sql(self, text: str) -> str:
+        return super().sql(text).replace("?", "%s")
+
+    def lock_schema(self, cursor: Any) -> None:
+        # Two processes opening a new schema at once would race on
+        # CREATE TABLE IF NOT EXISTS; the lock ends with the transaction.
+        self.execute(
+            cursor,
+            "SELECT pg_advisory_xact_lock(hashtext(?)) AS locked",
+            (f"referral_ledger:views:{self.datastore.schema}",),
+        )
+
+    def create_search_index(self, cursor: Any) -> None:
+        """A GIN trigram index, so `search LIKE '%term%'` needs no full scan.
+
+        pg_trgm is an extension: creating it may need rights the ledger's user
+        lacks, or the server may not ship it. Then the search still works as
+        a sequential LIKE, with the same results. The extension goes to
+        `public` (not the ledger's schema): dropping one tenant's schema must
+        not drop an extension other schemas' indexes depend on.
+        """
+        self._try(cursor, "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+        found = self.execute(
+            cursor,
+            "SELECT extnamespace::regnamespace::text AS namespace "
+            "FROM pg_extension WHERE extname = 'pg_trgm'",
+        )
+        if found:
+            namespace = found[0]["namespace"]
+            self._try(
+                cursor,
+                "CREATE INDEX IF NOT EXISTS rl_leads_search ON {p}rl_leads "
+                f"USING gin (search {namespace}.gin_trgm_ops)",
+            )
+
+    def _try(self, cursor: Any, statement: str) -> bool:
+        """Run `statement` in a savepoint; on failure undo it and go on."""
+        self.execute(cursor, "SAVEPOINT rl_try")
+        try:
+            self.execute(cursor, statement)
+        except Exception:
+            self.execute(cursor, "ROLLBACK TO SAVEPOINT rl_try")
+            return False
+        self.execute(cursor, "RELEASE SAVEPOINT rl_try")
+        return True
+
+    def empty_tables(self, cursor: Any) -> None:
+        # No dead rows left behind for the rebuild's writes to step over.
+        self.execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue")
+        # Tables made before the setting get it too (it applies to new pages).
+        self.execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({_REVENUE_FILL})")
+
+    def refresh_statistics(self) -> None:
+        with self.transaction(commit=True) as cursor:
+            self.execute(cursor, "ANALYZE {p}rl_leads, {p}rl_revenue")
+
+    def select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
+        """One query, the ids as one array."""
+        if not ids:
+            return
+        yield from self.execute(cursor, f"SELECT * FROM {{p}}{table} WHERE {key} = ANY(?)", (ids,))
+
+    def write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
+        """The rows known to exist are UPDATEd (a third cheaper per row than
+        an upsert, which probes the index for a conflict first), the others
+        upserted; the count of rows updated is checked, so a row believed to
+        exist that did not would fail the batch, never be lost.
+        """
+        existing = [(c, str(amount)) for c, amount in revenue.items() if c in stored]
+        if existing:
+            customers, amounts = (list(column) for column in zip(*existing, strict=True))
+            cursor.execute(
+                self.sql(
+                    "UPDATE {p}rl_revenue AS r SET revenue = u.revenue "
+                    "FROM unnest(?::text[], ?::text[]) AS u(customer_id, revenue) "
+                    "WHERE r.customer_id = u.customer_id"
+                ),
+                (customers, amounts),
+            )
+            if cursor.rowcount != len(existing):
+                raise RuntimeError(
+                    f"updated {cursor.rowcount} revenue rows of {len(existing)} known to exist"
+                )
+        self._upsert_revenue(cursor, {c: a for c, a in revenue.items() if c not in stored})
+
+    def _upsert(
+        self,
+        cursor: Any,
+        table: str,
+        columns: tuple[str, ...],
+        conflict: str,
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """One statement, one array per column: a statement per row, even
+        pipelined, was most of a PostgreSQL catch-up's time."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        arrays = ", ".join(f"?::{_PG_ARRAY_TYPES.get(c, 'text[]')}" for c in columns)
+        self.execute(
+            cursor,
+            f"INSERT INTO {{p}}{table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )

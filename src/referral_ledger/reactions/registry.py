@@ -1,0 +1,130 @@
+"""What the ledger does by itself: reactions to events, and jobs that fall due.
+
+Both are declared here, in one line each, and run by the ledger; no command
+calls them. A **reaction** names the event types it follows and a handler
+that records its own events into a unit of work; `process_reactions`,
+`run_worker` and (with `react_inline=True`) every command that recorded one
+of those types run it exactly once per event (see `follow.py`). A **job**
+names what becomes due and when, and a handler that decides the events of
+one due item; `process_due` and `run_worker` run it exactly once per item
+(see `due.py`).
+
+Registering::
+
+    reaction("automatic-rewards", (PhoneClaimed, ContractSigned), reward_on_contract)
+    job("points-expiry", due=lots_expiring, handle=expire_lot)
+
+A name is stored (the reaction's tracking position, each due item's record
+id): never rename one that has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, tzinfo
+from typing import Generic, Protocol, TypeVar
+
+import attrs
+from eventsourcing.utils import get_topic
+
+from referral_ledger.aggregates.base import Event
+from referral_ledger.store import Store, UnitOfWork
+
+#: Log entries read per query when a job lists what it follows.
+BATCH = 500
+
+
+@attrs.frozen
+class Context:
+    """What reactions and jobs may read besides their unit: the store and the ledger's settings."""
+
+    store: Store
+    phone_region: str
+    business_timezone: tzinfo
+
+    def events(self, *types: type[Event]) -> Iterator[Event]:
+        """Every recorded event of `types`, oldest first (for a job listing what is due)."""
+        topics = tuple(get_topic(cls) for cls in types)
+        position = 0
+        while batch := self.store.notifications(position, BATCH, topics):
+            for notification in batch:
+                yield self.store.event_of(notification)
+            position = batch[-1].id
+
+
+#: A reaction's handler: record into the unit what `event` calls for (maybe nothing).
+Handle = Callable[[UnitOfWork, Event, Context], None]
+#: A job's list of items: (when the item is due, its key), from the log or the state.
+ListDue = Callable[[Context, datetime], Iterable[tuple[datetime, str]]]
+#: A job's handler: record into the unit the effect of the item `key`, due at the datetime.
+HandleDue = Callable[[UnitOfWork, str, datetime, Context], None]
+
+
+@attrs.frozen
+class Reaction:
+    """A reaction: its stored name, the event types it follows, its handler."""
+
+    name: str
+    triggers: tuple[type[Event], ...]
+    handle: Handle
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(get_topic(cls) for cls in self.triggers)
+
+
+@attrs.frozen
+class Job:
+    """A time-driven job: its stored name, what is due when, and what to record for an item."""
+
+    name: str
+    due: ListDue
+    handle: HandleDue
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+class Registry(Generic[N]):
+    """Entries by name, in the order they were registered (the order they run in)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, N] = {}
+
+    def add(self, entry: N) -> N:
+        """Register `entry`; a second entry of the same name is a programming error."""
+        if entry.name in self._entries:
+            raise ValueError(f"{entry.name!r} is already registered")
+        self._entries[entry.name] = entry
+        return entry
+
+    def remove(self, entry: N) -> None:
+        """Unregister `entry` (tests register toy jobs for a while)."""
+        if self._entries.get(entry.name) is entry:
+            del self._entries[entry.name]
+
+    def __iter__(self) -> Iterator[N]:
+        # A copy: a handler may register while the ledger iterates.
+        return iter(list(self._entries.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+
+REACTIONS: Registry[Reaction] = Registry()
+JOBS: Registry[Job] = Registry()
+
+
+def reaction(name: str, triggers: Iterable[type[Event]], handle: Handle) -> Reaction:
+    """Register a reaction to the events of `triggers`."""
+    return REACTIONS.add(Reaction(name, tuple(triggers), handle))
+
+
+def job(name: str, *, due: ListDue, handle: HandleDue) -> Job:
+    """Register a time-driven job."""
+    return JOBS.add(Job(name, due, handle))

@@ -1,0 +1,109 @@
+"""The unit of work: one attempt at a command, what it loaded and what it decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+import attrs
+
+from referral_ledger.aggregates.base import Event, Evolve, State
+
+if TYPE_CHECKING:
+    from referral_ledger.store.store import Store
+
+S = TypeVar("S", bound=State)
+
+
+@attrs.define
+class CommandStats:
+    """Counts since the store was opened, for tests and operators."""
+
+    commands: int = 0
+    attempts: int = 0
+    conflicts_retried: int = 0
+    conflicts_surfaced: int = 0
+
+
+class _Record:
+    """What a unit of work holds of one record."""
+
+    __slots__ = ("evolve", "first_new", "read", "state")
+
+    def __init__(self, state: Any, evolve: Evolve[Any]) -> None:
+        self.state = state
+        self.evolve = evolve
+        #: The version as read (0: it did not exist yet, or was declared new).
+        self.read: int = 0 if state is None else state.version
+        #: The version of this unit's first event for it (0: none yet).
+        self.first_new = 0
+
+
+class UnitOfWork:
+    """One attempt at a command: what it loaded and the events it decided on."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # One entry per record, so a bulk command looks each id up once per step.
+        self._records: dict[UUID, _Record] = {}
+        self.pending: list[Event] = []
+        self.now = store.clock()
+
+    def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
+        """The current state of an aggregate (None if it has no events yet)."""
+        record = self._records.get(aggregate_id)
+        if record is None:
+            record = _Record(self._store.load(aggregate_id, evolve), evolve)
+            self._records[aggregate_id] = record
+        state: S | None = record.state
+        return state
+
+    def prefetch(self, records: Iterable[tuple[UUID, Evolve[Any]]]) -> None:
+        """Load many records at once (one query per table), for the `load`s that follow.
+
+        Records already in the unit are left as they are; `load` then answers
+        from memory. The states are as the store has them, exactly as `load`
+        would read them one by one.
+        """
+        held = self._records
+        wanted = {i: evolve for i, evolve in records if i not in held}
+        if wanted:
+            for aggregate_id, state in self._store.load_many(wanted).items():
+                held[aggregate_id] = _Record(state, wanted[aggregate_id])
+
+    def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
+        """Declare a record this unit creates, without reading it first.
+
+        For fresh random ids: should the id exist after all, saving its
+        version 1 conflicts in the store, so nothing is overwritten.
+        """
+        if aggregate_id not in self._records:
+            self._records[aggregate_id] = _Record(None, evolve)
+
+    def record(self, events: list[Event]) -> None:
+        """Add decided events; they are applied to the loaded states at once."""
+        for event in events:
+            record = self._records[event.originator_id]
+            state = record.state
+            expected = 1 if state is None else state.version + 1
+            assert event.originator_version == expected, (event, expected)
+            record.state = record.evolve(state, event)
+            if not record.first_new:
+                record.first_new = expected
+            self.pending.append(event)
+
+    def reads_current(self) -> bool:
+        """Whether every record this unit read is still at the version it read.
+
+        Records are read one query at a time, so another process's commit can
+        fall between two reads (on PostgreSQL's READ COMMITTED, or between
+        SQLite's read transactions): the unit then saw half of that commit.
+        If nothing read has moved since, every read was current at this one
+        moment, and a refusal decided on them is one a serial order would give.
+        """
+        return all(self._store.version_of(i) == r.read for i, r in self._records.items())
+
+    def changed(self) -> Iterator[_Record]:
+        """What this unit holds of each record it recorded events for."""
+        return (r for r in self._records.values() if r.first_new)
