@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar, cast
 from uuid import UUID
@@ -61,6 +61,10 @@ class Store:
         self.stats = CommandStats()
         self.cache = StateCache(cache_size)
         self._reader = bulk_reader(app)
+        #: Called with the events of each unit this store commits, after the
+        #: commit, in the committing thread: how the ledger runs its reactions
+        #: inline without any command calling them.
+        self.listeners: list[Callable[[Sequence[Event]], None]] = []
 
     # --- reading -----------------------------------------------------------
 
@@ -224,6 +228,8 @@ class Store:
             # push out the accounts and customers read over and over.
             self.cache.put_many((r.state, r.evolve) for r in changed if r.read)
             self._take_snapshots(changed, unit.now)
+            for listener in self.listeners:
+                listener(unit.pending)
             return result
         self.stats.conflicts_retried -= 1
         self.stats.conflicts_surfaced += 1
