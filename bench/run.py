@@ -59,12 +59,12 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from referral_ledger import Ledger, LoyaltyProgram
-from referral_ledger.aggregates import customer as customers
+from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
-from referral_ledger.aggregates.customer import CustomerDetails
 from referral_ledger.aggregates.referral import Lead
 from referral_ledger.persistence.application import without_chain
+from referral_ledger.policies.customer_fields import CustomerDetails
 from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
     EventLog,

@@ -38,6 +38,7 @@ from referral_ledger import (
     Ledger,
     LedgerError,
     LoyaltyProgram,
+    PointsSummary,
     ProgramNotConfigured,
     RedemptionRefused,
     Tier,
@@ -61,6 +62,10 @@ class ModelAccount:
     lifetime: int = 0
     purchases: int = 0
     tier: str | None = None
+    #: (business `at`, points) of every movement: for readings by `at`. A
+    #: movement dated "now" is given the clock's reading right after it, which
+    #: orders it exactly against every moment `history` keeps.
+    moves: list[tuple[datetime, int]] = attrs.Factory(list)
 
 
 @attrs.define
@@ -190,9 +195,11 @@ class LoyaltyMachine(RuleBasedStateMachine):
             command()
         assert count == self.ledger.event_count()
 
-    def purchase(self, who: int, invoice_id: str, invoice: ModelInvoice) -> int:
+    def purchase(
+        self, who: int, invoice_id: str, invoice: ModelInvoice, at: datetime | None = None
+    ) -> int:
         return self.ledger.record_purchase(
-            self.ids[who], invoice_id, invoice.amount, invoice.discounted, invoice.points_used
+            self.ids[who], invoice_id, invoice.amount, invoice.discounted, invoice.points_used, at
         )
 
     def retier(self, account: ModelAccount) -> None:
@@ -228,16 +235,20 @@ class LoyaltyMachine(RuleBasedStateMachine):
     def buy(self, who: int, amount: Decimal, data: st.DataObject) -> None:
         discounted = data.draw(st.sampled_from([Decimal(0), amount / 2, amount]), "discounted")
         points_used = data.draw(st.sampled_from([0, 0, 3]), "points_used")
+        # Backfilled purchases: dated before earlier steps, recorded now.
+        days_back = data.draw(st.sampled_from([None, None, 0, 1, 30]), "days back")
+        at = None if days_back is None else self.clock.now - timedelta(days=days_back)
         invoice_id = f"INV-{next(self.numbers)}"
         invoice = ModelInvoice(who, amount, discounted, points_used, points=0)
         if self.program is None:
             self.expect_refusal(
-                ProgramNotConfigured, lambda: self.purchase(who, invoice_id, invoice)
+                ProgramNotConfigured, lambda: self.purchase(who, invoice_id, invoice, at)
             )
             return
         account = self.accounts[who]
         invoice.points = model_points(self.program, invoice, account.group)
-        assert invoice.points == self.purchase(who, invoice_id, invoice)
+        assert invoice.points == self.purchase(who, invoice_id, invoice, at)
+        account.moves.append((self.clock.now if at is None else at, invoice.points))
         self.invoices[invoice_id] = invoice
         account.balance += invoice.points
         account.lifetime += invoice.points
@@ -309,6 +320,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             return
         value = self.program.point_value * points
         assert value == command()
+        account.moves.append((self.clock.now, -points))
         account.balance -= points
         self.redemptions[redemption_id] = ModelRedemption(who, points, value)
 
@@ -382,6 +394,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
         account = self.accounts[who]
         taken = min(owed, account.balance)
         assert taken == command()
+        account.moves.append((self.clock.now, -taken))
         account.balance -= taken
         # A returned invoice stops counting toward tiers, even what the balance could not cover.
         account.lifetime -= owed
@@ -406,6 +419,9 @@ class LoyaltyMachine(RuleBasedStateMachine):
         """`balance(as_of=)` answers as the ledger stood after an earlier step."""
         moment, balances = data.draw(st.sampled_from(self.history), "moment")
         assert balances == [self.ledger.balance(c, as_of=moment) for c in self.ids]
+        # By business time: every movement recorded so far that is dated by then.
+        dated = [sum(p for at, p in a.moves if at <= moment) for a in self.accounts]
+        assert dated == [self.ledger.balance(c, at=moment) for c in self.ids]
         # The public statement is the fold the invariant checks, as of now.
         for customer in self.ids:
             events = self.ledger._store.events_of(account_id(customer))
@@ -435,6 +451,14 @@ class LoyaltyMachine(RuleBasedStateMachine):
                 )
             else:
                 assert (0, 0, None) == (model.lifetime, model.purchases, model.tier)
+            # The summary's tier follows the program in force, whatever tier the
+            # account reached under an earlier one.
+            tier = model_tier(self.program, model.lifetime) if self.program else None
+            assert PointsSummary(model.balance, 0, model.lifetime, tier) == (
+                self.ledger.points_summary(customer)
+            )
+            dates = [row.at for row in self.ledger.statement(customer)]
+            assert sorted(dates) == dates
         self.history.append((self.clock.now, [a.balance for a in self.accounts]))
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 from uuid import UUID, uuid4
 
-import attrs
 import pytest
 
 from referral_ledger import Ledger, ReferralStatus, ReferrerNotEligible
@@ -149,34 +147,28 @@ def test_a_customer_who_took_the_leads_old_phone_does_not_collect_its_reward(
 
 
 def test_the_automatic_reward_is_dated_by_the_contract_signing(ledger: Ledger) -> None:
-    """Without a business time on the signing (until `sign_contract(at=)` lands)
-    the reward is dated when the signing was recorded."""
+    """A signing backfilled with `at=` dates its automatic reward, not the moment it was loaded."""
     referrer = new_referrer(ledger)
-    rid = ledger.submit_referral(referrer, "Trần Thị Bình", LEAD_PHONE, "fashion")
-    lead = ledger.register_customer("Trần Thị Bình", [LEAD_PHONE])
-    ledger.sign_contract(lead, "C-77", "pro", date(2026, 1, 1), date(2026, 12, 31))
-    [signed] = [e for e in ledger._store.events_of(lead) if isinstance(e, ContractSigned)]
+    submitted = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    rid = ledger.submit_referral(referrer, "Trần Thị Bình", LEAD_PHONE, "fashion", at=submitted)
+    lead = ledger.register_customer("Trần Thị Bình", [LEAD_PHONE], at=submitted)
+    signed = datetime(2026, 3, 20, 15, tzinfo=UTC)
+    ledger.sign_contract(lead, "C-77", "pro", date(2026, 3, 20), date(2026, 12, 31), at=signed)
     [rewarded] = rewards_of(ledger, rid)
-    assert signed.timestamp == rewarded.at
+    assert signed == rewarded.at
 
 
-@attrs.frozen(kw_only=True)
-class _SignedWithBusinessTime(ContractSigned):
-    at: datetime
-
-
-def test_signed_at_is_the_signings_business_time_when_it_has_one() -> None:
-    recorded = datetime(2026, 6, 1, tzinfo=UTC)
-    fields: dict[str, Any] = {
-        "originator_id": uuid4(),
-        "originator_version": 2,
-        "timestamp": recorded,
-        "customer_id": uuid4(),
-        "contract_id": "C-1",
-        "plan": "pro",
-        "starts_on": date(2025, 3, 1),
-        "ends_on": date(2026, 2, 28),
-    }
-    assert recorded == signed_at(ContractSigned(**fields))
+def test_signed_at_is_the_signings_business_time() -> None:
     backfilled = datetime(2025, 3, 1, 9, tzinfo=UTC)
-    assert backfilled == signed_at(_SignedWithBusinessTime(at=backfilled, **fields))
+    event = ContractSigned(
+        originator_id=uuid4(),
+        originator_version=2,
+        timestamp=datetime(2026, 6, 1, tzinfo=UTC),
+        customer_id=uuid4(),
+        contract_id="C-1",
+        plan="pro",
+        starts_on=date(2025, 3, 1),
+        ends_on=date(2026, 2, 28),
+        at=backfilled,
+    )
+    assert backfilled == signed_at(event)

@@ -23,7 +23,7 @@ import attrs
 import psycopg
 import pytest
 
-import referral_ledger.commands.customers as customer_commands
+import referral_ledger.commands.customer_steps as customer_commands
 import referral_ledger.commands.referrals as referral_commands
 from referral_ledger import (
     ConversionRow,

@@ -2,15 +2,7 @@
 replayable event log. Everything a host application needs is importable
 from here."""
 
-from referral_ledger.aggregates.customer import (
-    DUPLICATE_PHONE_POLICIES,
-    KNOWN_TAGS,
-    UNCHANGED,
-    Contract,
-    Customer,
-    DuplicatePhonePolicy,
-    ImportReport,
-)
+from referral_ledger.aggregates.customer_record import Contract
 from referral_ledger.aggregates.referral import (
     EXPECTED_NEXT,
     Lead,
@@ -20,6 +12,7 @@ from referral_ledger.aggregates.referral import (
 )
 from referral_ledger.audit import AuditReport, Problem
 from referral_ledger.chain import ChainHead
+from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -35,10 +28,17 @@ from referral_ledger.errors import (
     StoreError,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.customer_fields import UNCHANGED
+from referral_ledger.policies.customers import (
+    DUPLICATE_PHONE_POLICIES,
+    KNOWN_TAGS,
+    DuplicatePhonePolicy,
+)
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.projections.customer import Customer
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
-from referral_ledger.projections.statement import StatementRow
+from referral_ledger.projections.statement import ExpiringPoints, PointsSummary, StatementRow
 
 __all__ = [
     "DUPLICATE_PHONE_POLICIES",
@@ -54,6 +54,7 @@ __all__ = [
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "ExpiringPoints",
     "HistoryRow",
     "ImportReport",
     "InvalidInput",
@@ -64,6 +65,7 @@ __all__ = [
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
+    "PointsSummary",
     "Problem",
     "ProgramNotConfigured",
     "PurchaseImportReport",

@@ -19,7 +19,7 @@ import phonenumbers
 
 from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chain import ChainHead
-from referral_ledger.commands.base import VIETNAM
+from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
@@ -55,11 +55,13 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
     ) -> None:
         """Use :meth:`Ledger.open`; this wires an already opened store."""
         self._store = store
+        # Before anything else is recorded: a new encrypted store takes keyed ids.
+        self._ids = record_ids(store)
         self._views = ViewStore(store, in_memory=views_in_memory)
         self.phone_region = phone_region
         self.business_timezone = business_timezone
         self.react_inline = react_inline
-        self._context = Context(store, phone_region, business_timezone)
+        self._context = Context(store, phone_region, business_timezone, self._ids)
         self._reactions = Reactions(self._context)
         if react_inline:
             # After each commit, the reactions that follow what it recorded.

@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 from uuid import UUID
 
 import attrs
 
 from referral_ledger.aggregates.base import Event, next_version
-from referral_ledger.errors import InvalidInput, NotFound
+from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
+from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.values import derived_id
+from referral_ledger.values import EXACT, UNKEYED_IDS, RecordIds, derived_id
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -27,12 +29,19 @@ def account_id(customer_id: UUID) -> UUID:
     return derived_id("loyalty-account", customer_id.hex)
 
 
-def invoice_record_id(invoice_id: str) -> UUID:
-    return derived_id("invoice", invoice_id)
+#: An invoice id and a redemption id are claims of their customer (see
+#: `claims.py`); their first events carry the figures, so they are only ever
+#: claimed by those (`InvoiceRecorded`, `RedemptionRecorded`), never released.
+INVOICE: Final = ClaimKind("invoice")
+REDEMPTION: Final = ClaimKind("redemption")
 
 
-def redemption_record_id(redemption_id: str) -> UUID:
-    return derived_id("redemption", redemption_id)
+def invoice_record_id(invoice_id: str, ids: RecordIds = UNKEYED_IDS) -> UUID:
+    return INVOICE.record_id(invoice_id, ids)
+
+
+def redemption_record_id(redemption_id: str, ids: RecordIds = UNKEYED_IDS) -> UUID:
+    return REDEMPTION.record_id(redemption_id, ids)
 
 
 # --- state -----------------------------------------------------------------
@@ -45,6 +54,11 @@ class LoyaltyAccount:
     id: UUID
     version: int
     customer_id: UUID
+    #: The latest business `at` among the movements: a reading at or after it
+    #: counts every movement, so it can use this state instead of the events.
+    #: No default, so that a snapshot stored without it (0.1) fails to load
+    #: and the account is replayed from its events instead.
+    latest_at: datetime
     balance: int = 0
     purchase_count: int = 0
     #: Points earned minus what returns owed back (taken or shortfall): what
@@ -125,7 +139,7 @@ class TierChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
-class InvoiceRecorded(Event):
+class InvoiceRecorded(ClaimEvent):
     customer_id: UUID
     invoice_id: str
     amount: Decimal
@@ -133,6 +147,10 @@ class InvoiceRecorded(Event):
     points_used: int
     points: int
     at: datetime
+
+    @property
+    def claimed(self) -> tuple[str, UUID]:
+        return self.invoice_id, self.customer_id
 
 
 @attrs.frozen(kw_only=True)
@@ -144,12 +162,16 @@ class InvoiceReturned(Event):
 
 
 @attrs.frozen(kw_only=True)
-class RedemptionRecorded(Event):
+class RedemptionRecorded(ClaimEvent):
     customer_id: UUID
     redemption_id: str
     points: int
     value: Decimal
     at: datetime
+
+    @property
+    def claimed(self) -> tuple[str, UUID]:
+        return self.redemption_id, self.customer_id
 
 
 # --- commands' validated input --------------------------------------------
@@ -176,12 +198,24 @@ def earn(
     program_version: int,
     group: str | None,
     now: datetime,
+    invoice_record: UUID | None = None,
 ) -> list[Event]:
-    """Record a purchase and the points it earns."""
+    """Record a purchase and the points it earns.
+
+    `invoice_record`: the id of the invoice's claim record in this store
+    (`INVOICE.record_id`; unkeyed when not given).
+    """
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
     points = rules.points_for(program, eligible)
+    rules.check_points_fit(
+        program,
+        purchase.amount,
+        points,
+        balance=(account.balance if account else 0) + points,
+        lifetime=(account.lifetime_points if account else 0) + points,
+    )
     account_version = next_version(account)
     events: list[Event] = [
         PointsEarned(
@@ -197,7 +231,7 @@ def earn(
             at=purchase.at,
         ),
         InvoiceRecorded(
-            originator_id=invoice_record_id(purchase.invoice_id),
+            originator_id=invoice_record or invoice_record_id(purchase.invoice_id),
             originator_version=1,
             timestamp=now,
             customer_id=customer_id,
@@ -237,14 +271,25 @@ def redeem(
     program_version: int,
     at: datetime,
     now: datetime,
+    redemption_record: UUID | None = None,
+    room: int | None = None,
 ) -> list[Event]:
-    """Spend points, if the program allows it."""
+    """Spend points, if the program allows it (`redemption_record`: as in `earn`).
+
+    `room` is the lowest balance from `at` on, in business-time order (None:
+    the balance, right for a redemption dated after every movement).
+    """
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
         balance=account.balance if account else 0,
         points=points,
     )
+    if room is not None and points > room:
+        raise RedemptionRefused(
+            f"cannot redeem {points} points dated {at.isoformat()}: movements dated after "
+            f"it leave only {room} points at one moment, and no balance may go negative"
+        )
     value = rules.redemption_value(program, points)
     return [
         PointsRedeemed(
@@ -259,7 +304,7 @@ def redeem(
             at=at,
         ),
         RedemptionRecorded(
-            originator_id=redemption_record_id(redemption_id),
+            originator_id=redemption_record or redemption_record_id(redemption_id),
             originator_version=1,
             timestamp=now,
             customer_id=customer_id,
@@ -290,8 +335,13 @@ def take_back(
     program: LoyaltyProgram,
     at: datetime,
     now: datetime,
+    room: int | None = None,
 ) -> list[Event]:
-    """Record a return and take back the points it owes, never below zero."""
+    """Record a return and take back the points it owes, never below zero.
+
+    Never below zero at any business moment either: at most `room`, the
+    lowest balance from `at` on (None: the balance), the rest is the shortfall.
+    """
     if invoice is None:
         raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
     if invoice.customer_id != customer_id:
@@ -299,7 +349,7 @@ def take_back(
             f"invoice_id {invoice_id!r} belongs to customer {invoice.customer_id}, "
             f"not {customer_id}"
         )
-    remaining = invoice.amount - invoice.returned_amount
+    remaining = EXACT.subtract(invoice.amount, invoice.returned_amount)
     returned = remaining if amount is None else amount
     if amount is not None and amount == 0:
         raise InvalidInput(f"amount to return must be positive: {amount!r}")
@@ -318,7 +368,8 @@ def take_back(
         taken_before=invoice.points_taken_back,
     )
     balance = account.balance if account else 0
-    taken = min(owed, balance)
+    # max: a store written before business-time readings may already dip below zero.
+    taken = max(0, min(owed, balance if room is None else room))
     account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
@@ -379,31 +430,36 @@ def _tier_change(
 
 
 def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
+    if not isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged):
+        raise TypeError(f"not a loyalty account event: {event!r}")
     if account is None:
-        assert isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged)
-        account = LoyaltyAccount(event.originator_id, 0, event.customer_id)
+        account = LoyaltyAccount(event.originator_id, 0, event.customer_id, event.at)
     version = event.originator_version
+    latest = event.at if event.at > account.latest_at else account.latest_at
     match event:
         case PointsEarned(points=points):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance + points,
                 purchase_count=account.purchase_count + 1,
                 lifetime_points=account.lifetime_points + points,
             )
         case PointsRedeemed(points=points):
-            return attrs.evolve(account, version=version, balance=account.balance - points)
+            return attrs.evolve(
+                account, version=version, latest_at=latest, balance=account.balance - points
+            )
         case PointsTakenBack(points=points, shortfall=shortfall):
             return attrs.evolve(
                 account,
                 version=version,
+                latest_at=latest,
                 balance=account.balance - points,
                 lifetime_points=account.lifetime_points - points - shortfall,
             )
         case TierChanged(tier=tier):
-            return attrs.evolve(account, version=version, tier=tier)
-    raise TypeError(f"not a loyalty account event: {event!r}")
+            return attrs.evolve(account, version=version, latest_at=latest, tier=tier)
 
 
 def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
@@ -423,7 +479,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
             return attrs.evolve(
                 invoice,
                 version=event.originator_version,
-                returned_amount=invoice.returned_amount + event.amount,
+                returned_amount=EXACT.add(invoice.returned_amount, event.amount),
                 points_taken_back=invoice.points_taken_back + event.points,
             )
     raise TypeError(f"not an invoice event: {event!r}")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.aggregates.base import Event, next_event
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.values import derived_id
@@ -36,18 +36,24 @@ class ProgramSettings(Generic[P]):
 @attrs.frozen(kw_only=True)
 class LoyaltyProgramConfigured(Event):
     program: LoyaltyProgram
+    #: The business moment of the decision (None in events written by 0.1:
+    #: their `timestamp`). Recorded only: purchases follow the program in
+    #: force when they are recorded, whatever their own `at`.
+    at: datetime | None = None
 
 
 def configure_loyalty(
-    settings: ProgramSettings[LoyaltyProgram] | None, program: LoyaltyProgram, now: datetime
+    settings: ProgramSettings[LoyaltyProgram] | None,
+    program: LoyaltyProgram,
+    now: datetime,
+    at: datetime | None = None,
 ) -> list[Event]:
     """Record `program` as the loyalty rules from now on."""
     return [
         LoyaltyProgramConfigured(
-            originator_id=LOYALTY_PROGRAM_ID,
-            originator_version=next_version(settings),
-            timestamp=now,
+            **next_event(settings, now, record_id=LOYALTY_PROGRAM_ID),
             program=program,
+            at=now if at is None else at,
         )
     ]
 
@@ -70,10 +76,7 @@ def configure_referrals(
     """Record `program` as the referral reward rules from now on."""
     return [
         ReferralProgramConfigured(
-            originator_id=REFERRAL_PROGRAM_ID,
-            originator_version=next_version(settings),
-            timestamp=now,
-            program=program,
+            **next_event(settings, now, record_id=REFERRAL_PROGRAM_ID), program=program
         )
     ]
 

@@ -17,13 +17,14 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates import customer as customers
+from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
-from referral_ledger.aggregates.loyalty import LoyaltyAccount, Purchase
+from referral_ledger.aggregates.customer_record import POS_ID
+from referral_ledger.aggregates.loyalty import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
-from referral_ledger.commands.base import LedgerBase
+from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
     InvalidInput,
@@ -32,14 +33,13 @@ from referral_ledger.errors import (
     ProgramNotConfigured,
 )
 from referral_ledger.policies.loyalty import LoyaltyProgram
-from referral_ledger.projections.statement import StatementRow, statement_rows
 from referral_ledger.store import (
     UnitOfWork,
 )
 from referral_ledger.values import (
+    RecordIds,
     parse_id,
     parse_money,
-    parse_optional_time,
     parse_points,
     parse_reference,
     parse_time,
@@ -66,19 +66,26 @@ class PurchaseImportReport:
         return self.recorded + self.duplicates + len(self.rejected)
 
 
-class LoyaltyCommands(LedgerBase):
-    """Loyalty program and points commands and queries."""
+class LoyaltyCommands(PointsQueries):
+    """Loyalty program and points commands (the queries are `PointsQueries`')."""
 
     # --- loyalty program ---------------------------------------------------
 
-    def configure_loyalty(self, program: LoyaltyProgram) -> int:
-        """Apply `program` from now on; returns its version number."""
+    def configure_loyalty(self, program: LoyaltyProgram, at: datetime | None = None) -> int:
+        """Apply `program` from now on; returns its version number.
+
+        `at` is the business moment of the decision, recorded with it. The
+        program applies to purchases recorded from now on, whatever their own
+        `at`: a purchase backfilled to before `at` still earns by it, and one
+        backfilled after `at` but recorded now does too.
+        """
         if not isinstance(program, LoyaltyProgram):
             raise InvalidInput(f"program must be a LoyaltyProgram, not {program!r}")
+        when = self._business_time(at)
 
         def decide(unit: UnitOfWork) -> int:
             settings = unit.load(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings)
-            unit.record(programs.configure_loyalty(settings, program, unit.now))
+            unit.record(programs.configure_loyalty(settings, program, unit.now, when))
             return 1 if settings is None else settings.version + 1
 
         return self._store.run(decide)
@@ -117,7 +124,7 @@ class LoyaltyCommands(LedgerBase):
         """
         customer = parse_id(customer_id, "customer_id")
         purchase = self._purchase(invoice_id, amount, discounted_amount, points_used, at)
-        reads = _earn_reads(customer, purchase)
+        reads = _earn_reads(customer, purchase, self._ids)
 
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
@@ -225,19 +232,19 @@ class LoyaltyCommands(LedgerBase):
         """Earn for each row in one unit; a row that fails records nothing."""
         # Every record the rows read, in a few queries rather than four per row.
         unit.prefetch(
-            (customers.external_link_id(customer), customers.evolve_link)
+            (self._claim_id(POS_ID, customer), customers.evolve_link)
             for _, customer, _ in rows
             if isinstance(customer, str)
         )
         known: list[tuple[UUID, Purchase]] = []
         for _, customer, purchase in rows:
             if isinstance(customer, str):
-                link = unit.load(customers.external_link_id(customer), customers.evolve_link)
-                if link is None:
+                link = self._load_claim(unit, POS_ID, customer)
+                if link is None or link.owner is None:
                     continue
-                customer = link.customer_id
+                customer = link.owner
             known.append((customer, purchase))
-        unit.prefetch(itertools.chain.from_iterable(_earn_reads(c, p) for c, p in known))
+        unit.prefetch(itertools.chain.from_iterable(_earn_reads(c, p, self._ids) for c, p in known))
         outcomes: list[tuple[int, int, bool, str]] = []
         for number, customer, purchase in rows:
             try:
@@ -257,7 +264,8 @@ class LoyaltyCommands(LedgerBase):
         Prefetch `_earn_reads` first, or each record is read by a query of its own.
         """
         record = self._customer(unit, customer)
-        invoice = unit.load(loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice)
+        invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
+        invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
             loyalty.check_same_purchase(invoice, customer, purchase)
             return invoice.points, False
@@ -271,15 +279,16 @@ class LoyaltyCommands(LedgerBase):
             program_version=settings.version,
             group=record.group,
             now=unit.now,
+            invoice_record=invoice_record,
         )
         unit.record(events)
         return _points_of(events, loyalty.PointsEarned), True
 
     def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
-        link = unit.load(customers.external_link_id(external_id), customers.evolve_link)
-        if link is None:
+        link = self._load_claim(unit, POS_ID, external_id)
+        if link is None or link.owner is None:
             raise NotFound(f"no customer with external_id {external_id!r}")
-        return link.customer_id
+        return link.owner
 
     def redeem_points(
         self, customer_id: UUID, points: int, redemption_id: str, at: datetime | None = None
@@ -294,9 +303,10 @@ class LoyaltyCommands(LedgerBase):
         reference = parse_reference(redemption_id, "redemption_id")
         when = self._business_time(at)
 
+        redemption_record = self._claim_id(loyalty.REDEMPTION, reference)
         reads: list[tuple[UUID, Evolve[Any]]] = [
             (customer, customers.evolve_customer),
-            (loyalty.redemption_record_id(reference), loyalty.evolve_redemption),
+            (redemption_record, loyalty.evolve_redemption),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
             (loyalty.account_id(customer), loyalty.evolve_account),
         ]
@@ -304,7 +314,7 @@ class LoyaltyCommands(LedgerBase):
         def decide(unit: UnitOfWork) -> Decimal:
             unit.prefetch(reads)
             self._customer(unit, customer)
-            record = unit.load(loyalty.redemption_record_id(reference), loyalty.evolve_redemption)
+            record = unit.load(redemption_record, loyalty.evolve_redemption)
             if record is not None:
                 loyalty.check_same_redemption(record, customer, wanted)
                 return record.value
@@ -319,6 +329,8 @@ class LoyaltyCommands(LedgerBase):
                 program_version=settings.version,
                 at=when,
                 now=unit.now,
+                redemption_record=redemption_record,
+                room=self._room(account, when),
             )
             unit.record(events)
             redeemed = events[0]
@@ -346,9 +358,10 @@ class LoyaltyCommands(LedgerBase):
         returned = None if amount is None else parse_money(amount, "amount")
         when = self._business_time(at)
 
+        invoice_record = self._claim_id(loyalty.INVOICE, reference)
         reads: list[tuple[UUID, Evolve[Any]]] = [
             (customer, customers.evolve_customer),
-            (loyalty.invoice_record_id(reference), loyalty.evolve_invoice),
+            (invoice_record, loyalty.evolve_invoice),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
             (loyalty.account_id(customer), loyalty.evolve_account),
         ]
@@ -356,7 +369,7 @@ class LoyaltyCommands(LedgerBase):
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
             self._customer(unit, customer)
-            invoice = unit.load(loyalty.invoice_record_id(reference), loyalty.evolve_invoice)
+            invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             settings = self._loyalty_settings(unit)
             account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
             events = loyalty.take_back(
@@ -368,51 +381,21 @@ class LoyaltyCommands(LedgerBase):
                 program=settings.program,
                 at=when,
                 now=unit.now,
+                room=self._room(account, when),
             )
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)
 
         return self._store.run(decide)
 
-    def balance(self, customer_id: UUID, as_of: datetime | None = None) -> int:
-        """The customer's points balance now, or as it stood at `as_of`."""
-        account = self.loyalty_account(customer_id, as_of=as_of)
-        return account.balance if account else 0
 
-    def loyalty_account(
-        self, customer_id: UUID, as_of: datetime | None = None
-    ) -> LoyaltyAccount | None:
-        """The customer's points account (balance, purchase count, lifetime points, tier).
-
-        None when the customer has no points movement (yet, or by `as_of`).
-        """
-        customer = parse_id(customer_id, "customer_id")
-        when = parse_optional_time(as_of, "as_of")
-        account = loyalty.account_id(customer)
-        # The customer (to tell an unknown id from an empty account) and the
-        # account in one query: on PostgreSQL each query is a round trip.
-        records: dict[UUID, Evolve[Any]] = {customer: customers.evolve_customer}
-        if when is None:
-            records[account] = loyalty.evolve_account
-        states = self._store.load_many(records)
-        if states[customer] is None:
-            raise NotFound(f"no customer with id {customer}")
-        if when is None:
-            state: LoyaltyAccount | None = states[account]
-            return state
-        return self._store.load_as_of(account, loyalty.evolve_account, when)
-
-    def statement(self, customer_id: UUID) -> list[StatementRow]:
-        """Every points movement of the customer, oldest first, with the running balance."""
-        customer = self._known_customer(customer_id)
-        return statement_rows(self._store.events_of(loyalty.account_id(customer)))
-
-
-def _earn_reads(customer: UUID, purchase: Purchase) -> list[tuple[UUID, Evolve[Any]]]:
+def _earn_reads(
+    customer: UUID, purchase: Purchase, ids: RecordIds
+) -> list[tuple[UUID, Evolve[Any]]]:
     """The records earning for `purchase` reads (see `_earn`)."""
     return [
         (customer, customers.evolve_customer),
-        (loyalty.invoice_record_id(purchase.invoice_id), loyalty.evolve_invoice),
+        (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
         (loyalty.account_id(customer), loyalty.evolve_account),
     ]

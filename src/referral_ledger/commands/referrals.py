@@ -29,6 +29,7 @@ from referral_ledger.policies import referral_rules as rules
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.store import UnitOfWork
 from referral_ledger.values import (
+    RecordIds,
     normalise_phone,
     parse_flag,
     parse_id,
@@ -111,7 +112,7 @@ class ReferralCommands(LedgerBase):
             if customer is None:
                 raise NotFound(f"no customer with id {referrer}")
             rules.check_referrer(referrer, customer.contracts, day)
-            index = unit.load(phones.phone_record_id(lead.phone), phones.evolve_phone)
+            index = unit.load(self._claim_id(phones.PHONE, lead.phone), phones.evolve_phone)
             rules.check_lead_phone(
                 lead.phone,
                 referrer_phones=customer.phones,
@@ -130,7 +131,10 @@ class ReferralCommands(LedgerBase):
                     now=unit.now,
                 )
             )
-            unit.record(phones.claim_for_lead(index, lead.phone, referral_id, unit.now))
+            record_id = self._claim_id(phones.PHONE, lead.phone)
+            unit.record(
+                phones.claim_for_lead(index, lead.phone, referral_id, unit.now, record_id=record_id)
+            )
             return referral_id
 
         return self._store.run(decide)
@@ -187,7 +191,7 @@ class ReferralCommands(LedgerBase):
         text = parse_optional_text(note, "note")
 
         def decide(unit: UnitOfWork, referral: Referral, when: datetime) -> list[Event]:
-            why = self_referral(unit, referral, referral.referred_customer_id)
+            why = self_referral(unit, referral, referral.referred_customer_id, self._ids)
             if why is not None and referral.status.is_open:
                 raise ReferrerNotEligible(f"referral {referral.id} cannot be rewarded: {why}")
             return referrals.reward(
@@ -242,7 +246,7 @@ class ReferralCommands(LedgerBase):
             if referral is None:
                 raise NotFound(f"no referral with id {rid}")
             unit.record(decide(unit, referral, when))
-            release_if_closed(unit, rid)
+            release_if_closed(unit, rid, self._ids)
             changed = unit.load(rid, referrals.evolve)
             assert changed is not None
             return changed
@@ -259,14 +263,16 @@ def referral_program(unit: UnitOfWork) -> ReferralProgram:
     return ReferralProgram() if settings is None else settings.program
 
 
-def self_referral(unit: UnitOfWork, referral: Referral, lead_customer: UUID | None) -> str | None:
+def self_referral(
+    unit: UnitOfWork, referral: Referral, lead_customer: UUID | None, ids: RecordIds
+) -> str | None:
     """Why rewarding `referral` now would pay the referrer for itself, or None.
 
     `lead_customer` is the customer the lead became (None: not linked yet;
     then whoever holds the lead's phone stands for it).
     """
     referrer = unit.load(referral.referrer_id, customers.evolve_customer)
-    index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+    index = unit.load(phones.phone_record_id(referral.lead.phone, ids), phones.evolve_phone)
     owners = () if index is None else index.owners
     if lead_customer is None and owners:
         lead_customer = owners[0]
@@ -281,7 +287,7 @@ def self_referral(unit: UnitOfWork, referral: Referral, lead_customer: UUID | No
     )
 
 
-def release_if_closed(unit: UnitOfWork, referral_id: UUID) -> None:
+def release_if_closed(unit: UnitOfWork, referral_id: UUID, ids: RecordIds) -> None:
     """Free the lead's phone of a referral that is rewarded or ineligible."""
     # A closed referral no longer holds its lead's phone: the lead may be
     # referred again (by anyone) once this one is rewarded or ineligible.
@@ -289,5 +295,5 @@ def release_if_closed(unit: UnitOfWork, referral_id: UUID) -> None:
     assert referral is not None
     if referral.status.is_open:
         return
-    index = unit.load(phones.phone_record_id(referral.lead.phone), phones.evolve_phone)
+    index = unit.load(phones.phone_record_id(referral.lead.phone, ids), phones.evolve_phone)
     unit.record(phones.release_lead(index, referral.lead.phone, referral_id, unit.now))

@@ -13,7 +13,15 @@ from fractions import Fraction
 import attrs
 
 from referral_ledger.errors import InvalidInput, RedemptionRefused
-from referral_ledger.values import parse_count, parse_money, parse_points, parse_text
+from referral_ledger.values import (
+    EXACT,
+    MAX_MONEY,
+    MAX_POINTS,
+    parse_count,
+    parse_money,
+    parse_points,
+    parse_text,
+)
 
 
 def _positive_money(value: object) -> Decimal:
@@ -116,7 +124,7 @@ def eligible_amount(
     if points_used > 0 and not program.earn_on_invoices_paid_with_points:
         return Decimal(0)
     if not program.earn_on_discounted_items:
-        return amount - discounted_amount
+        return EXACT.subtract(amount, discounted_amount)
     return amount
 
 
@@ -127,9 +135,36 @@ def points_for(program: LoyaltyProgram, eligible: Decimal) -> int:
     return int(Fraction(eligible) // Fraction(program.money_per_point))
 
 
+def check_points_fit(
+    program: LoyaltyProgram, amount: Decimal, points: int, *, balance: int, lifetime: int
+) -> None:
+    """Raise `InvalidInput` if a purchase earns more points than the ledger holds.
+
+    A tiny `money_per_point` times a large amount can earn more than any store
+    encodes (orjson and SQL integers end at 2^63 - 1); refuse it before it is
+    recorded rather than fail while saving it.
+    """
+    for what, total in (("points", points), ("balance", balance), ("lifetime points", lifetime)):
+        if total > MAX_POINTS:
+            raise InvalidInput(
+                f"amount {amount} at money_per_point {program.money_per_point} earns {points} "
+                f"points, which would make the {what} {total}: more than {MAX_POINTS:,}"
+            )
+
+
 def redemption_value(program: LoyaltyProgram, points: int) -> Decimal:
-    """The money `points` are worth when redeemed."""
-    return program.point_value * points
+    """The money `points` are worth when redeemed: exact, or refused.
+
+    Computed in `EXACT`, not the calling thread's decimal context (28 digits by
+    default, or whatever the host set), so it is never rounded.
+    """
+    value = EXACT.multiply(program.point_value, Decimal(points))
+    if value > MAX_MONEY:
+        raise InvalidInput(
+            f"{points} points at point_value {program.point_value} are worth {value}: "
+            f"more than {MAX_MONEY:,}"
+        )
+    return value
 
 
 def check_redemption(
@@ -171,6 +206,6 @@ def points_to_take_back(
     """
     if invoice_amount == 0:
         return 0
-    returned = Fraction(returned_before + returned_now)
+    returned = Fraction(EXACT.add(returned_before, returned_now))
     owed = min(earned, int(returned * earned // Fraction(invoice_amount)))
     return max(0, owed - taken_before)

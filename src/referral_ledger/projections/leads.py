@@ -27,6 +27,7 @@ from referral_ledger.aggregates.referral import (
     RepAssigned,
 )
 from referral_ledger.projections.folding import fold, search_key, website_key
+from referral_ledger.values import EXACT
 
 #: The referral events that change a lead row already in the table.
 LEAD_CHANGES: Final = (
@@ -152,7 +153,7 @@ def apply(event: Event, views: ViewRecords) -> None:
         return
     if isinstance(event, PointsEarned | PointsTakenBack):
         views.put_revenue(
-            event.customer_id, views.revenue(event.customer_id) + revenue_change(event)
+            event.customer_id, EXACT.add(views.revenue(event.customer_id), revenue_change(event))
         )
         return
     row = views.lead(event.originator_id)
@@ -192,7 +193,7 @@ def revenue_change(event: PointsEarned | PointsTakenBack) -> Decimal:
     """What a purchase adds to its customer's revenue, or a return takes back."""
     field, sign = REVENUE_CHANGES[type(event)]
     amount: Decimal = getattr(event, field)
-    return amount if sign > 0 else -amount
+    return amount if sign > 0 else amount.copy_negate()  # exact, unlike unary minus
 
 
 def conversion_row(rep: str | None, leads: int, contacts: int, customers: int) -> ConversionRow:

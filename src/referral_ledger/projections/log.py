@@ -115,4 +115,4 @@ class LogReader:
             amount = Decimal(payload[revenue.field])
         except Exception:
             return None
-        return RevenueChange(customer, amount if revenue.sign > 0 else -amount)
+        return RevenueChange(customer, amount if revenue.sign > 0 else amount.copy_negate())

@@ -19,6 +19,7 @@ from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.leads import LeadRow
 from referral_ledger.projections.log import RevenueChange
 from referral_ledger.projections.rows import lead_from, lead_params
+from referral_ledger.values import EXACT
 
 #: View rows a catch-up keeps in memory from one batch to the next (see
 #: `Known`): leads (about 1.2 kB each, so up to ~60 MB) and customers'
@@ -143,7 +144,8 @@ class SqlRecords:
 
     def add_revenue(self, customer: str, amount: Decimal) -> None:
         """The fold of a `RevenueChange` (`fold.apply` of the event it was read from)."""
-        self._revenue[customer] = self._revenue_of(customer) + amount
+        # EXACT: the caller's decimal context (a precision of 4, say) must not round it.
+        self._revenue[customer] = EXACT.add(self._revenue_of(customer), amount)
         self._dirty_revenue.add(customer)
 
     def _revenue_of(self, customer: str) -> Decimal:

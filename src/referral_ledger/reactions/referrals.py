@@ -25,6 +25,7 @@ from referral_ledger.commands.referrals import referral_program as program_in_fo
 from referral_ledger.commands.referrals import release_if_closed, self_referral
 from referral_ledger.reactions.registry import Context, reaction
 from referral_ledger.store import UnitOfWork
+from referral_ledger.values import RecordIds
 
 #: The reaction's name in the tracking table: stores written by 0.1 hold their
 #: position under it, so renaming it would redo (or skip) their rewards.
@@ -33,24 +34,22 @@ AUTOMATIC_REWARDS: Final = "automatic-rewards"
 
 def signed_at(event: customers.ContractSigned) -> datetime:
     """When the contract was signed, in business time: what dates its reward."""
-    # The one place that reads it. `sign_contract(at=...)` adds a business
-    # `at` to ContractSigned; events recorded before that have none, and
-    # were signed when they were recorded.
-    at: datetime | None = getattr(event, "at", None)
-    return at or event.timestamp
+    # Events recorded by 0.1 have no business `at`; they are upcast with
+    # at = their timestamp (they were signed when they were recorded).
+    return event.at
 
 
 def reward_on_contract(unit: UnitOfWork, event: Event, context: Context) -> None:
     """Link a lead that became a customer; reward it when that customer signs."""
     if isinstance(event, phones.PhoneClaimed):
-        referral = _link(unit, event.phone, event.customer_id, event.timestamp)
+        referral = _link(unit, event.phone, event.customer_id, event.timestamp, context.ids)
         if referral is not None and referral.referred_customer_id == referral.referrer_id:
             # The referrer took the lead's number itself: this lead will never
             # be a new customer, whatever it signs.
-            _close(unit, referral, event.timestamp, None)
+            _close(unit, referral, event.timestamp, None, context.ids)
     elif isinstance(event, customers.ContractSigned):
         for referral in _referrals_of(unit, context, event):
-            _close(unit, referral, signed_at(event), event)
+            _close(unit, referral, signed_at(event), event, context.ids)
 
 
 def _close(
@@ -58,11 +57,12 @@ def _close(
     referral: Referral,
     at: datetime,
     contract: customers.ContractSigned | None,
+    ids: RecordIds,
 ) -> None:
     """Reward `referral` for `contract`, or mark it ineligible if that would pay a self-referral."""
     # The timeline is a history: never date a change before its last one.
     at = max(at, referral.updated_at)
-    why = self_referral(unit, referral, referral.referred_customer_id)
+    why = self_referral(unit, referral, referral.referred_customer_id, ids)
     if why is not None:
         unit.record(
             referrals.mark_ineligible(referral, reason=f"self-referral: {why}", at=at, now=unit.now)
@@ -80,13 +80,15 @@ def _close(
                 automatic=True,
             )
         )
-    release_if_closed(unit, referral.id)
+    release_if_closed(unit, referral.id, ids)
 
 
-def _link(unit: UnitOfWork, phone: str, customer_id: UUID, at: datetime) -> Referral | None:
+def _link(
+    unit: UnitOfWork, phone: str, customer_id: UUID, at: datetime, ids: RecordIds
+) -> Referral | None:
     """The open referral of the lead `phone`, linked to `customer_id` (None: no such referral,
     or it stands for another customer)."""
-    index = unit.load(phones.phone_record_id(phone), phones.evolve_phone)
+    index = unit.load(phones.phone_record_id(phone, ids), phones.evolve_phone)
     if index is None or index.open_referral is None:
         return None
     referral = unit.load(index.open_referral, referrals.evolve)
@@ -118,14 +120,14 @@ def _referrals_of(
         held_when_signing = record.phones
     found: dict[UUID, Referral] = {}
     for phone in sorted(ever_held):
-        index = unit.load(phones.phone_record_id(phone), phones.evolve_phone)
+        index = unit.load(phones.phone_record_id(phone, context.ids), phones.evolve_phone)
         if index is None or index.open_referral is None or index.open_referral in found:
             continue
         referral = unit.load(index.open_referral, referrals.evolve)
         if referral is None or not referral.status.is_open:
             continue
         if referral.referred_customer_id is None and phone in held_when_signing:
-            referral = _link(unit, phone, contract.customer_id, contract.timestamp)
+            referral = _link(unit, phone, contract.customer_id, contract.timestamp, context.ids)
         if referral is not None and referral.referred_customer_id == contract.customer_id:
             found[referral.id] = referral
     return list(found.values())

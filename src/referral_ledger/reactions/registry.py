@@ -29,6 +29,7 @@ from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.store import Store, UnitOfWork
+from referral_ledger.values import UNKEYED_IDS, RecordIds
 
 #: Log entries read per query when a job lists what it follows.
 BATCH = 500
@@ -41,6 +42,8 @@ class Context:
     store: Store
     phone_region: str
     business_timezone: tzinfo
+    #: How this store derives record ids from business values (keyed when encrypted).
+    ids: RecordIds = UNKEYED_IDS
 
     def events(self, *types: type[Event]) -> Iterator[Event]:
         """Every recorded event of `types`, oldest first (for a job listing what is due)."""

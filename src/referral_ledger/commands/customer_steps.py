@@ -1,0 +1,166 @@
+"""The steps customer commands share: register under a duplicate-phone policy,
+edit with the phones claimed and freed, create-or-edit by POS id, parse rows.
+
+Each runs inside a unit of work and records nothing on a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import attrs
+
+from referral_ledger.aggregates import customer_record as customers
+from referral_ledger.aggregates import phones
+from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.customer_record import POS_ID, CustomerRecord
+from referral_ledger.aggregates.phones import PHONE, PhoneOwners, evolve_phone
+from referral_ledger.commands.base import LedgerBase
+from referral_ledger.commands.customer_import import Outcome, Upsert
+from referral_ledger.errors import InvalidInput, LedgerError
+from referral_ledger.policies import customer_fields as fields
+from referral_ledger.policies import customers as rules
+from referral_ledger.policies.customer_fields import UNCHANGED, CustomerEdit
+from referral_ledger.policies.customers import DuplicatePhonePolicy
+from referral_ledger.store import UnitOfWork
+
+
+class CustomerSteps(LedgerBase):
+    """The shared steps of the customer commands."""
+
+    def _phone_index(self, unit: UnitOfWork, phone: str) -> PhoneOwners | None:
+        return unit.load(self._claim_id(PHONE, phone), evolve_phone)
+
+    def _register(
+        self,
+        unit: UnitOfWork,
+        details: fields.CustomerFields,
+        policy: DuplicatePhonePolicy,
+        at: datetime | None,
+    ) -> tuple[UUID, Outcome]:
+        """Register `details` under `policy`; returns the customer's id and what happened."""
+        external_id = details.external_id
+        if external_id is not None:
+            link = self._load_claim(unit, POS_ID, external_id)
+            if link is not None and link.owner is not None:
+                return link.owner, "unchanged"
+        indexes = {p: self._phone_index(unit, p) for p in details.phones}
+        owners = {p: i.owners if i else () for p, i in indexes.items()}
+        decision, owner = rules.on_registration(policy, owners)
+        if owner is not None:
+            if decision == "skip":
+                return owner, "skipped"
+            record = self._customer(unit, owner)
+            # The phones this registration adds may belong to others still: the
+            # host asked to update, not to be refused, so they are shared.
+            events = self._edit_events(
+                unit, record, fields.merge_edit(record, details), "create", at
+            )
+            assert events is not None
+            if external_id is not None:
+                events += self._link(unit, external_id, owner)
+            unit.record(events)
+            return owner, "updated" if events else "unchanged"
+        customer_id = uuid4()
+        unit.new(customer_id, customers.evolve_customer)
+        events = customers.register(customer_id, details, unit.now, at)
+        for phone, index in indexes.items():
+            record_id = self._claim_id(PHONE, phone)
+            events += phones.claim(index, phone, customer_id, unit.now, record_id=record_id)
+        if external_id is not None:
+            events += self._link(unit, external_id, customer_id)
+        unit.record(events)
+        return customer_id, "created"
+
+    def _link(self, unit: UnitOfWork, external_id: str, customer_id: UUID) -> list[Event]:
+        record_id = self._claim_id(POS_ID, external_id)
+        link = unit.load(record_id, customers.evolve_link)
+        return customers.link_external_id(
+            link, external_id, customer_id, unit.now, record_id=record_id
+        )
+
+    def _edit_events(
+        self,
+        unit: UnitOfWork,
+        record: CustomerRecord,
+        edit: CustomerEdit,
+        policy: DuplicatePhonePolicy,
+        at: datetime | None,
+    ) -> list[Event] | None:
+        """The events of an edit, with its phones claimed and freed; None: skip it."""
+        events = customers.update(record, edit, unit.now, at)
+        if edit.phones is None:
+            return events
+        for phone in edit.phones:
+            if phone in record.phones:
+                continue
+            index = self._phone_index(unit, phone)
+            others = index.others(record.id) if index else ()
+            if rules.on_new_phone(policy, phone, others) == "skip":
+                return None
+            record_id = self._claim_id(PHONE, phone)
+            events += phones.claim(index, phone, record.id, unit.now, record_id=record_id)
+        for phone in record.phones:
+            if phone not in edit.phones:
+                events += phones.release(self._phone_index(unit, phone), phone, record.id, unit.now)
+        return events
+
+    def _edit(
+        self,
+        unit: UnitOfWork,
+        record: CustomerRecord,
+        edit: CustomerEdit,
+        policy: DuplicatePhonePolicy,
+        at: datetime | None,
+    ) -> Outcome:
+        events = self._edit_events(unit, record, edit, policy, at)
+        if events is None:
+            return "skipped"
+        unit.record(events)
+        return "updated" if events else "unchanged"
+
+    def _upsert(
+        self, unit: UnitOfWork, upsert: Upsert, policy: DuplicatePhonePolicy, at: datetime | None
+    ) -> tuple[UUID, Outcome]:
+        """Create the customer, or edit the one its external id stands for."""
+        external_id = upsert.details.external_id
+        link = None if external_id is None else self._load_claim(unit, POS_ID, external_id)
+        if link is None or link.owner is None:
+            return self._register(unit, upsert.details, policy, at)
+        record = self._customer(unit, link.owner)
+        edit = fields.edit_of(upsert.details, upsert.fields)
+        return record.id, self._edit(unit, record, edit, policy, at)
+
+    def _parse_upsert(self, given: Mapping[str, object], *, default_source: str | None) -> Upsert:
+        """Validate a create-or-edit; fields left UNCHANGED get defaults on creation."""
+        values = {k: v for k, v in given.items() if v is not UNCHANGED}
+        values.setdefault("source", default_source)
+        details = fields.parse_details(region=self.phone_region, **values)
+        edited = tuple(k for k in given if given[k] is not UNCHANGED and k != "external_id")
+        return Upsert(details, edited)
+
+    def _parse_row(self, row: object) -> Upsert:
+        """Validate one import row (see `import_customers`)."""
+        if not isinstance(row, Mapping):
+            raise InvalidInput(f"a row must be a mapping of column names to values, not {row!r}")
+        upsert = self._parse_upsert(fields.row_fields(row), default_source=None)
+        return attrs.evolve(upsert, at=fields.row_time(row))
+
+    def _import_batch(
+        self,
+        unit: UnitOfWork,
+        rows: list[tuple[int, Upsert]],
+        policy: DuplicatePhonePolicy,
+    ) -> list[tuple[int, Outcome | None, str]]:
+        """Apply a batch of rows in one unit; a row that fails records nothing."""
+        outcomes: list[tuple[int, Outcome | None, str]] = []
+        for number, upsert in rows:
+            try:
+                _, outcome = self._upsert(unit, upsert, policy, upsert.at)
+            except LedgerError as error:
+                outcomes.append((number, None, str(error)))
+            else:
+                outcomes.append((number, outcome, ""))
+        return outcomes
