@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
-from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import (
     SQLiteConnectionPool,
     SQLiteDatastore,
@@ -57,6 +57,12 @@ PINNED: dict[str, str] = {
     ),
     "eventsourcing.postgres.PostgresProcessRecorder.insert_events": (
         "(self, stored_events: 'Sequence[StoredEvent]', **kwargs: 'Any') -> 'Sequence[int] | None'"
+    ),
+    "eventsourcing.postgres.PostgresFactory.__init__": (
+        "(self, env: 'Environment | EnvType | None')"
+    ),
+    "eventsourcing.sqlite.SQLiteDatastore.get_connection": (
+        "(self, *, commit: 'bool') -> 'Iterator[SQLiteConnection]'"
     ),
     "eventsourcing.persistence.Mapper.to_stored_event": (
         "(self, domain_event: 'DomainEventProtocol[TAggregateID]') -> 'StoredEvent'"
@@ -107,6 +113,7 @@ _UPSTREAM: dict[str, Any] = {
     "eventsourcing.sqlite.SQLiteDatastore": SQLiteDatastore,
     "eventsourcing.postgres.PostgresProcessRecorder": PostgresProcessRecorder,
     "eventsourcing.postgres.PostgresDatastore": PostgresDatastore,
+    "eventsourcing.postgres.PostgresFactory": PostgresFactory,
 }
 
 
@@ -154,6 +161,7 @@ SQLITE_ATTRIBUTES = {
         "db_name",
         "lock_timeout",
         "max_age",
+        "pool_timeout",
         "is_sqlite_memory_mode",
         "is_journal_mode_wal",
         "journal_mode_was_changed_to_wal",

@@ -25,6 +25,7 @@ from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.views import ViewQueries
 from referral_ledger.errors import InvalidInput
+from referral_ledger.persistence.errors import store_errors
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.reactions import Context
 from referral_ledger.reactions.due import process_due
@@ -33,11 +34,11 @@ from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_SNAPSHOT_INTERVAL,
-    EventLog,
     Store,
-    ensure_postgres_schema,
     environment_for,
+    open_store,
 )
+from referral_ledger.store.environment import redacted
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
@@ -122,25 +123,32 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
                 f"phone_region must be a two-letter region code such as 'VN': {phone_region!r}"
             )
         _check_cipher_key(cipher_key)
+        if not isinstance(business_timezone, tzinfo):
+            raise InvalidInput(f"business_timezone must be a tzinfo, not {business_timezone!r}")
         env = environment_for(url, cipher_key=cipher_key, compress=parse_flag(compress, "compress"))
-        ensure_postgres_schema(env)
-        store = Store(
-            EventLog(env=env),
+        react = parse_flag(react_inline, "react_inline")
+        in_memory = _views_in_memory(views, encrypted=cipher_key is not None)
+        store = open_store(
+            url,
+            env,
             clock=clock or now,
             snapshot_interval=snapshot_interval,
             max_attempts=max_attempts,
             cache_size=cache_size,
         )
-        store.verify_readable()
-        if not isinstance(business_timezone, tzinfo):
-            raise InvalidInput(f"business_timezone must be a tzinfo, not {business_timezone!r}")
-        return cls(
-            store,
-            phone_region=phone_region,
-            business_timezone=business_timezone,
-            react_inline=parse_flag(react_inline, "react_inline"),
-            views_in_memory=_views_in_memory(views, encrypted=cipher_key is not None),
-        )
+        try:
+            # Setting up the views and finishing reactions also use the store.
+            with store_errors(f"cannot open the ledger at {redacted(url)}"):
+                return cls(
+                    store,
+                    phone_region=phone_region,
+                    business_timezone=business_timezone,
+                    react_inline=react,
+                    views_in_memory=in_memory,
+                )
+        except BaseException:
+            store.app.close()
+            raise
 
     @staticmethod
     def create_cipher_key() -> str:

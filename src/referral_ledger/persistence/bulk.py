@@ -13,6 +13,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
+from referral_ledger.persistence.connect import is_postgres
+from referral_ledger.persistence.errors import retry_reads
+
 
 class BulkReader:
     """Reads the rows of many records in one statement, from eventsourcing's own tables.
@@ -127,6 +130,7 @@ class _PostgresBulkReader(BulkReader):
                 schema=schema, events=events, snapshots=Identifier(snapshots.events_table_name)
             )
 
+    @retry_reads
     def select(self, versions: Sequence[tuple[UUID, int]]) -> list[tuple[bool, StoredEvent]]:
         params = ([i for i, _ in versions], [v for _, v in versions])
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
@@ -152,6 +156,6 @@ def bulk_reader(app: Application[UUID]) -> BulkReader | None:
 
     if isinstance(app.recorder, SQLiteAggregateRecorder):
         return _SQLiteBulkReader(app)
-    if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+    if is_postgres(app.env):
         return _PostgresBulkReader(app)
     return None

@@ -9,10 +9,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import psycopg
+
+#: The eventsourcing factory of PostgreSQL stores (see persistence/postgres.py).
+POSTGRES_FACTORY: Final = "referral_ledger.persistence.postgres:LedgerPostgresFactory"
+
+
+def is_postgres(env: Mapping[str, str]) -> bool:
+    """Whether eventsourcing settings are those of a PostgreSQL store."""
+    return env.get("PERSISTENCE_MODULE") == POSTGRES_FACTORY
 
 
 def _postgres_connection(env: Mapping[str, str]) -> psycopg.Connection[Any]:
@@ -43,7 +51,7 @@ def ensure_postgres_schema(env: Mapping[str, str]) -> None:
 @contextlib.contextmanager
 def postgres_setup_lock(env: Mapping[str, str]) -> Iterator[None]:
     """Hold a session advisory lock named after the PostgreSQL schema (no-op otherwise)."""
-    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+    if not is_postgres(env):
         yield
         return
     name = f"referral_ledger:{env['POSTGRES_DBNAME']}:{env.get('POSTGRES_SCHEMA') or 'public'}"

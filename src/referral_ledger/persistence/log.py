@@ -12,6 +12,8 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from referral_ledger.persistence.errors import retry_reads
+
 #: (position, originator id, originator version, topic, state) of a stored event.
 Row = tuple[int, Any, int, str, bytes]
 
@@ -69,6 +71,7 @@ def _postgres_select(recorder: Any, topics: tuple[str, ...]) -> SelectRows:
     ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
     listed = list(topics)
 
+    @retry_reads
     def select(after: int, stop: int, limit: int) -> Sequence[Row]:
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(statement, (after, stop, listed, limit), prepare=True)

@@ -1,47 +1,111 @@
-"""eventsourcing's PostgreSQL process recorder, writing a transaction's events with COPY.
+"""eventsourcing's PostgreSQL persistence, adapted to the ledger.
 
-eventsourcing 9.5 inserts events as one array of a composite type, which
-psycopg builds in Python, value by value: ~35 µs of client CPU per event,
-measured on this machine (2,000 events: 70 ms CPU, 170 ms wall). A binary
-`COPY` of the same rows costs a fraction of that. Everything else is
-eventsourcing's, in its order, in one transaction: the tracking row (which
-makes reactions exactly-once), the table lock that keeps notification ids in
-commit order, the NOTIFY for subscribers, then the rows. A duplicate
-(originator_id, originator_version) still fails the whole transaction with
-eventsourcing's `IntegrityError`, so optimistic concurrency is unchanged.
-
-**The hash chain** (see chain.py): each event's link is a nullable
-`chain_link` column of eventsourcing's events table, written by the same
-COPY. eventsourcing names its columns when it inserts, so earlier versions
-of the ledger still write (their events are reported as unchained). The
-previous link is read under the table lock above, so no other writer can
-commit between that read and this commit, and nothing else is serialised.
-It comes back in the round trip that takes the lock: `SET LOCAL
-lock_timeout`, `LOCK TABLE`, `NOTIFY` and the read go as one simple query,
-where three were sent before, so a write makes two round trips fewer, not
-one more. It is read from a one-row head table that a statement trigger
-keeps at the newest chained event (inside the COPY: no round trip either),
-not from the newest event: after someone deletes the newest events, the head
-still names them (the audit reports the cut), and the next event links to
-the deleted one, so the cut stays visible after more writes. The links are
-computed here, in Python: an HMAC on the server would need the key there.
+- **Events are written with COPY.** eventsourcing 9.5 inserts events as one
+  array of a composite type, which psycopg builds in Python, value by value:
+  ~35 µs of client CPU per event, measured on this machine (2,000 events:
+  70 ms CPU, 170 ms wall). A binary `COPY` of the same rows costs a fraction
+  of that. Everything else is eventsourcing's, in its order, in one
+  transaction: the tracking row (which makes reactions exactly-once), the
+  table lock that keeps notification ids in commit order, the NOTIFY for
+  subscribers, then the rows. A duplicate (originator_id, originator_version)
+  still fails the whole transaction with eventsourcing's `IntegrityError`, so
+  optimistic concurrency is unchanged.
+- **A dropped connection is survived.** A pooled connection whose server
+  session ended (restart, failover, `pg_terminate_backend`) is noticed
+  without a round trip and replaced before use. A save is retried (a few
+  times) only when it failed before its COMMIT was sent (the server then
+  rolled the transaction back); when the connection dropped during the
+  COMMIT, the outcome is unknown and `CommitOutcomeUnknown` is raised instead
+  of risking a second copy.
+- Every failure of the connection surfaces as `StoreUnavailable`, a
+  `StoreError` that eventsourcing still treats as its `OperationalError`.
+- **The hash chain** (see chain.py): each event's link is a nullable
+  `chain_link` column of eventsourcing's events table, written by the same
+  COPY. eventsourcing names its columns when it inserts, so earlier versions
+  of the ledger still write (their events are reported as unchained). The
+  previous link is read under the table lock above, so no other writer can
+  commit between that read and this commit, and nothing else is serialised.
+  It comes back in the round trip that takes the lock: `SET LOCAL
+  lock_timeout`, `LOCK TABLE`, `NOTIFY` and the read go as one simple query,
+  where three were sent before, so a write makes two round trips fewer, not
+  one more. It is read from a one-row head table that a statement trigger
+  keeps at the newest chained event (inside the COPY: no round trip either),
+  not from the newest event: after someone deletes the newest events, the head
+  still names them (the audit reports the cut), and the next event links to
+  the deleted one, so the cut stays visible after more writes. The links are
+  computed here, in Python: an HMAC on the server would need the key there.
 
 Only imported for PostgreSQL URLs: psycopg is an optional dependency.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import select
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any, Final, cast
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.utils import retry
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
+from eventsourcing.utils import Environment, EnvType
+from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from referral_ledger.chain import ChainHead, EventChain, StoredRow, chain_hash_of
+from referral_ledger.persistence.errors import (
+    CommitOutcomeUnknown,
+    StoreUnavailable,
+    as_store_error,
+    connection_lost,
+)
 
+#: Pooled connections checked (and dropped when dead) before giving up the check.
+DEAD_CONNECTION_CHECKS: Final = 32
+#: Attempts at a save whose connection failed before COMMIT was sent.
+SAVE_ATTEMPTS: Final = 5
+#: The column of eventsourcing's events table holding each event's link.
 LINK_COLUMN: Final = "chain_link"
+
+
+def _is_dead(conn: Connection[Any]) -> bool:
+    """Whether a pooled, idle connection's server session has ended.
+
+    An idle session has nothing to say; a readable socket means the server
+    sent its goodbye (FATAL: terminating connection) or closed it.
+    """
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+class LedgerPostgresDatastore(PostgresDatastore):
+    """eventsourcing's datastore, handing out only live connections, failing as `StoreError`."""
+
+    @contextlib.contextmanager
+    def get_connection(self) -> Iterator[Connection[DictRow]]:
+        try:
+            for _ in range(DEAD_CONNECTION_CHECKS):
+                with super().get_connection() as conn:
+                    if _is_dead(conn):
+                        # The pool drops a closed connection when it comes back.
+                        conn.close()
+                        continue
+                    yield conn
+                    return
+            with super().get_connection() as conn:
+                yield conn
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error, StoreUnavailable):
+                raise
+            raise StoreUnavailable(
+                f"cannot reach PostgreSQL: {' '.join(str(error).split())}"
+            ) from error
 
 
 class CopyPostgresProcessRecorder(PostgresProcessRecorder):
@@ -119,38 +183,65 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
             "ORDER BY notification_id LIMIT %s"
         ).format(**names)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    # Not eventsourcing's @retry: it retries whatever failed, also a COMMIT
+    # that the server may have applied, which would save the events twice.
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:  # not how the ledger configures it
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            # The tracking row, if any (eventsourcing's process recorder does it here).
-            self._insert_events(curs, stored_events, **kwargs)
-            if stored_events and self.write_links:
-                curs.execute(self.lock_and_read_head, prepare=False)
-                while curs.description is None and curs.nextset():
-                    pass  # to the result of the last statement, the read
-                head = curs.fetchone()
-                previous = chain_hash_of(None if head is None else head["link"])
-                links = self.chain.links(previous, stored_events)
-                with curs.copy(self.copy_chained_statement) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea", "bytea"])
-                    for e, link in zip(stored_events, links, strict=True):
-                        copy.write_row(
-                            (e.originator_id, e.originator_version, e.topic, e.state, link)
-                        )
-            elif stored_events:
-                self._lock_table(curs)
-                self._notify_channel(curs)
-                with curs.copy(self.copy_statement) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea"])
-                    for e in stored_events:
-                        copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-        # Notification ids are not read back: nothing in the ledger uses them.
-        return None
+        for attempt in range(SAVE_ATTEMPTS):
+            committing = False
+            try:
+                with (
+                    self.datastore.get_connection() as conn,
+                    conn.transaction(),
+                    conn.cursor() as curs,
+                ):
+                    self._write(curs, stored_events, **kwargs)
+                    # Leaving the block sends COMMIT: from here, a lost
+                    # connection leaves the outcome unknown.
+                    committing = True
+                # Notification ids are not read back: nothing in the ledger uses them.
+                return None
+            except (InterfaceError, OperationalError) as error:
+                if committing and connection_lost(error):
+                    # HOOK (lost acknowledgement): the unit of work may check
+                    # here whether these very events are stored.
+                    raise CommitOutcomeUnknown(
+                        "the connection to PostgreSQL dropped while the command was "
+                        "being committed: it may or may not have been recorded; check "
+                        f"before repeating it ({' '.join(str(error).split())})"
+                    ) from error
+                # The connection dropped before COMMIT: the server rolled the
+                # transaction back, so saving again cannot save twice.
+                if committing or not connection_lost(error) or attempt + 1 == SAVE_ATTEMPTS:
+                    raise as_store_error(error, "cannot save to PostgreSQL") from error
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # The tracking row, if any (eventsourcing's process recorder does it here).
+        self._insert_events(curs, stored_events, **kwargs)
+        if stored_events and self.write_links:
+            curs.execute(self.lock_and_read_head, prepare=False)
+            while curs.description is None and curs.nextset():
+                pass  # to the result of the last statement, the read
+            head = curs.fetchone()
+            previous = chain_hash_of(None if head is None else head["link"])
+            links = self.chain.links(previous, stored_events)
+            with curs.copy(self.copy_chained_statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea", "bytea"])
+                for e, link in zip(stored_events, links, strict=True):
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state, link))
+        elif stored_events:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            with curs.copy(self.copy_statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored_events:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
 
     # --- reading the chain, for the audit ---------------------------------------------
 
@@ -183,3 +274,17 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
         if row is None or row["link"] is None:
             return None
         return ChainHead(row["position"], chain_hash_of(bytes(row["link"])))
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory with the datastore and process recorder above."""
+
+    process_recorder_class = CopyPostgresProcessRecorder
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        # eventsourcing builds its datastore from ~15 settings; the subclass
+        # adds behaviour and no state, so the object is kept and re-classed
+        # rather than built again from the same settings. Its pool opens on
+        # first use, so nothing was connected yet.
+        self.datastore.__class__ = LedgerPostgresDatastore

@@ -1,7 +1,7 @@
 """eventsourcing's SQLite persistence, tuned for the ledger's reads and writes,
 and writing the log's hash chain.
 
-Neither change touches eventsourcing's tables, their rows or its
+None of these changes touches eventsourcing's tables, their rows or its
 transactions, so stores stay interchangeable with eventsourcing and with
 earlier versions of the ledger:
 
@@ -11,6 +11,14 @@ earlier versions of the ledger:
   and planned again. For the ledger's bulk read that costs ~0.35 ms per
   command (measured: 0.40 ms vs 0.06 ms for BEGIN + read + ROLLBACK on this
   machine). Our connections keep 128 statements.
+- **A writer waits for the write lock as long as the ledger says**
+  (eventsourcing's `SQLITE_LOCK_TIMEOUT` setting, from the constant of that
+  name in store/environment.py): for another process's lock (SQLite's busy
+  timeout) and for another thread's of this process (the pool's writer lock,
+  which eventsourcing gives up on after 5 s). Past that, or on any other
+  failure of the database, the store raises `StoreUnavailable` (a
+  `StoreError`), never sqlite3's or eventsourcing's own exception (save
+  `IntegrityError`: a conflict, which the unit of work handles).
 - **A transaction's events are inserted at once.** The application recorder
   inserts one row per `execute`, to read each row id back; one `executemany`
   does the same work in a single call into SQLite, and the ids follow from
@@ -33,23 +41,32 @@ The in-memory store is SQLite too, and chained the same way.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, StoredEvent, Tracking
+from eventsourcing.persistence import (
+    ConnectionUnavailableError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteDatastore,
     SQLiteFactory,
     SQLiteProcessRecorder,
 )
 from eventsourcing.utils import Environment, EnvType
 
 from referral_ledger.chain import ChainHead, EventChain, StoredRow, chain_hash_of
+from referral_ledger.persistence.errors import StoreUnavailable
 
 #: The links of the hash chain, by log position.
 CHAIN_TABLE: Final = "event_chain"
@@ -83,6 +100,31 @@ class CachingSQLiteConnectionPool(SQLiteConnectionPool):
             self.is_journal_mode_wal = True
         c.row_factory = sqlite3.Row
         return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+
+
+class LedgerSQLiteDatastore(SQLiteDatastore):
+    """eventsourcing's SQLite datastore, failing with the ledger's `StoreError`s."""
+
+    @contextlib.contextmanager
+    def get_connection(self, *, commit: bool) -> Iterator[SQLiteConnection]:
+        try:
+            with super().get_connection(commit=commit) as conn:
+                yield conn
+        except ConnectionUnavailableError as error:
+            raise StoreUnavailable(
+                f"the ledger is busy: another thread of this process kept writing for "
+                f"more than {self.pool.pool_timeout:g} s; nothing was recorded"
+            ) from error
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error, StoreUnavailable):
+                raise
+            reason = " ".join(str(error).split())
+            if "locked" in reason or "busy" in reason:
+                reason = (
+                    f"another writer held the ledger's write lock for more than "
+                    f"{self.pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT} s ({reason})"
+                )
+            raise StoreUnavailable(f"cannot use the SQLite ledger: {reason}") from error
 
 
 class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
@@ -184,7 +226,7 @@ class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
 
 
 class LedgerSQLiteFactory(SQLiteFactory):
-    """eventsourcing's SQLite factory with the pool and process recorder above."""
+    """eventsourcing's SQLite factory with the datastore, pool and process recorder above."""
 
     process_recorder_class = BulkSQLiteProcessRecorder
 
@@ -192,7 +234,12 @@ class LedgerSQLiteFactory(SQLiteFactory):
         super().__init__(env)
         pool = self.datastore.pool
         # No connection is opened before the first query, so swapping the
-        # pool here leaves nothing behind.
+        # pool here leaves nothing behind. A thread waits for another's write
+        # as long as for another process's (eventsourcing: 5 s).
         self.datastore.pool = CachingSQLiteConnectionPool(
-            db_name=pool.db_name, lock_timeout=pool.lock_timeout
+            db_name=pool.db_name,
+            lock_timeout=pool.lock_timeout,
+            pool_timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
         )
+        # The subclass adds behaviour, no state: re-classed, not rebuilt.
+        self.datastore.__class__ = LedgerSQLiteDatastore

@@ -6,6 +6,7 @@ commands as units of work.
 - `cache`: the newest states this process read or wrote.
 - `unit`: one attempt at a command.
 - `store`: `Store`, loading and running commands.
+- `opening`: from settings to a readable `Store`, failing only with `LedgerError`s.
 
 The eventsourcing application (`EventLog`) and everything else that touches
 eventsourcing's internals or its tables is in `referral_ledger.persistence`.
@@ -15,6 +16,7 @@ from referral_ledger.persistence.application import EventLog
 from referral_ledger.persistence.connect import ensure_postgres_schema
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
 from referral_ledger.store.environment import SQLITE_LOCK_TIMEOUT, environment_for
+from referral_ledger.store.opening import open_store
 from referral_ledger.store.snapshot import Snapshot
 from referral_ledger.store.store import (
     DEFAULT_MAX_ATTEMPTS,
@@ -44,4 +46,5 @@ __all__ = [
     "UnitOfWork",
     "ensure_postgres_schema",
     "environment_for",
+    "open_store",
 ]

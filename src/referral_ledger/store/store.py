@@ -26,10 +26,15 @@ from referral_ledger.aggregates.base import Event, Evolve, State
 from referral_ledger.errors import ConcurrencyConflict, LedgerError, StoreError
 from referral_ledger.persistence.application import EventLog
 from referral_ledger.persistence.bulk import bulk_reader
+from referral_ledger.persistence.connect import is_postgres
+from referral_ledger.persistence.errors import translated
 from referral_ledger.serialization import converter
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
 from referral_ledger.store.snapshot import Snapshot
 from referral_ledger.store.unit import CommandStats, UnitOfWork, _Record
+
+_reading = translated("cannot read the ledger's store")
+_writing = translated("cannot save to the ledger's store")
 
 T = TypeVar("T")
 S = TypeVar("S", bound=State)
@@ -68,6 +73,7 @@ class Store:
 
     # --- reading -----------------------------------------------------------
 
+    @_reading
     def load(self, aggregate_id: UUID, evolve: Evolve[S], *, cached: bool = True) -> S | None:
         """Current state: the cached state or the latest snapshot, then the events after it.
 
@@ -98,6 +104,7 @@ class Store:
             self.cache.put(state, evolve)
         return state
 
+    @_reading
     def load_many(self, records: Mapping[UUID, Evolve[Any]]) -> dict[UUID, Any]:
         """Current states of many records (None where none): `load` for each, in bulk.
 
@@ -136,6 +143,7 @@ class Store:
         )
         return states
 
+    @_reading
     def load_as_of(self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime) -> S | None:
         """State as it stood at `as_of`: the events recorded by then, replayed."""
         state: S | None = None
@@ -145,11 +153,13 @@ class Store:
             state = evolve(state, event)
         return state
 
+    @_reading
     def version_of(self, aggregate_id: UUID) -> int:
         """The newest version stored for a record (0: none)."""
         newest = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
         return newest[0].originator_version if newest else 0
 
+    @_reading
     def events_of(self, aggregate_id: UUID) -> list[Event]:
         """Every event of one aggregate, oldest first."""
         return list(self._events(aggregate_id))
@@ -158,6 +168,7 @@ class Store:
         # Our mapper only ever builds `Event`s; eventsourcing types them as its protocol.
         return cast(Iterator[Event], self.app.events.get(aggregate_id, gt=after))
 
+    @_reading
     def notifications(
         self, after: int, limit: int, topics: tuple[str, ...] = (), stop: int | None = None
     ) -> list[Notification]:
@@ -171,6 +182,7 @@ class Store:
     def event_of(self, notification: Notification) -> Event:
         return cast(Event, self.app.mapper.to_domain_event(notification))
 
+    @_reading
     def last_position(self) -> int:
         """The position of the newest event in the log (0 when empty)."""
         return self.app.recorder.max_notification_id() or 0
@@ -184,6 +196,7 @@ class Store:
 
     # --- writing -----------------------------------------------------------
 
+    @_writing
     def run(self, decide: Callable[[UnitOfWork], T], *, tracking: Tracking | None = None) -> T:
         """Run `decide` and save its events in one transaction, retrying on conflict.
 
@@ -241,12 +254,13 @@ class Store:
     @property
     def is_postgres(self) -> bool:
         """Whether the events live in PostgreSQL (else SQLite)."""
-        return self.app.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+        return is_postgres(self.app.env)
 
     @property
     def recorder(self) -> ProcessRecorder:
         return cast(ProcessRecorder, self.app.recorder)
 
+    @_reading
     def reacted_up_to(self, reaction: str) -> int:
         """The log position up to which `reaction` has processed events."""
         return self.recorder.max_tracking_id(reaction) or 0
