@@ -10,6 +10,7 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.aggregates.staff import StaffMember
 from referral_ledger.audit import AuditReport, Problem
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.customer_import import ImportReport
@@ -18,6 +19,7 @@ from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
     DuplicatePhone,
+    DuplicateValue,
     InvalidInput,
     InvalidTransition,
     LedgerError,
@@ -28,12 +30,15 @@ from referral_ledger.errors import (
     StoreError,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.assignment import AssignmentRule, Condition
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
     KNOWN_TAGS,
+    TAG_NAMES,
     DuplicatePhonePolicy,
 )
+from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
@@ -44,17 +49,22 @@ __all__ = [
     "DUPLICATE_PHONE_POLICIES",
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
+    "TAG_NAMES",
     "UNCHANGED",
+    "AssignmentRule",
     "AuditReport",
     "ChainHead",
     "ConcurrencyConflict",
+    "Condition",
     "Contract",
     "ConversionRow",
     "CorruptEvent",
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "DuplicateValue",
     "ExpiringPoints",
+    "FieldSettings",
     "HistoryRow",
     "ImportReport",
     "InvalidInput",
@@ -74,6 +84,8 @@ __all__ = [
     "ReferralProgram",
     "ReferralStatus",
     "ReferrerNotEligible",
+    "Source",
+    "StaffMember",
     "StatementRow",
     "StoreError",
     "Tier",
