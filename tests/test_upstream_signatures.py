@@ -55,6 +55,9 @@ PINNED: dict[str, str] = {
         " -> 'Sequence[int] | None'"
     ),
     "eventsourcing.sqlite.SQLiteFactory.__init__": ("(self, env: 'Environment | EnvType | None')"),
+    "eventsourcing.sqlite.SQLiteProcessRecorder.construct_create_table_statements": (
+        "(self) -> 'list[str]'"
+    ),
     "eventsourcing.postgres.PostgresProcessRecorder.__init__": (
         "(self, datastore: 'PostgresDatastore', *, events_table_name: 'str' = "
         "'stored_events', tracking_table_name: 'str' = 'notification_tracking')"
@@ -175,7 +178,13 @@ SQLITE_ATTRIBUTES = {
 }
 POSTGRES_ATTRIBUTES = {
     "datastore": ["schema", "enable_db_functions"],
-    "recorder": ["datastore", "events_table_name"],
+    "recorder": [
+        "datastore",
+        "events_table_name",
+        "sql_create_statements",
+        "lock_table_statements",
+        "channel_name",
+    ],
 }
 
 

@@ -11,6 +11,8 @@ from referral_ledger.aggregates.referral import (
     TimelineEntry,
 )
 from referral_ledger.aggregates.staff import StaffMember
+from referral_ledger.audit import AuditReport, Problem
+from referral_ledger.chain import ChainHead
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
@@ -52,6 +54,8 @@ __all__ = [
     "TAG_NAMES",
     "UNCHANGED",
     "AssignmentRule",
+    "AuditReport",
+    "ChainHead",
     "ConcurrencyConflict",
     "Condition",
     "Contract",
@@ -76,6 +80,7 @@ __all__ = [
     "NotFound",
     "Note",
     "PointsSummary",
+    "Problem",
     "ProgramNotConfigured",
     "PurchaseImportReport",
     "PurchaseRow",

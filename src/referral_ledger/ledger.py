@@ -18,6 +18,8 @@ from typing import Literal, Self
 
 import phonenumbers
 
+from referral_ledger.audit import AuditReport, audit
+from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
@@ -187,6 +189,30 @@ class Ledger:
         that lost a race leaves a gap in the positions.
         """
         return self._store.last_position()
+
+    def audit(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        anchor: ChainHead | str | None = None,
+    ) -> AuditReport:
+        """Check the whole store: the log's integrity (its hash chain and every
+        record's versions), the ledger's invariants, and the views against a rebuild.
+
+        `anchor` is the `chain_head` of an earlier report (or its text,
+        `POSITION:HEX`), kept outside the store: the chain must still hold it.
+        See docs/audits.md.
+        """
+        if isinstance(anchor, str):
+            try:
+                anchor = ChainHead.parse(anchor)
+            except ValueError:
+                raise InvalidInput(f"anchor must be POSITION:HEX: {anchor!r}") from None
+        elif anchor is not None and not isinstance(anchor, ChainHead):
+            raise InvalidInput(f"anchor must be a ChainHead or POSITION:HEX: {anchor!r}")
+        if progress is not None and not callable(progress):
+            raise InvalidInput(f"progress must be callable: {progress!r}")
+        return audit(self, progress, anchor=anchor)
 
     # --- settings (read by every group through the shared context) ------------
 
