@@ -32,6 +32,7 @@ from referral_ledger.policies.customers import (
     KNOWN_TAGS,
     DuplicatePhonePolicy,
 )
+from referral_ledger.policies.expiry import PointsExpiry
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.projections.customer import Customer
@@ -61,6 +62,7 @@ __all__ = [
     "LedgerError",
     "LoyaltyProgram",
     "NotFound",
+    "PointsExpiry",
     "PointsSummary",
     "ProgramNotConfigured",
     "PurchaseImportReport",

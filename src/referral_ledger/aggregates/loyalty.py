@@ -9,19 +9,37 @@ invoice then collide in the store itself, whichever process they come from.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import attrs
 
+from referral_ledger.aggregates import lots as lot_rules
 from referral_ledger.aggregates.base import Event, next_version
 from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
+from referral_ledger.aggregates.lots import Draws, Lot
 from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
+from referral_ledger.policies import expiry as expiry_dates
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import EXACT, UNKEYED_IDS, RecordIds, derived_id
+
+if TYPE_CHECKING:
+    from referral_ledger.aggregates.loyalty_account import LoyaltyAccount
+
+#: The account's state and its evolve live in `loyalty_account.py` (they need
+#: the events defined here); older imports from this module keep working.
+_MOVED: Final = frozenset({"LoyaltyAccount", "evolve_account", "expire"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from referral_ledger.aggregates import loyalty_account
+
+        return getattr(loyalty_account, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -48,26 +66,6 @@ def redemption_record_id(redemption_id: str, ids: RecordIds = UNKEYED_IDS) -> UU
 
 
 @attrs.frozen
-class LoyaltyAccount:
-    """A customer's points: the balance and what it was built from."""
-
-    id: UUID
-    version: int
-    customer_id: UUID
-    #: The latest business `at` among the movements: a reading at or after it
-    #: counts every movement, so it can use this state instead of the events.
-    #: No default, so that a snapshot stored without it (0.1) fails to load
-    #: and the account is replayed from its events instead.
-    latest_at: datetime
-    balance: int = 0
-    purchase_count: int = 0
-    #: Points earned minus what returns owed back (taken or shortfall): what
-    #: tiers go by.
-    lifetime_points: int = 0
-    tier: str | None = None
-
-
-@attrs.frozen
 class Invoice:
     """One purchase as recorded, and how much of it has been returned."""
 
@@ -81,6 +79,10 @@ class Invoice:
     points: int
     returned_amount: Decimal = Decimal(0)
     points_taken_back: int = 0
+    #: Points of the invoice's lot that expired unspent, and how many of those
+    #: returns counted as taken back (never charged to the balance again).
+    points_expired: int = 0
+    expired_counted: int = 0
 
 
 @attrs.frozen
@@ -105,6 +107,19 @@ class PointsEarned(Event):
     points: int
     program_version: int
     at: datetime
+    #: The lot's dates, fixed by the program in force when earned (None in
+    #: events written by 0.1: available at once, never expiring).
+    available_from: datetime | None = None
+    expires_at: datetime | None = None
+
+    def lot(self) -> Lot:
+        return Lot(
+            self.invoice_id,
+            self.points,
+            self.at,
+            self.available_from or self.at,
+            self.expires_at,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +130,9 @@ class PointsRedeemed(Event):
     value: Decimal
     program_version: int
     at: datetime
+    #: The lots the points came from ((invoice id, points), in order; empty in
+    #: events written by 0.1, whose lots never expire).
+    lots: Draws = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -126,6 +144,29 @@ class PointsTakenBack(Event):
     returned_amount: Decimal
     points: int
     shortfall: int
+    at: datetime
+    #: The lots `points` came from: the invoice's own lot first.
+    lots: Draws = ()
+    #: Points owed that the invoice's lot had already lost to expiry: taken
+    #: back without touching the balance (owed = points + shortfall + expired).
+    expired: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class PointsExpired(Event):
+    """A lot's unspent points expired (statement kind "expire")."""
+
+    customer_id: UUID
+    invoice_id: str
+    points: int
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class InvoicePointsExpired(Event):
+    """The invoice's lot lost `points` to expiry (so a return never charges them again)."""
+
+    points: int
     at: datetime
 
 
@@ -159,6 +200,8 @@ class InvoiceReturned(Event):
     #: Points the return owes (taken back, plus any shortfall).
     points: int
     at: datetime
+    #: Of those, how many the lot had already lost to expiry.
+    expired: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -199,11 +242,13 @@ def earn(
     group: str | None,
     now: datetime,
     invoice_record: UUID | None = None,
+    zone: tzinfo = UTC,
 ) -> list[Event]:
-    """Record a purchase and the points it earns.
+    """Record a purchase and the points it earns, as a lot dated by the program in force.
 
     `invoice_record`: the id of the invoice's claim record in this store
-    (`INVOICE.record_id`; unkeyed when not given).
+    (`INVOICE.record_id`; unkeyed when not given). `zone`: the business time
+    zone the lot's dates are computed in.
     """
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
@@ -217,6 +262,7 @@ def earn(
         lifetime=(account.lifetime_points if account else 0) + points,
     )
     account_version = next_version(account)
+    available = expiry_dates.available_from(purchase.at, program.pending_days, zone)
     events: list[Event] = [
         PointsEarned(
             originator_id=account_id(customer_id),
@@ -229,6 +275,8 @@ def earn(
             points=points,
             program_version=program_version,
             at=purchase.at,
+            available_from=available,
+            expires_at=expiry_dates.expires_at(available, program.expiry, zone),
         ),
         InvoiceRecorded(
             originator_id=invoice_record or invoice_record_id(purchase.invoice_id),
@@ -273,16 +321,20 @@ def redeem(
     now: datetime,
     redemption_record: UUID | None = None,
     room: int | None = None,
+    lots: tuple[Lot, ...] | None = None,
 ) -> list[Event]:
     """Spend points, if the program allows it (`redemption_record`: as in `earn`).
 
-    `room` is the lowest balance from `at` on, in business-time order (None:
-    the balance, right for a redemption dated after every movement).
+    `lots` are the account's open lots as of `at` (None: the account's own,
+    right for a redemption dated after every movement); the points come from
+    those spendable at `at`, soonest-expiring first. `room` is the lowest
+    balance from `at` on, in business-time order (None: the available balance).
     """
+    held = (account.lots if account else ()) if lots is None else lots
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
-        balance=account.balance if account else 0,
+        balance=lot_rules.available(held, at),
         points=points,
     )
     if room is not None and points > room:
@@ -302,6 +354,9 @@ def redeem(
             value=value,
             program_version=program_version,
             at=at,
+            lots=lot_rules.draw_dated(
+                account.lots if account else (), points, at, account.latest_at if account else at
+            ),
         ),
         RedemptionRecorded(
             originator_id=redemption_record or redemption_record_id(redemption_id),
@@ -336,11 +391,16 @@ def take_back(
     at: datetime,
     now: datetime,
     room: int | None = None,
+    lots: tuple[Lot, ...] | None = None,
 ) -> list[Event]:
     """Record a return and take back the points it owes, never below zero.
 
-    Never below zero at any business moment either: at most `room`, the
-    lowest balance from `at` on (None: the balance), the rest is the shortfall.
+    From the invoice's own lot first while it holds them (pending or
+    available); points of that lot that already expired count as taken back;
+    the rest from the balance (soonest-expiring lots first), never below zero
+    at any business moment: at most `room`, the lowest available balance from
+    `at` on (None: the balance). What is left is the shortfall. `lots`: as in
+    `redeem`.
     """
     if invoice is None:
         raise NotFound(f"no purchase with invoice_id {invoice_id!r}")
@@ -367,9 +427,27 @@ def take_back(
         returned_now=returned,
         taken_before=invoice.points_taken_back,
     )
-    balance = account.balance if account else 0
+    held = (account.lots if account else ()) if lots is None else lots
+    own = lot_rules.find(held, invoice_id)
+    expired = invoice.points_expired - invoice.expired_counted
+    from_own = 0
+    if own is not None and own.expired(at):
+        expired += own.points  # expired, whether or not `process_due` recorded it yet
+    elif own is not None:
+        from_own = min(owed, own.points)
     # max: a store written before business-time readings may already dip below zero.
-    taken = max(0, min(owed, balance if room is None else room))
+    budget = max(0, lot_rules.available(held, at) if room is None else room)
+    if own is not None and own.spendable(at):
+        from_own = min(from_own, budget)
+        budget -= from_own
+    counted = min(owed - from_own, max(0, expired))
+    draws: Draws = ((invoice_id, from_own),) if from_own else ()
+    current = tuple(
+        lot for lot in (account.lots if account else ()) if lot.invoice_id != invoice_id
+    )
+    latest = account.latest_at if account else at
+    draws += lot_rules.draw_dated(current, min(owed - from_own - counted, budget), at, latest)
+    taken = sum(points for _, points in draws)
     account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
@@ -380,8 +458,10 @@ def take_back(
             invoice_id=invoice_id,
             returned_amount=returned,
             points=taken,
-            shortfall=owed - taken,
+            shortfall=owed - taken - counted,
             at=at,
+            lots=draws,
+            expired=counted,
         ),
         InvoiceReturned(
             originator_id=invoice.id,
@@ -390,6 +470,7 @@ def take_back(
             amount=returned,
             points=owed,
             at=at,
+            expired=counted,
         ),
     ]
     # Tiers go by what purchases really earned: a returned invoice stops
@@ -429,39 +510,6 @@ def _tier_change(
 # --- evolve ----------------------------------------------------------------
 
 
-def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
-    if not isinstance(event, PointsEarned | PointsRedeemed | PointsTakenBack | TierChanged):
-        raise TypeError(f"not a loyalty account event: {event!r}")
-    if account is None:
-        account = LoyaltyAccount(event.originator_id, 0, event.customer_id, event.at)
-    version = event.originator_version
-    latest = event.at if event.at > account.latest_at else account.latest_at
-    match event:
-        case PointsEarned(points=points):
-            return attrs.evolve(
-                account,
-                version=version,
-                latest_at=latest,
-                balance=account.balance + points,
-                purchase_count=account.purchase_count + 1,
-                lifetime_points=account.lifetime_points + points,
-            )
-        case PointsRedeemed(points=points):
-            return attrs.evolve(
-                account, version=version, latest_at=latest, balance=account.balance - points
-            )
-        case PointsTakenBack(points=points, shortfall=shortfall):
-            return attrs.evolve(
-                account,
-                version=version,
-                latest_at=latest,
-                balance=account.balance - points,
-                lifetime_points=account.lifetime_points - points - shortfall,
-            )
-        case TierChanged(tier=tier):
-            return attrs.evolve(account, version=version, latest_at=latest, tier=tier)
-
-
 def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
     match event:
         case InvoiceRecorded():
@@ -481,6 +529,13 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 version=event.originator_version,
                 returned_amount=EXACT.add(invoice.returned_amount, event.amount),
                 points_taken_back=invoice.points_taken_back + event.points,
+                expired_counted=invoice.expired_counted + event.expired,
+            )
+        case InvoicePointsExpired() if invoice is not None:
+            return attrs.evolve(
+                invoice,
+                version=event.originator_version,
+                points_expired=invoice.points_expired + event.points,
             )
     raise TypeError(f"not an invoice event: {event!r}")
 
