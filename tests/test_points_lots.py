@@ -34,7 +34,7 @@ T0 = datetime(2026, 1, 31, 3, 0, tzinfo=UTC)  # 10:00 on 31 January in Hồ Chí
 
 
 def program(**kwargs: object) -> LoyaltyProgram:
-    return LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(1000), **kwargs)  # type: ignore[arg-type]
+    return LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(1000), **kwargs)
 
 
 # --- the dates -------------------------------------------------------------
