@@ -10,6 +10,7 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.commands.checkout import Checkout
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
@@ -44,6 +45,7 @@ __all__ = [
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
     "UNCHANGED",
+    "Checkout",
     "ConcurrencyConflict",
     "Contract",
     "ConversionRow",

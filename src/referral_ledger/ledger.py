@@ -18,8 +18,8 @@ from typing import Literal, Self
 import phonenumbers
 
 from referral_ledger.commands.base import VIETNAM, record_ids
+from referral_ledger.commands.checkout import CheckoutCommands
 from referral_ledger.commands.customers import CustomerCommands
-from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.views import ViewQueries
 from referral_ledger.errors import InvalidInput
@@ -39,7 +39,7 @@ from referral_ledger.store import (
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
+class Ledger(CheckoutCommands, CustomerCommands, ReferralCommands, ViewQueries):
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Final
 
 import attrs
+
+#: More points than any account holds (values.MAX_POINTS bounds them).
+MAX: Final = 10**18
 
 #: Which lots a movement drew on: (invoice id of the lot, points), in order.
 Draws = tuple[tuple[str, int], ...]
@@ -68,6 +72,17 @@ def draw(lots: Iterable[Lot], points: int, at: datetime, *, first: str | None = 
             chosen.append((lot.invoice_id, take))
             left -= take
     return tuple(chosen)
+
+
+def uncovered(lots: Iterable[Lot], draws: Draws) -> int:
+    """How many points of `draws` the lots do not hold (0 unless history was backdated)."""
+    held = {lot.invoice_id: lot.points for lot in lots}
+    short = 0
+    for invoice_id, points in draws:
+        took = min(points, held.get(invoice_id, 0))
+        held[invoice_id] = held.get(invoice_id, 0) - took
+        short += points - took
+    return short
 
 
 def take(lots: tuple[Lot, ...], draws: Draws) -> tuple[Lot, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
@@ -83,6 +84,10 @@ class Invoice:
     #: returns counted as taken back (never charged to the balance again).
     points_expired: int = 0
     expired_counted: int = 0
+    #: Points redeemed at the till (`checkout`), their value, and how many returns gave back.
+    points_redeemed: int = 0
+    redeemed_value: Decimal = Decimal(0)
+    points_refunded: int = 0
 
 
 @attrs.frozen
@@ -163,6 +168,22 @@ class PointsExpired(Event):
 
 
 @attrs.frozen(kw_only=True)
+class PointsRefunded(Event):
+    """A return gave back points redeemed at the till, as a new lot (statement kind "refund")."""
+
+    customer_id: UUID
+    invoice_id: str
+    #: The lot's id: the invoice id and the invoice record's version.
+    lot_id: str
+    points: int
+    at: datetime
+    expires_at: datetime | None = None
+
+    def lot(self) -> Lot:
+        return Lot(self.lot_id, self.points, self.at, self.at, self.expires_at)
+
+
+@attrs.frozen(kw_only=True)
 class InvoicePointsExpired(Event):
     """The invoice's lot lost `points` to expiry (so a return never charges them again)."""
 
@@ -188,6 +209,11 @@ class InvoiceRecorded(ClaimEvent):
     points_used: int
     points: int
     at: datetime
+    #: Points redeemed at the till by `checkout` (0: a purchase recorded
+    #: alone, whose `points_used` is only what the host said).
+    redeemed: int = 0
+    #: What those points were worth.
+    redeemed_value: Decimal = Decimal(0)
 
     @property
     def claimed(self) -> tuple[str, UUID]:
@@ -202,6 +228,8 @@ class InvoiceReturned(Event):
     at: datetime
     #: Of those, how many the lot had already lost to expiry.
     expired: int = 0
+    #: Points redeemed at the till that the return gave back.
+    refunded: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -243,16 +271,19 @@ def earn(
     now: datetime,
     invoice_record: UUID | None = None,
     zone: tzinfo = UTC,
+    redeemed: tuple[int, Decimal] = (0, Decimal(0)),
 ) -> list[Event]:
     """Record a purchase and the points it earns, as a lot dated by the program in force.
 
     `invoice_record`: the id of the invoice's claim record in this store
     (`INVOICE.record_id`; unkeyed when not given). `zone`: the business time
-    zone the lot's dates are computed in.
+    zone the lot's dates are computed in. `redeemed`: the points redeemed at
+    the till with this purchase (`checkout`) and their value, which earns nothing.
     """
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
+    eligible = max(Decimal(0), EXACT.subtract(eligible, redeemed[1]))
     points = rules.points_for(program, eligible)
     rules.check_points_fit(
         program,
@@ -289,6 +320,8 @@ def earn(
             points_used=purchase.points_used,
             points=points,
             at=purchase.at,
+            redeemed=redeemed[0],
+            redeemed_value=redeemed[1],
         ),
     ]
     lifetime = (account.lifetime_points if account else 0) + points
@@ -334,7 +367,9 @@ def redeem(
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
-        balance=lot_rules.available(held, at),
+        # What may be spent: the spendable points then, and no more than later
+        # movements leave room for.
+        balance=min(lot_rules.available(held, at), lot_rules.MAX if room is None else room),
         points=points,
     )
     if room is not None and points > room:
@@ -392,8 +427,13 @@ def take_back(
     now: datetime,
     room: int | None = None,
     lots: tuple[Lot, ...] | None = None,
+    zone: tzinfo = UTC,
 ) -> list[Event]:
     """Record a return and take back the points it owes, never below zero.
+
+    A checkout's return also gives back the points redeemed at the till, in
+    the same proportion (rounded down), as a new lot dated by the program in
+    force (`zone`: the business time zone).
 
     From the invoice's own lot first while it holds them (pending or
     available); points of that lot that already expired count as taken back;
@@ -428,26 +468,41 @@ def take_back(
         taken_before=invoice.points_taken_back,
     )
     held = (account.lots if account else ()) if lots is None else lots
-    own = lot_rules.find(held, invoice_id)
+    # The lots open now are what the points come out of (a movement dated
+    # earlier may have spent, then, a lot that a later one drew on).
+    current = account.lots if account else ()
+    own = lot_rules.find(current, invoice_id)
     expired = invoice.points_expired - invoice.expired_counted
+    # max: a store written before business-time readings may already dip below zero.
+    budget = max(0, lot_rules.available(held, at) if room is None else room)
     from_own = 0
     if own is not None and own.expired(at):
         expired += own.points  # expired, whether or not `process_due` recorded it yet
     elif own is not None:
         from_own = min(owed, own.points)
-    # max: a store written before business-time readings may already dip below zero.
-    budget = max(0, lot_rules.available(held, at) if room is None else room)
-    if own is not None and own.spendable(at):
-        from_own = min(from_own, budget)
-        budget -= from_own
+        if not own.earned_at <= at < own.available_from:
+            # Spendable points: taking them lowers the balance (pending ones do not).
+            from_own = min(from_own, budget)
+            budget -= from_own
     counted = min(owed - from_own, max(0, expired))
     draws: Draws = ((invoice_id, from_own),) if from_own else ()
-    current = tuple(
-        lot for lot in (account.lots if account else ()) if lot.invoice_id != invoice_id
-    )
+    others = tuple(lot for lot in current if lot.invoice_id != invoice_id)
     latest = account.latest_at if account else at
-    draws += lot_rules.draw_dated(current, min(owed - from_own - counted, budget), at, latest)
+    draws += lot_rules.draw_dated(others, min(owed - from_own - counted, budget), at, latest)
     taken = sum(points for _, points in draws)
+    refund = (
+        min(
+            invoice.points_redeemed,
+            int(
+                Fraction(EXACT.add(invoice.returned_amount, returned))
+                * invoice.points_redeemed
+                // Fraction(invoice.amount)
+            ),
+        )
+        - invoice.points_refunded
+        if invoice.points_redeemed and invoice.amount
+        else 0
+    )
     account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
@@ -471,8 +526,24 @@ def take_back(
             points=owed,
             at=at,
             expired=counted,
+            refunded=refund,
         ),
     ]
+    if refund:
+        events.append(
+            PointsRefunded(
+                originator_id=account_id(customer_id),
+                originator_version=account_version + 1,
+                timestamp=now,
+                customer_id=customer_id,
+                invoice_id=invoice_id,
+                lot_id=f"{invoice_id}#refund{invoice.version + 1}",
+                points=refund,
+                at=at,
+                expires_at=expiry_dates.expires_at(at, program.expiry, zone),
+            )
+        )
+        account_version += 1
     # Tiers go by what purchases really earned: a returned invoice stops
     # counting in full, even when the balance could not cover it all.
     lifetime = (account.lifetime_points if account else 0) - owed
@@ -522,6 +593,8 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 event.discounted_amount,
                 event.points_used,
                 event.points,
+                points_redeemed=event.redeemed,
+                redeemed_value=event.redeemed_value,
             )
         case InvoiceReturned() if invoice is not None:
             return attrs.evolve(
@@ -530,6 +603,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 returned_amount=EXACT.add(invoice.returned_amount, event.amount),
                 points_taken_back=invoice.points_taken_back + event.points,
                 expired_counted=invoice.expired_counted + event.expired,
+                points_refunded=invoice.points_refunded + event.refunded,
             )
         case InvoicePointsExpired() if invoice is not None:
             return attrs.evolve(

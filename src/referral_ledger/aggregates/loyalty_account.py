@@ -21,11 +21,12 @@ from referral_ledger.aggregates.loyalty import (
     PointsEarned,
     PointsExpired,
     PointsRedeemed,
+    PointsRefunded,
     PointsTakenBack,
     TierChanged,
 )
 
-Movement = PointsEarned | PointsRedeemed | PointsTakenBack | PointsExpired
+Movement = PointsEarned | PointsRedeemed | PointsTakenBack | PointsExpired | PointsRefunded
 
 
 @attrs.frozen
@@ -43,6 +44,10 @@ class LoyaltyAccount:
     #: The open lots (points left, expiry not yet recorded), in earning order.
     #: No default either: a snapshot stored before lots is replayed.
     lots: tuple[Lot, ...]
+    #: Points taken that no open lot held (movements dated before others can
+    #: draw on lots that later ones spent): the next lots earned pay it first,
+    #: so the open lots always hold exactly the points held.
+    debt: int = 0
     #: Points held in the open lots, pending and not yet recorded as expired
     #: included (`Ledger.balance` counts only the spendable ones).
     balance: int = 0
@@ -60,7 +65,7 @@ def expire(
     lot = lot_rules.find(account.lots, invoice_id)
     if lot is None or lot.expires_at is None:
         return []
-    return [
+    expired: list[Event] = [
         PointsExpired(
             originator_id=account.id,
             originator_version=next_version(account),
@@ -69,15 +74,20 @@ def expire(
             invoice_id=invoice_id,
             points=lot.points,
             at=lot.expires_at,
-        ),
-        InvoicePointsExpired(
-            originator_id=invoice.id,
-            originator_version=invoice.version + 1,
-            timestamp=now,
-            points=lot.points,
-            at=lot.expires_at,
-        ),
+        )
     ]
+    if lot.invoice_id == invoice.invoice_id:
+        # The invoice's own lot (not a refund's): a later return owes these no more.
+        expired.append(
+            InvoicePointsExpired(
+                originator_id=invoice.id,
+                originator_version=invoice.version + 1,
+                timestamp=now,
+                points=lot.points,
+                at=lot.expires_at,
+            )
+        )
+    return expired
 
 
 def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccount:
@@ -89,11 +99,15 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
     latest = event.at if event.at > account.latest_at else account.latest_at
     match event:
         case PointsEarned(points=points):
+            paid = min(points, account.debt)
+            lot = event.lot()
+            lot = attrs.evolve(lot, points=lot.points - paid)
             return attrs.evolve(
                 account,
                 version=version,
                 latest_at=latest,
-                lots=(*account.lots, event.lot()) if points else account.lots,
+                lots=(*account.lots, lot) if lot.points else account.lots,
+                debt=account.debt - paid,
                 balance=account.balance + points,
                 purchase_count=account.purchase_count + 1,
                 lifetime_points=account.lifetime_points + points,
@@ -107,6 +121,7 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
                 version=version,
                 latest_at=latest,
                 lots=lot_rules.take(account.lots, draws),
+                debt=account.debt + _short(account, draws, points),
                 balance=account.balance - points,
             )
         case PointsTakenBack(points=points, shortfall=shortfall):
@@ -118,8 +133,20 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
                 version=version,
                 latest_at=latest,
                 lots=lot_rules.take(account.lots, draws),
+                debt=account.debt + _short(account, draws, points),
                 balance=account.balance - points,
                 lifetime_points=account.lifetime_points - points - shortfall - event.expired,
+            )
+        case PointsRefunded(points=points):
+            paid = min(points, account.debt)
+            lot = attrs.evolve(event.lot(), points=points - paid)
+            return attrs.evolve(
+                account,
+                version=version,
+                latest_at=latest,
+                lots=(*account.lots, lot) if lot.points else account.lots,
+                debt=account.debt - paid,
+                balance=account.balance + points,
             )
         case PointsExpired(points=points):
             return attrs.evolve(
@@ -131,3 +158,9 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
             )
         case TierChanged(tier=tier):
             return attrs.evolve(account, version=version, latest_at=latest, tier=tier)
+
+
+def _short(account: LoyaltyAccount, draws: lot_rules.Draws, points: int) -> int:
+    """Points of a movement that its draws did not find in the open lots."""
+    drawn = sum(p for _, p in draws)
+    return lot_rules.uncovered(account.lots, draws) + max(0, points - drawn)

@@ -390,6 +390,7 @@ class LoyaltyCommands(PointsQueries):
                 now=unit.now,
                 room=room,
                 lots=lots,
+                zone=self.business_timezone,
             )
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)

@@ -19,15 +19,16 @@ import attrs
 
 from referral_ledger.aggregates import lots as lot_rules
 from referral_ledger.aggregates.base import Event
-from referral_ledger.aggregates.lots import Draws, Lot
+from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import (
     PointsEarned,
     PointsExpired,
     PointsRedeemed,
+    PointsRefunded,
     PointsTakenBack,
 )
 
-Movement = PointsEarned | PointsRedeemed | PointsTakenBack | PointsExpired
+Movement = PointsEarned | PointsRedeemed | PointsTakenBack | PointsExpired | PointsRefunded
 
 
 @attrs.frozen
@@ -67,9 +68,13 @@ class Replay:
     """The state of a replay: open lots, which are spendable, lifetime points."""
 
     lots: dict[str, Lot] = attrs.Factory(dict)
-    amounts: dict[str, tuple[Decimal, datetime]] = attrs.Factory(dict)
+    #: Each lot's statement kind, money amount and recording moment.
+    amounts: dict[str, tuple[str, Decimal, datetime]] = attrs.Factory(dict)
     active: set[str] = attrs.Factory(set)
     lifetime: int = 0
+    #: Points taken that no open lot held then (see `LoyaltyAccount.debt`):
+    #: the next lots to become spendable pay it.
+    debt: int = 0
     #: (moment, order, kind, invoice id): activations and expiries to come.
     clock: list[tuple[datetime, int, str, str]] = attrs.Factory(list)
 
@@ -83,27 +88,51 @@ class Replay:
             lot = self.lots.get(invoice_id)
             if lot is None:
                 continue
-            amount, recorded = self.amounts[invoice_id]
+            row, amount, recorded = self.amounts[invoice_id]
+            reference = invoice_id.partition("#")[0]
             if kind == "activate":
                 self.active.add(invoice_id)
                 if lot.points:
-                    yield Change(moment, "earn", lot.points, invoice_id, amount, recorded)
+                    yield Change(moment, row, lot.points, reference, amount, recorded)
+                paid = min(self.debt, lot.points)
+                self.debt -= paid
+                self.lots[invoice_id] = attrs.evolve(lot, points=lot.points - paid)
             else:
                 del self.lots[invoice_id]
                 if invoice_id in self.active and lot.points:
-                    yield Change(moment, "expire", -lot.points, invoice_id, Decimal(0), recorded)
+                    yield Change(moment, "expire", -lot.points, reference, Decimal(0), recorded)
 
-    def _take(self, draws: Draws) -> int:
-        """Take `draws` from the lots; returns how many came out of spendable ones."""
+    def _take(self, points: int, at: datetime, first: str | None = None) -> int:
+        """Take `points` (the lot `first` while open, then the rule); returns the spendable part.
+
+        Drawn by the rule in business order: a movement recorded later but
+        dated earlier may have drawn other lots when it was decided. What no
+        lot holds is still taken from the balance, as recorded (`debt`).
+        """
         spent = 0
-        for invoice_id, points in draws:
-            lot = self.lots.get(invoice_id)
-            if lot is None:
-                continue
-            took = min(points, lot.points)
-            spent += took if invoice_id in self.active else 0
+        own = self.lots.get(first) if first is not None else None
+        if own is not None and own.points and not own.expired(at):
+            took = min(points, own.points)
+            self.lots[own.invoice_id] = attrs.evolve(own, points=own.points - took)
+            spent += took if own.invoice_id in self.active else 0
+            points -= took
+        for invoice_id, took in lot_rules.draw(self.open_lots(), points, at):
+            lot = self.lots[invoice_id]
             self.lots[invoice_id] = attrs.evolve(lot, points=lot.points - took)
-        return spent
+            spent += took
+            points -= took
+        self.debt += points
+        return spent + points
+
+    def _open(self, lot: Lot, row: str, amount: Decimal, event: Movement) -> Iterator[Change]:
+        """A new lot: its row when it becomes spendable (now, or after its pending days)."""
+        self.lots[lot.invoice_id] = lot
+        self.amounts[lot.invoice_id] = (row, amount, event.timestamp)
+        order = len(self.amounts)
+        heapq.heappush(self.clock, (lot.available_from, order, "activate", lot.invoice_id))
+        if lot.expires_at is not None:
+            heapq.heappush(self.clock, (lot.expires_at, order, "expire", lot.invoice_id))
+        yield from self.advance(event.at)
 
     def apply(self, event: Movement) -> Iterator[Change]:
         # Moments due before the movement first; those at the same moment
@@ -117,28 +146,17 @@ class Replay:
                         event.at, "earn", 0, event.invoice_id, event.amount, event.timestamp
                     )
                     return
-                lot = event.lot()
-                self.lots[event.invoice_id] = lot
-                self.amounts[event.invoice_id] = (event.amount, event.timestamp)
-                order = len(self.amounts)
-                heapq.heappush(self.clock, (lot.available_from, order, "activate", lot.invoice_id))
-                if lot.expires_at is not None:
-                    heapq.heappush(self.clock, (lot.expires_at, order, "expire", lot.invoice_id))
-                yield from self.advance(event.at)
+                yield from self._open(event.lot(), "earn", event.amount, event)
+            case PointsRefunded():
+                yield from self._open(event.lot(), "refund", Decimal(0), event)
             case PointsRedeemed():
-                # Drawn by the rule in business order: a movement recorded later
-                # but dated earlier may have drawn other lots when decided.
-                draws = lot_rules.draw(self.open_lots(), event.points, event.at)
-                spent = self._take(draws)
+                spent = self._take(event.points, event.at)
                 yield Change(
                     event.at, "redeem", -spent, event.redemption_id, event.value, event.timestamp
                 )
             case PointsTakenBack():
                 self.lifetime -= event.points + event.shortfall + event.expired
-                draws = lot_rules.draw(
-                    self.open_lots(), event.points, event.at, first=event.invoice_id
-                )
-                spent = self._take(draws)
+                spent = self._take(event.points, event.at, event.invoice_id)
                 yield Change(
                     event.at,
                     "return",

@@ -30,18 +30,18 @@ def open_lots(
     The log says which lots were earned with such an expiry; the accounts'
     states (read in bulk) say which are still open.
     """
-    topic = get_topic(loyalty.PointsEarned)
+    topics = (get_topic(loyalty.PointsEarned), get_topic(loyalty.PointsRefunded))
     wanted: dict[UUID, set[str]] = {}
     position = 0
-    while batch := store.notifications(position, BATCH, (topic,)):
+    while batch := store.notifications(position, BATCH, topics):
         for notification in batch:
             event = store.event_of(notification)
-            assert isinstance(event, loyalty.PointsEarned)
+            assert isinstance(event, loyalty.PointsEarned | loyalty.PointsRefunded)
             moment = event.expires_at
             if moment is None or not event.points or moment > until:
                 continue
             if after is None or moment > after:
-                wanted.setdefault(event.customer_id, set()).add(event.invoice_id)
+                wanted.setdefault(event.customer_id, set()).add(event.lot().invoice_id)
         position = batch[-1].id
     customers = list(wanted)
     for start in range(0, len(customers), LOAD_CHUNK):
