@@ -25,6 +25,7 @@ from referral_ledger.aggregates.loyalty import (
     PointsTakenBack,
     TierChanged,
 )
+from referral_ledger.policies.loyalty import LoyaltyProgram
 
 Movement = PointsEarned | PointsRedeemed | PointsTakenBack | PointsExpired | PointsRefunded
 
@@ -56,6 +57,34 @@ class LoyaltyAccount:
     #: tiers go by.
     lifetime_points: int = 0
     tier: str | None = None
+    #: Earnings that count for a windowed tier: (invoice id, counts until,
+    #: points net of returns); dropped once past (see `tier_points`).
+    window: tuple[tuple[str, datetime, int], ...] = ()
+
+
+def tier_points(account: LoyaltyAccount | None, program: LoyaltyProgram, at: datetime) -> int:
+    """The points a tier goes by at `at`: lifetime, or those earned within the program's window."""
+    if account is None:
+        return 0
+    if program.tier_window_days is None:
+        return account.lifetime_points
+    return sum(points for _, until, points in account.window if until > at)
+
+
+def _windowed(
+    account: LoyaltyAccount, event: Movement | TierChanged
+) -> tuple[tuple[str, datetime, int], ...]:
+    """The account's window after `event`: past entries dropped, the event's added or reduced."""
+    window = [entry for entry in account.window if entry[1] > event.at]
+    if isinstance(event, PointsEarned) and event.counts_until is not None and event.points:
+        window.append((event.invoice_id, event.counts_until, event.points))
+    elif isinstance(event, PointsTakenBack):
+        owed = event.points + event.shortfall + event.expired
+        window = [
+            (invoice, until, max(0, points - owed) if invoice == event.invoice_id else points)
+            for invoice, until, points in window
+        ]
+    return tuple(window)
 
 
 def expire(
@@ -97,6 +126,8 @@ def evolve_account(account: LoyaltyAccount | None, event: Event) -> LoyaltyAccou
         account = LoyaltyAccount(event.originator_id, 0, event.customer_id, event.at, ())
     version = event.originator_version
     latest = event.at if event.at > account.latest_at else account.latest_at
+    if account.window or (isinstance(event, PointsEarned) and event.counts_until is not None):
+        account = attrs.evolve(account, window=_windowed(account, event))
     match event:
         case PointsEarned(points=points):
             paid = min(points, account.debt)

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from referral_ledger.aggregates import loyalty, loyalty_account
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates.base import Evolve
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import InvalidInput
@@ -91,7 +91,7 @@ class CheckoutCommands(LoyaltyCommands):
             invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
             invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             if invoice is not None:
-                loyalty.check_same_purchase(invoice, customer, purchase)
+                loyalty_decisions.check_same_purchase(invoice, customer, purchase)
                 return _result(
                     invoice.invoice_id,
                     invoice.amount,
@@ -105,7 +105,7 @@ class CheckoutCommands(LoyaltyCommands):
             value = Decimal(0)
             if points:
                 room, lots = self._room(account, purchase.at)
-                events += loyalty.redeem(
+                events += loyalty_decisions.redeem(
                     account,
                     customer_id=customer,
                     redemption_id=redemption,
@@ -126,7 +126,7 @@ class CheckoutCommands(LoyaltyCommands):
                         f"{points} points are worth {value}: more than the amount {purchase.amount}"
                     )
                 account = loyalty_account.evolve_account(account, redeemed)
-            events += loyalty.earn(
+            events += loyalty_decisions.earn(
                 account,
                 customer_id=customer,
                 purchase=purchase,

@@ -18,11 +18,11 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import customer_record as customers
-from referral_ledger.aggregates import loyalty, loyalty_account
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.customer_record import POS_ID
-from referral_ledger.aggregates.loyalty import Purchase
+from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
@@ -270,11 +270,11 @@ class LoyaltyCommands(PointsQueries):
         invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
         invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
-            loyalty.check_same_purchase(invoice, customer, purchase)
+            loyalty_decisions.check_same_purchase(invoice, customer, purchase)
             return invoice.points, False
         settings = self._loyalty_settings(unit)
         account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
-        events = loyalty.earn(
+        events = loyalty_decisions.earn(
             account,
             customer_id=customer,
             purchase=purchase,
@@ -320,12 +320,12 @@ class LoyaltyCommands(PointsQueries):
             self._customer(unit, customer)
             record = unit.load(redemption_record, loyalty.evolve_redemption)
             if record is not None:
-                loyalty.check_same_redemption(record, customer, wanted)
+                loyalty_decisions.check_same_redemption(record, customer, wanted)
                 return record.value
             settings = self._loyalty_settings(unit)
             account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
             room, lots = self._room(account, when)
-            events = loyalty.redeem(
+            events = loyalty_decisions.redeem(
                 account,
                 customer_id=customer,
                 redemption_id=reference,
@@ -379,7 +379,7 @@ class LoyaltyCommands(PointsQueries):
             settings = self._loyalty_settings(unit)
             account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
             room, lots = self._room(account, when)
-            events = loyalty.take_back(
+            events = loyalty_decisions.take_back(
                 account,
                 invoice,
                 customer_id=customer,

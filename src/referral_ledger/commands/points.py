@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import attrs
+
 from referral_ledger.aggregates import customer as customers
 from referral_ledger.aggregates import lots as lot_rules
 from referral_ledger.aggregates import loyalty, loyalty_account
@@ -70,7 +72,16 @@ class PointsQueries(LedgerBase):
         """
         reading, settings = self._totals(customer_id, at, as_of, with_program=True)
         program = settings.program if settings else None
-        tier = rules.tier_for(program, reading.lifetime_points) if program else None
+        basis = reading.lifetime_points
+        if program is not None and program.tier_window_days is not None:
+            # The window's earnings are kept on the account as it stands now.
+            account = self._store.load(
+                loyalty.account_id(parse_id(customer_id, "customer_id")),
+                loyalty_account.evolve_account,
+            )
+            when = parse_optional_time(at, "at") or self._store.clock()
+            basis = loyalty_account.tier_points(account, program, when)
+        tier = rules.tier_for(program, basis) if program else None
         return PointsSummary(
             available=reading.balance,
             pending=reading.pending,
@@ -118,10 +129,18 @@ class PointsQueries(LedgerBase):
         states = self._current(
             customer, {account: loyalty_account.evolve_account} if when is None else {}
         )
-        if when is None:
-            state: LoyaltyAccount | None = states[account]
+        state: LoyaltyAccount | None = (
+            states[account]
+            if when is None
+            else self._store.load_as_of(account, loyalty_account.evolve_account, when)
+        )
+        settings = self._load_as_of(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings, when)
+        if state is None or settings is None:
             return state
-        return self._store.load_as_of(account, loyalty_account.evolve_account, when)
+        # The tier the program in force gives: thresholds changed since the
+        # last movement re-tier every customer, and no removed tier shows.
+        basis = loyalty_account.tier_points(state, settings.program, when or self._store.clock())
+        return attrs.evolve(state, tier=rules.tier_for(settings.program, basis))
 
     # --- helpers -----------------------------------------------------------
 

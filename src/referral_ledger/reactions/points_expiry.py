@@ -14,8 +14,10 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from referral_ledger.aggregates import loyalty, loyalty_account
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
+from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.lots import Lot
+from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID
 from referral_ledger.reactions.registry import BATCH, Context, job
 from referral_ledger.store import LOAD_CHUNK, Store, UnitOfWork
 
@@ -77,3 +79,45 @@ def expire_lot(unit: UnitOfWork, key: str, due_at: datetime, context: Context) -
 
 
 job(NAME, due=lots_expiring, handle=expire_lot)
+
+
+TIERS = "tier-window"
+
+
+def windows_closing(context: Context, now: datetime) -> Iterable[tuple[datetime, str]]:
+    """Each earning that stops counting for a windowed tier by `now`, while still counted."""
+    topic = get_topic(loyalty.PointsEarned)
+    customers: set[UUID] = set()
+    position = 0
+    while batch := context.store.notifications(position, BATCH, (topic,)):
+        for notification in batch:
+            event = context.store.event_of(notification)
+            assert isinstance(event, loyalty.PointsEarned)
+            if event.counts_until is not None and event.counts_until <= now:
+                customers.add(event.customer_id)
+        position = batch[-1].id
+    ordered = sorted(customers)
+    for start in range(0, len(ordered), LOAD_CHUNK):
+        chunk = ordered[start : start + LOAD_CHUNK]
+        states = context.store.load_many(
+            {loyalty.account_id(c): loyalty_account.evolve_account for c in chunk}
+        )
+        for customer in chunk:
+            account = states[loyalty.account_id(customer)]
+            for invoice_id, until, _ in account.window if account else ():
+                if until <= now:
+                    yield until, f"{_key(customer, invoice_id)}@{until.isoformat()}"
+
+
+def recalculate_tier(unit: UnitOfWork, key: str, due_at: datetime, context: Context) -> None:
+    customer = UUID(hex=key.split(":", 1)[0])
+    account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+    settings = unit.load(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings)
+    if account is None or settings is None:
+        return
+    unit.record(
+        loyalty_decisions.tier_change(account, [], customer, settings.program, unit.now, due_at)
+    )
+
+
+job(TIERS, due=windows_closing, handle=recalculate_tier)
