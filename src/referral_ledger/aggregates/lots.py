@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Final
 
 import attrs
-
-#: More points than any account holds (values.MAX_POINTS bounds them).
-MAX: Final = 10**18
 
 #: Which lots a movement drew on: (invoice id of the lot, points), in order.
 Draws = tuple[tuple[str, int], ...]

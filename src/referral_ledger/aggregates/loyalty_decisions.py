@@ -163,9 +163,13 @@ def redeem(
     rules.check_redemption(
         program,
         purchase_count=account.purchase_count if account else 0,
-        # What may be spent: the spendable points then, and no more than later
-        # movements leave room for.
-        balance=min(lot_rules.available(held, at), lot_rules.MAX if room is None else room),
+        # The balance as it stands (dated after every movement: at `at`); a
+        # backdated one must also fit the room later movements leave (below).
+        balance=(
+            lot_rules.available(held, at)
+            if room is None or account is None
+            else lot_rules.available(account.lots, max(at, account.latest_at))
+        ),
         points=points,
     )
     if room is not None and points > room:
