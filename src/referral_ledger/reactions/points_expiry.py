@@ -72,7 +72,9 @@ def expire_lot(unit: UnitOfWork, key: str, due_at: datetime, context: Context) -
     customer_hex, invoice_id = key.split(":", 1)
     customer = UUID(hex=customer_hex)
     account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
-    invoice = unit.load(loyalty.INVOICE.record_id(invoice_id, context.ids), loyalty.evolve_invoice)
+    # A refund's lot is "<invoice id>#refund<n>": its invoice's record.
+    record = loyalty.INVOICE.record_id(invoice_id.partition("#")[0], context.ids)
+    invoice = unit.load(record, loyalty.evolve_invoice)
     if account is None or invoice is None:
         return
     unit.record(loyalty_account.expire(account, invoice, invoice_id, unit.now))
