@@ -13,6 +13,7 @@ from referral_ledger.aggregates.referral import (
 from referral_ledger.aggregates.staff import StaffMember
 from referral_ledger.audit import AuditReport, Problem
 from referral_ledger.chain import ChainHead
+from referral_ledger.commands.checkout import Checkout
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
@@ -38,6 +39,7 @@ from referral_ledger.policies.customers import (
     TAG_NAMES,
     DuplicatePhonePolicy,
 )
+from referral_ledger.policies.expiry import PointsExpiry
 from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
@@ -56,6 +58,7 @@ __all__ = [
     "AssignmentRule",
     "AuditReport",
     "ChainHead",
+    "Checkout",
     "ConcurrencyConflict",
     "Condition",
     "Contract",
@@ -79,6 +82,7 @@ __all__ = [
     "LoyaltyProgram",
     "NotFound",
     "Note",
+    "PointsExpiry",
     "PointsSummary",
     "Problem",
     "ProgramNotConfigured",

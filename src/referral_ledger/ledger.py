@@ -21,12 +21,12 @@ import phonenumbers
 from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
+from referral_ledger.commands.checkout import CheckoutCommands
 from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.delegate import Delegate
 from referral_ledger.commands.directory import DirectoryQueries
-from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
@@ -67,7 +67,7 @@ class Ledger:
         self._context = context
         # One object per area; a group that needs another is given it.
         self._customers = CustomerCommands(context)
-        self._loyalty = LoyaltyCommands(context)
+        self._loyalty = CheckoutCommands(context)
         self._referrals = ReferralCommands(context)
         self._crm = CrmCommands(context)
         self._lead_views = DirectoryQueries(context, crm=self._crm)
@@ -285,16 +285,18 @@ class Ledger:
 
     # --- loyalty points (commands/loyalty.py, readings in commands/points.py) ---
 
-    configure_loyalty = Delegate("_loyalty", LoyaltyCommands.configure_loyalty)
-    loyalty_program = Delegate("_loyalty", LoyaltyCommands.loyalty_program)
-    record_purchase = Delegate("_loyalty", LoyaltyCommands.record_purchase)
-    import_purchases = Delegate("_loyalty", LoyaltyCommands.import_purchases)
-    redeem_points = Delegate("_loyalty", LoyaltyCommands.redeem_points)
-    return_purchase = Delegate("_loyalty", LoyaltyCommands.return_purchase)
-    balance = Delegate("_loyalty", LoyaltyCommands.balance)
-    statement = Delegate("_loyalty", LoyaltyCommands.statement)
-    points_summary = Delegate("_loyalty", LoyaltyCommands.points_summary)
-    loyalty_account = Delegate("_loyalty", LoyaltyCommands.loyalty_account)
+    configure_loyalty = Delegate("_loyalty", CheckoutCommands.configure_loyalty)
+    loyalty_program = Delegate("_loyalty", CheckoutCommands.loyalty_program)
+    record_purchase = Delegate("_loyalty", CheckoutCommands.record_purchase)
+    import_purchases = Delegate("_loyalty", CheckoutCommands.import_purchases)
+    redeem_points = Delegate("_loyalty", CheckoutCommands.redeem_points)
+    return_purchase = Delegate("_loyalty", CheckoutCommands.return_purchase)
+    balance = Delegate("_loyalty", CheckoutCommands.balance)
+    statement = Delegate("_loyalty", CheckoutCommands.statement)
+    points_summary = Delegate("_loyalty", CheckoutCommands.points_summary)
+    loyalty_account = Delegate("_loyalty", CheckoutCommands.loyalty_account)
+    expiring_points = Delegate("_loyalty", CheckoutCommands.expiring_points)
+    checkout = Delegate("_loyalty", CheckoutCommands.checkout)
 
     # --- read models (commands/views.py) --------------------------------------
 

@@ -18,11 +18,11 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import customer_record as customers
-from referral_ledger.aggregates import loyalty
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.customer_record import POS_ID
-from referral_ledger.aggregates.loyalty import Purchase
+from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
@@ -85,6 +85,9 @@ class LoyaltyCommands(PointsQueries):
 
         def decide(unit: UnitOfWork) -> int:
             settings = unit.load(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings)
+            if settings is not None and settings.program == program:
+                # Hosts configure at every start: the same settings are no change.
+                return settings.version
             unit.record(programs.configure_loyalty(settings, program, unit.now, when))
             return 1 if settings is None else settings.version + 1
 
@@ -267,11 +270,11 @@ class LoyaltyCommands(PointsQueries):
         invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
         invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
-            loyalty.check_same_purchase(invoice, customer, purchase)
+            loyalty_decisions.check_same_purchase(invoice, customer, purchase)
             return invoice.points, False
         settings = self._loyalty_settings(unit)
-        account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-        events = loyalty.earn(
+        account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+        events = loyalty_decisions.earn(
             account,
             customer_id=customer,
             purchase=purchase,
@@ -280,6 +283,7 @@ class LoyaltyCommands(PointsQueries):
             group=record.group,
             now=unit.now,
             invoice_record=invoice_record,
+            zone=self.business_timezone,
         )
         unit.record(events)
         return _points_of(events, loyalty.PointsEarned), True
@@ -308,7 +312,7 @@ class LoyaltyCommands(PointsQueries):
             (customer, customers.evolve_customer),
             (redemption_record, loyalty.evolve_redemption),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-            (loyalty.account_id(customer), loyalty.evolve_account),
+            (loyalty.account_id(customer), loyalty_account.evolve_account),
         ]
 
         def decide(unit: UnitOfWork) -> Decimal:
@@ -316,11 +320,12 @@ class LoyaltyCommands(PointsQueries):
             self._customer(unit, customer)
             record = unit.load(redemption_record, loyalty.evolve_redemption)
             if record is not None:
-                loyalty.check_same_redemption(record, customer, wanted)
+                loyalty_decisions.check_same_redemption(record, customer, wanted)
                 return record.value
             settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-            events = loyalty.redeem(
+            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+            room, lots = self._room(account, when)
+            events = loyalty_decisions.redeem(
                 account,
                 customer_id=customer,
                 redemption_id=reference,
@@ -330,7 +335,8 @@ class LoyaltyCommands(PointsQueries):
                 at=when,
                 now=unit.now,
                 redemption_record=redemption_record,
-                room=self._room(account, when),
+                room=room,
+                lots=lots,
             )
             unit.record(events)
             redeemed = events[0]
@@ -363,7 +369,7 @@ class LoyaltyCommands(PointsQueries):
             (customer, customers.evolve_customer),
             (invoice_record, loyalty.evolve_invoice),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-            (loyalty.account_id(customer), loyalty.evolve_account),
+            (loyalty.account_id(customer), loyalty_account.evolve_account),
         ]
 
         def decide(unit: UnitOfWork) -> int:
@@ -371,8 +377,9 @@ class LoyaltyCommands(PointsQueries):
             self._customer(unit, customer)
             invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-            events = loyalty.take_back(
+            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+            room, lots = self._room(account, when)
+            events = loyalty_decisions.take_back(
                 account,
                 invoice,
                 customer_id=customer,
@@ -381,7 +388,9 @@ class LoyaltyCommands(PointsQueries):
                 program=settings.program,
                 at=when,
                 now=unit.now,
-                room=self._room(account, when),
+                room=room,
+                lots=lots,
+                zone=self.business_timezone,
             )
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)
@@ -397,7 +406,7 @@ def _earn_reads(
         (customer, customers.evolve_customer),
         (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-        (loyalty.account_id(customer), loyalty.evolve_account),
+        (loyalty.account_id(customer), loyalty_account.evolve_account),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates.customer_record import Contract, CustomerRecord, Note
-from referral_ledger.aggregates.loyalty import LoyaltyAccount
+from referral_ledger.aggregates.loyalty_account import LoyaltyAccount
 from referral_ledger.policies.customer_fields import FIELD_NAMES, CustomerFields
 
 

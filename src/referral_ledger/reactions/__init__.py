@@ -6,7 +6,7 @@ modules that register the ledger's own reactions and jobs are imported here,
 so opening a ledger finds them all.
 """
 
-from referral_ledger.reactions import referrals
+from referral_ledger.reactions import points_expiry, referrals
 from referral_ledger.reactions.registry import (
     JOBS,
     REACTIONS,
@@ -26,6 +26,7 @@ __all__ = [
     "Reaction",
     "Registry",
     "job",
+    "points_expiry",
     "reaction",
     "referrals",
 ]
