@@ -23,7 +23,9 @@ from referral_ledger.errors import (
     ProgramNotConfigured,
     RedemptionRefused,
     ReferrerNotEligible,
+    ReferralCodeRefused,
     StoreError,
+    VoucherRefused,
 )
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.customer_fields import UNCHANGED
@@ -34,6 +36,7 @@ from referral_ledger.policies.customers import (
 )
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.policies.vouchers import Voucher, VoucherState
 from referral_ledger.projections.customer import Customer
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.statement import ExpiringPoints, PointsSummary, StatementRow
@@ -70,7 +73,11 @@ __all__ = [
     "ReferralStatus",
     "ReferrerNotEligible",
     "StatementRow",
+    "ReferralCodeRefused",
     "StoreError",
     "Tier",
     "TimelineEntry",
+    "Voucher",
+    "VoucherRefused",
+    "VoucherState",
 ]

@@ -22,6 +22,7 @@ from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.views import ViewQueries
+from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.errors import InvalidInput
 from referral_ledger.persistence.errors import store_errors
 from referral_ledger.projections.storage import ViewStore
@@ -40,7 +41,7 @@ from referral_ledger.store.environment import redacted
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
+class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, VoucherCommands, ViewQueries):
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(
