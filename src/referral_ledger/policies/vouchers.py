@@ -8,10 +8,10 @@ has a smaller one in use at the till).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -57,43 +57,75 @@ def parse_code(value: object, name: str = "code") -> str:
     return code
 
 
-def _optional_money(name: str) -> Callable[[object], Any]:
-    def convert(value: object) -> Decimal | None:
-        return None if value is None else parse_money(value, name)
-
-    return convert
+def _optional_money(value: object, name: str) -> Decimal | None:
+    return None if value is None else parse_money(value, name)
 
 
-def _optional_time(name: str) -> Callable[[object], Any]:
-    def convert(value: object) -> datetime | None:
-        return None if value is None else parse_time(value, name)
-
-    return convert
+def _optional_limit(value: object, name: str) -> int | None:
+    return None if value is None else parse_points(value, name, positive=True)
 
 
-def _optional_limit(name: str) -> Callable[[object], Any]:
-    def convert(value: object) -> int | None:
-        return None if value is None else parse_points(value, name, positive=True)
-
-    return convert
+def _optional_time(value: object, name: str) -> datetime | None:
+    return None if value is None else parse_time(value, name)
 
 
-def _names(name: str) -> Callable[[object], Any]:
-    def convert(value: object) -> frozenset[str] | None:
-        if value is None:
-            return None
-        if isinstance(value, str) or not isinstance(value, Iterable):
-            raise InvalidInput(f"{name} must be a list of names or None, not {value!r}")
-        names = frozenset(parse_text(v, name, limit=100) for v in value)
-        if not names:
-            raise InvalidInput(f"{name} must name at least one (None: all): {value!r}")
-        return names
-
-    return convert
+def _names(value: object, name: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput(f"{name} must be a list of names or None, not {value!r}")
+    names = frozenset(parse_text(v, name, limit=100) for v in value)
+    if not names:
+        raise InvalidInput(f"{name} must name at least one (None: all): {value!r}")
+    return names
 
 
-def _flag(name: str) -> Callable[[object], Any]:
-    return lambda value: parse_flag(value, name)
+# Named converters, one per field, so each message names its field (and
+# mypy's attrs plugin reads their types).
+
+
+def _discount(value: object) -> Decimal | None:
+    return _optional_money(value, "discount")
+
+
+def _max_discount(value: object) -> Decimal | None:
+    return _optional_money(value, "max_discount")
+
+
+def _min_order(value: object) -> Decimal:
+    return parse_money(value, "min_order")
+
+
+def _starts_at(value: object) -> datetime | None:
+    return _optional_time(value, "starts_at")
+
+
+def _ends_at(value: object) -> datetime | None:
+    return _optional_time(value, "ends_at")
+
+
+def _warehouses(value: object) -> frozenset[str] | None:
+    return _names(value, "warehouses")
+
+
+def _customer_tags(value: object) -> frozenset[str] | None:
+    return _names(value, "customer_tags")
+
+
+def _active(value: object) -> bool:
+    return parse_flag(value, "active")
+
+
+def _free_shipping(value: object) -> bool:
+    return parse_flag(value, "free_shipping")
+
+
+def _usage_limit(value: object) -> int | None:
+    return _optional_limit(value, "usage_limit")
+
+
+def _per_customer_limit(value: object) -> int | None:
+    return _optional_limit(value, "per_customer_limit")
 
 
 def _percent(value: object) -> Decimal | None:
@@ -112,33 +144,25 @@ class Voucher:
     #: Unique, compared case-insensitively, kept upper-case.
     code: str = attrs.field(converter=parse_code)
     #: A fixed amount off ...
-    discount: Decimal | None = attrs.field(default=None, converter=_optional_money("discount"))
+    discount: Decimal | None = attrs.field(default=None, converter=_discount)
     #: ... or a percentage of the amount (0 < percent <= 100), floored to the unit,
     percent: Decimal | None = attrs.field(default=None, converter=_percent)
     #: at most this much (None: no cap).
-    max_discount: Decimal | None = attrs.field(
-        default=None, converter=_optional_money("max_discount")
-    )
+    max_discount: Decimal | None = attrs.field(default=None, converter=_max_discount)
     #: Orders below this amount do not qualify.
-    min_order: Decimal = attrs.field(
-        default=Decimal(0), converter=lambda v: parse_money(v, "min_order")
-    )
+    min_order: Decimal = attrs.field(default=Decimal(0), converter=_min_order)
     #: Valid in [starts_at, ends_at); None: no bound.
-    starts_at: datetime | None = attrs.field(default=None, converter=_optional_time("starts_at"))
-    ends_at: datetime | None = attrs.field(default=None, converter=_optional_time("ends_at"))
+    starts_at: datetime | None = attrs.field(default=None, converter=_starts_at)
+    ends_at: datetime | None = attrs.field(default=None, converter=_ends_at)
     #: None: every warehouse (and sales with no warehouse named).
-    warehouses: frozenset[str] | None = attrs.field(default=None, converter=_names("warehouses"))
+    warehouses: frozenset[str] | None = attrs.field(default=None, converter=_warehouses)
     #: None: anyone; else customers with at least one of these tags.
-    customer_tags: frozenset[str] | None = attrs.field(
-        default=None, converter=_names("customer_tags")
-    )
-    active: bool = attrs.field(default=True, converter=_flag("active"))
-    free_shipping: bool = attrs.field(default=False, converter=_flag("free_shipping"))
+    customer_tags: frozenset[str] | None = attrs.field(default=None, converter=_customer_tags)
+    active: bool = attrs.field(default=True, converter=_active)
+    free_shipping: bool = attrs.field(default=False, converter=_free_shipping)
     #: Uses in all, and per customer (None: no limit).
-    usage_limit: int | None = attrs.field(default=None, converter=_optional_limit("usage_limit"))
-    per_customer_limit: int | None = attrs.field(
-        default=None, converter=_optional_limit("per_customer_limit")
-    )
+    usage_limit: int | None = attrs.field(default=None, converter=_usage_limit)
+    per_customer_limit: int | None = attrs.field(default=None, converter=_per_customer_limit)
 
     def __attrs_post_init__(self) -> None:
         if (self.discount is None) == (self.percent is None):
