@@ -12,6 +12,7 @@ from referral_ledger.aggregates.referral import (
 )
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
+from referral_ledger.commands.referral_codes import CommissionRow
 from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
@@ -28,6 +29,7 @@ from referral_ledger.errors import (
     VoucherRefused,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.commissions import ReferralCodeProgram
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
@@ -46,6 +48,7 @@ __all__ = [
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
     "UNCHANGED",
+    "CommissionRow",
     "ConcurrencyConflict",
     "Contract",
     "ConversionRow",
@@ -69,6 +72,7 @@ __all__ = [
     "PurchaseImportReport",
     "RedemptionRefused",
     "Referral",
+    "ReferralCodeProgram",
     "ReferralCodeRefused",
     "ReferralProgram",
     "ReferralStatus",
