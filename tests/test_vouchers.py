@@ -24,7 +24,9 @@ START = datetime(2026, 2, 1, 3, 0, tzinfo=UTC)
 
 @pytest.fixture
 def shop(ledger: Ledger) -> Ledger:
-    ledger.configure_loyalty(LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100)))
+    ledger.configure_loyalty(
+        LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+    )
     return ledger
 
 
@@ -75,9 +77,7 @@ def test_every_refusal_names_its_reason(shop: Ledger, clock: Clock) -> None:
     day = timedelta(days=1)
     shop.create_voucher(Voucher(code="OFF", discount=1000, active=False))
     shop.create_voucher(Voucher(code="LATER", discount=1000, starts_at=START + day))
-    shop.create_voucher(
-        Voucher(code="OVER", discount=1000, starts_at=START - day, ends_at=START)
-    )
+    shop.create_voucher(Voucher(code="OVER", discount=1000, starts_at=START - day, ends_at=START))
     shop.create_voucher(Voucher(code="MIN", discount=1000, min_order=Decimal(100_000)))
     shop.create_voucher(Voucher(code="WH", discount=1000, warehouses=["Kho HN"]))
     shop.create_voucher(Voucher(code="VIP", discount=1000, customer_tags=["VIP"]))
@@ -152,7 +152,11 @@ def test_updates_apply_from_then_on(shop: Ledger, clock: Clock) -> None:
 
 
 def test_audience_is_who_the_tags_admit_and_has_uses_left(shop: Ledger) -> None:
-    vip, plain, regular = customer(shop, 1, ("VIP",)), customer(shop, 2), customer(shop, 3, ("Sỉ", "VIP"))
+    vip, plain, regular = (
+        customer(shop, 1, ("VIP",)),
+        customer(shop, 2),
+        customer(shop, 3, ("Sỉ", "VIP")),
+    )
     shop.create_voucher(Voucher(code="V", discount=1, customer_tags=["VIP"], per_customer_limit=1))
     shop.create_voucher(Voucher(code="ALL", discount=1))
     shop.create_voucher(Voucher(code="OFF", discount=1, active=False))
@@ -188,7 +192,9 @@ def test_bad_definitions_are_refused(fields: dict[str, Any], named: str) -> None
         Voucher(code="X", **fields)
 
 
-@pytest.mark.parametrize("code", ["", "   ", "A" * 33, "TẾT", "TET 2026", "TET\tX", "TET\x00", 2026, None])
+@pytest.mark.parametrize(
+    "code", ["", "   ", "A" * 33, "TẾT", "TET 2026", "TET\tX", "TET\x00", 2026, None]
+)
 def test_codes_a_cashier_cannot_type_are_refused(code: object) -> None:
     with pytest.raises(InvalidInput, match="code"):
         Voucher(code=code, discount=1)  # type: ignore[arg-type]

@@ -109,7 +109,9 @@ class VoucherCommands(LedgerBase):
 
         return _shown(self._store.run(decide))
 
-    def update_voucher(self, code: str, at: datetime | None = None, **changes: Any) -> VoucherState:
+    def update_voucher(
+        self, code: str, /, at: datetime | None = None, **changes: Any
+    ) -> VoucherState:
         """Change any field of voucher `code` but the code; uses made before stand.
 
         The changes apply to uses from now on. Unknown fields and bad values
