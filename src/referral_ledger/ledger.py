@@ -20,6 +20,7 @@ import phonenumbers
 from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.loyalty import LoyaltyCommands
+from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.views import ViewQueries
 from referral_ledger.commands.vouchers import VoucherCommands
@@ -41,7 +42,14 @@ from referral_ledger.store.environment import redacted
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, VoucherCommands, ViewQueries):
+class Ledger(
+    LoyaltyCommands,
+    CustomerCommands,
+    ReferralCommands,
+    ReferralCodeCommands,
+    VoucherCommands,
+    ViewQueries,
+):
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(
