@@ -151,7 +151,7 @@ class VoucherCommands(LedgerBase):
         self,
         code: str,
         customer_id: UUID,
-        amount: Decimal,
+        amount: Decimal | int | str,
         warehouse: str | None = None,
         at: datetime | None = None,
     ) -> Decimal:
