@@ -243,7 +243,7 @@ def evolve_commission_account(state: CommissionAccount | None, event: Event) -> 
         line = lines[event.invoice_id]
         returned = line.returned + event.returned
         voided = line.voided + event.voided
-        if event.after_payout:
+        if event.after_payout and event.voided > 0:
             # Invoice ids hold no control characters: no purchase line has this key.
             key = f"{event.invoice_id}\x00{version}"
             lines[key] = attrs.evolve(
@@ -257,6 +257,8 @@ def evolve_commission_account(state: CommissionAccount | None, event: Event) -> 
                 earned=Decimal(0),
             )
             lines[event.invoice_id] = attrs.evolve(line, returned=returned, voided=voided)
+        elif event.after_payout:
+            lines[event.invoice_id] = attrs.evolve(line, returned=returned)
         else:
             full = returned >= line.invoice_amount
             lines[event.invoice_id] = attrs.evolve(

@@ -186,7 +186,8 @@ def void_commission(
         return Decimal(0)
     total_returned = min(line.returned + returned, line.invoice_amount)
     voided = rules.share_of(line.earned, total_returned, line.invoice_amount) - line.voided
-    unit.record(accounts.take_back(account, invoice_id, returned, voided, at, unit.now))
+    more = total_returned - line.returned
+    unit.record(accounts.take_back(account, invoice_id, more, voided, at, unit.now))
     return voided
 
 
