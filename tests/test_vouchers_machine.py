@@ -78,7 +78,7 @@ class VoucherMachine(RuleBasedStateMachine):
 
     def discount(self, code: str, amount: int) -> int:
         d = self.vouchers[code]
-        value = d["fixed"] if d["fixed"] is not None else amount * d["percent"] // 100
+        value: int = d["fixed"] if d["fixed"] is not None else amount * d["percent"] // 100
         if d["max_discount"] is not None:
             value = min(value, d["max_discount"])
         return min(value, amount)
