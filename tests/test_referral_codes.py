@@ -18,6 +18,7 @@ from referral_ledger import (
     ProgramNotConfigured,
     ReferralCodeProgram,
     ReferralCodeRefused,
+    Voucher,
 )
 from referral_ledger.policies.commissions import CODE_ALPHABET, CODE_LENGTH
 from support import Clock
@@ -227,3 +228,30 @@ def test_codes_need_the_program(ledger: Ledger) -> None:
     code = ledger.referral_code(referrer)
     with pytest.raises(ProgramNotConfigured, match="configure_referral_codes"):
         sell(ledger, new, "HD-1", Decimal(1), referral_code=code)
+
+
+def test_a_code_discounts_what_the_voucher_left(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    shop.create_voucher(Voucher(code="HALF", percent=50))
+    code = shop.referral_code(referrer)
+    got = sell(shop, new, "HD-1", Decimal(40_000), voucher="half", referral_code=code)
+    # 20,000 off by the voucher; the code's 30,000 meets the 20,000 left: nothing payable.
+    assert got == (Decimal(20_000), Decimal(20_000), Decimal(0))
+    assert shop.referred_by(new) == referrer
+
+
+def test_a_refused_code_refuses_the_voucher_use_with_it(shop: Ledger) -> None:
+    referrer = customer(shop, 1)
+    shop.create_voucher(Voucher(code="ONE", discount=1_000, usage_limit=1))
+    before = shop.event_count()
+    with pytest.raises(ReferralCodeRefused, match="own code"):
+        sell(
+            shop,
+            referrer,
+            "HD-1",
+            Decimal(40_000),
+            voucher="ONE",
+            referral_code=shop.referral_code(referrer),
+        )
+    assert shop.get_voucher("ONE").used == 0
+    assert shop.event_count() == before + 2  # the code's issue (claim, account) only
