@@ -225,3 +225,60 @@ def test_bad_commands_record_nothing(shop: Ledger) -> None:
     with pytest.raises(InvalidInput, match="at"):
         shop.check_voucher("V", a, 1, at=datetime(2026, 1, 1))
     assert shop.event_count() == before
+
+
+def test_on_an_encrypted_store_codes_derive_keyed_record_ids() -> None:
+    """A copy of an encrypted store does not tell which voucher or referral codes exist."""
+    from referral_ledger.aggregates.referral_code import REFERRAL_CODE
+    from referral_ledger.aggregates.voucher import voucher_id
+    from referral_ledger.values import derived_id
+
+    with Ledger.open(cipher_key=Ledger.create_cipher_key()) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+        )
+        an = customer(ledger, 1)
+        ledger.create_voucher(Voucher(code="TET", discount=1000, usage_limit=1))
+        assert sell(ledger, an, "HD-1", Decimal(5000), voucher="tet")[0] == Decimal(1000)
+        code = ledger.referral_code(an)
+        assert ledger.referral_code_owner(code) == an
+        ids = ledger._store.app.recorder
+        assert voucher_id("TET", ledger._ids) != derived_id("voucher-code", "TET")
+        assert ids.select_events(derived_id("voucher-code", "TET")) == []
+        assert ids.select_events(derived_id(REFERRAL_CODE.name, code)) == []
+        assert ledger.get_voucher("TET").used == 1
+
+
+def test_voucher_and_referrer_records_survive_snapshots(sqlite_url: str) -> None:
+    """Records with uses, lines and payouts are snapshotted and read back the same."""
+    from referral_ledger import ReferralCodeProgram
+
+    with Ledger.open(sqlite_url, snapshot_interval=2) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+        )
+        ledger.configure_referral_codes(ReferralCodeProgram(discount=1000))
+        owner, buyers = customer(ledger, 0), [customer(ledger, n) for n in range(1, 6)]
+        ledger.create_voucher(
+            Voucher(code="V", percent=10, warehouses=["Kho 1"], customer_tags=["x", "y"])
+        )
+        ledger.update_voucher("V", customer_tags=None)
+        code = ledger.referral_code(owner)
+        for n, buyer in enumerate(buyers):
+            sell(
+                ledger,
+                buyer,
+                f"HD-{n}",
+                Decimal(10_000),
+                voucher="V",
+                referral_code=code,
+                warehouse="Kho 1",
+            )
+        give_back(ledger, buyers[0], "HD-0", Decimal(10_000), Decimal(10_000), voucher="V")
+        ledger.pay_commissions(owner, "PO-1", at=START + timedelta(days=30))
+        expected = (ledger.get_voucher("V"), ledger.commissions(owner))
+    with Ledger.open(sqlite_url, cache_size=0) as reopened:
+        snapshots = reopened._store.app.snapshots
+        assert snapshots is not None
+        assert (reopened.get_voucher("V"), reopened.commissions(owner)) == expected
+        assert expected[0].used == 4
