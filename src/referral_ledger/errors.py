@@ -65,7 +65,7 @@ class ReferralCodeRefused(LedgerError):
     """The referral code cannot be used by this buyer; `reason` says why.
 
     Reasons: "unknown", "own code", "shares contact", "bought before",
-    "already referred", "not configured".
+    "already referred".
     """
 
     def __init__(self, message: str, reason: str = "") -> None:
