@@ -29,7 +29,7 @@ def sell(
     at: datetime | None = None,
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(voucher discount, referral discount, commission) of one sale, all in one unit."""
-    when = ledger._business_time(at)
+    when = ledger._context.business_time(at)
     code, referral, where = sale_steps.parse_sale_codes(voucher, referral_code, warehouse)
 
     def decide(unit: UnitOfWork) -> tuple[Decimal, Decimal, Decimal]:
@@ -75,7 +75,7 @@ def give_back(
     at: datetime | None = None,
 ) -> Decimal:
     """A return of `returned`: the commission taken back; a full return releases the voucher."""
-    when = ledger._business_time(at)
+    when = ledger._context.business_time(at)
     code = sale_steps.parse_sale_codes(voucher, None, None)[0]
 
     def decide(unit: UnitOfWork) -> Decimal:

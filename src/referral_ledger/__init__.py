@@ -10,6 +10,7 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.aggregates.staff import StaffMember
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.commands.referral_codes import CommissionRow
@@ -17,6 +18,7 @@ from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
     DuplicatePhone,
+    DuplicateValue,
     InvalidInput,
     InvalidTransition,
     LedgerError,
@@ -29,13 +31,16 @@ from referral_ledger.errors import (
     VoucherRefused,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.assignment import AssignmentRule, Condition
 from referral_ledger.policies.commissions import ReferralCodeProgram
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
     KNOWN_TAGS,
+    TAG_NAMES,
     DuplicatePhonePolicy,
 )
+from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.policies.vouchers import Voucher, VoucherState
@@ -47,16 +52,21 @@ __all__ = [
     "DUPLICATE_PHONE_POLICIES",
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
+    "TAG_NAMES",
     "UNCHANGED",
+    "AssignmentRule",
     "CommissionRow",
     "ConcurrencyConflict",
+    "Condition",
     "Contract",
     "ConversionRow",
     "CorruptEvent",
     "Customer",
     "DuplicatePhone",
     "DuplicatePhonePolicy",
+    "DuplicateValue",
     "ExpiringPoints",
+    "FieldSettings",
     "HistoryRow",
     "ImportReport",
     "InvalidInput",
@@ -77,6 +87,8 @@ __all__ = [
     "ReferralProgram",
     "ReferralStatus",
     "ReferrerNotEligible",
+    "Source",
+    "StaffMember",
     "StatementRow",
     "StoreError",
     "Tier",

@@ -21,7 +21,11 @@ class NotFound(LedgerError, LookupError):
     """No customer, referral, invoice or redemption has that id."""
 
 
-class DuplicatePhone(LedgerError):
+class DuplicateValue(LedgerError):
+    """A value of a field configured unique already belongs to another customer."""
+
+
+class DuplicatePhone(DuplicateValue):
     """The phone number already belongs to a customer or an open referral."""
 
 
@@ -94,6 +98,7 @@ __all__ = [
     "ConcurrencyConflict",
     "CorruptEvent",
     "DuplicatePhone",
+    "DuplicateValue",
     "InvalidInput",
     "InvalidTransition",
     "LedgerError",

@@ -27,8 +27,9 @@ class Customer(CustomerFields):
 
     @property
     def phone(self) -> str:
-        """The first (main) phone number."""
-        return self.phones[0]
+        """The first (main) phone number ("" for a customer with none: phones
+        may be made optional)."""
+        return self.phones[0] if self.phones else ""
 
 
 def customer_view(record: CustomerRecord, account: LoyaltyAccount | None) -> Customer:
