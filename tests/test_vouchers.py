@@ -204,8 +204,6 @@ def test_bad_commands_record_nothing(shop: Ledger) -> None:
     a = customer(shop, 1)
     shop.create_voucher(Voucher(code="V", discount=1000))
     before = shop.event_count()
-    with pytest.raises(InvalidInput, match="code"):
-        shop.update_voucher("V", code="W")
     with pytest.raises(InvalidInput, match="colour"):
         shop.update_voucher("V", colour="red")
     with pytest.raises(InvalidInput, match="ends_at"):

@@ -110,7 +110,7 @@ class VoucherCommands(LedgerBase):
         return _shown(self._store.run(decide))
 
     def update_voucher(
-        self, code: str, /, at: datetime | None = None, **changes: Any
+        self, /, code: str, at: datetime | None = None, **changes: Any
     ) -> VoucherState:
         """Change any field of voucher `code` but the code; uses made before stand.
 
@@ -119,8 +119,6 @@ class VoucherCommands(LedgerBase):
         """
         key = parse_code(code)
         when = self._business_time(at)
-        if "code" in changes:
-            raise InvalidInput(f"a voucher's code cannot change: {changes['code']!r}")
         unknown = sorted(set(changes) - {f.name for f in attrs.fields(Voucher)})
         if unknown:
             raise InvalidInput(f"vouchers have no field {', '.join(map(repr, unknown))}")
