@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Transcoder
+from eventsourcing.persistence import EventStore, Mapper, Transcoder
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import (
     SQLiteConnectionPool,
@@ -40,6 +40,13 @@ PINNED: dict[str, str] = {
     ),
     "eventsourcing.application.Application.construct_recorder": ("(self) -> 'ApplicationRecorder'"),
     "eventsourcing.application.Application.construct_mapper": ("(self) -> 'Mapper[TAggregateID]'"),
+    "eventsourcing.application.Application.construct_event_store": (
+        "(self) -> 'EventStore[TAggregateID]'"
+    ),
+    "eventsourcing.persistence.EventStore.put": (
+        "(self, domain_events: 'Sequence[DomainEventProtocol[TAggregateID]]', **kwargs: 'Any')"
+        " -> 'list[Recording[TAggregateID]]'"
+    ),
     "eventsourcing.sqlite.SQLiteConnectionPool._create_connection": (
         "(self) -> 'SQLiteConnection'"
     ),
@@ -102,6 +109,7 @@ PINNED: dict[str, str] = {
 
 _UPSTREAM: dict[str, Any] = {
     "eventsourcing.application.Application": Application,
+    "eventsourcing.persistence.EventStore": EventStore,
     "eventsourcing.persistence.Mapper": Mapper,
     "eventsourcing.persistence.Transcoder": Transcoder,
     "eventsourcing.sqlite.SQLiteConnectionPool": SQLiteConnectionPool,

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import ApplicationRecorder, EventStore, Mapper, Recording
 from eventsourcing.utils import Environment, EnvType
 
 from referral_ledger.persistence.connect import postgres_setup_lock
 from referral_ledger.persistence.mapper import CattrsMapper, OrjsonTranscoder
+
+
+class LedgerEventStore(EventStore[UUID]):
+    """eventsourcing's event store; given `stamped=`, it writes those stored events.
+
+    `Store.run` passes its unit's events together with `StampedEvents`, which
+    encode them only once the recorder holds the write lock
+    (persistence/stamped.py); encoding them here would stamp them too early.
+    """
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        stamped = kwargs.pop("stamped", None)
+        if stamped is None:
+            return super().put(domain_events, **kwargs)
+        assert len(stamped) == len(domain_events)
+        # Notification ids are not read back: nothing in the ledger uses them.
+        self.recorder.insert_events(stamped, **kwargs)
+        return []
 
 
 class EventLog(Application[UUID]):
@@ -34,6 +57,9 @@ class EventLog(Application[UUID]):
         # tracking row in the same transaction as events: what makes the
         # ledger's own event reactions (automatic rewards) exactly-once.
         return self.factory.process_recorder()
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return LedgerEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return CattrsMapper(

@@ -15,10 +15,21 @@
   without a round trip and replaced before use. A save is retried (a few
   times) only when it failed before its COMMIT was sent (the server then
   rolled the transaction back); when the connection dropped during the
-  COMMIT, the outcome is unknown and `CommitOutcomeUnknown` is raised instead
-  of risking a second copy.
+  COMMIT, the outcome is unknown and `CommitOutcomeUnknown` is raised: the
+  unit of work repeats the write itself and tells its own earlier commit by
+  its command id (below).
 - Every failure of the connection surfaces as `StoreUnavailable`, a
   `StoreError` that eventsourcing still treats as its `OperationalError`.
+
+Two more (persistence/stamped.py and store/saving.py say why):
+
+- The events are stamped and encoded after the table lock is taken.
+- The transaction's first event carries the id of the command attempt that
+  wrote it, in a `command_id` column (uuid, NULL on the other rows: a NULL
+  costs nothing in a PostgreSQL row). The column is nullable and added to
+  existing tables; eventsourcing and earlier versions of the ledger name the
+  columns they insert, so they still write, and read it as nothing. After a
+  lost acknowledgement, `command_at` reads it back by primary key.
 
 Only imported for PostgreSQL URLs: psycopg is an optional dependency.
 """
@@ -30,20 +41,26 @@ import select
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Connection
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from referral_ledger.persistence.errors import (
     CommitOutcomeUnknown,
     StoreUnavailable,
     as_store_error,
     connection_lost,
+    retry_reads,
 )
+from referral_ledger.persistence.stamped import command_id_of, stamp
+
+#: The column holding the id of the command attempt that wrote a transaction.
+COMMAND_COLUMN: Final = "command_id"
 
 #: Pooled connections checked (and dropped when dead) before giving up the check.
 DEAD_CONNECTION_CHECKS: Final = 32
@@ -95,10 +112,32 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        names = {
+            "schema": Identifier(self.datastore.schema),
+            "table": Identifier(self.events_table_name),
+            "command": Identifier(COMMAND_COLUMN),
+            "schema_text": Literal(self.datastore.schema),
+            "table_text": Literal(self.events_table_name),
+            "command_text": Literal(COMMAND_COLUMN),
+        }
         self.copy_statement = SQL(
-            "COPY {schema}.{table} (originator_id, originator_version, topic, state) "
+            "COPY {schema}.{table} (originator_id, originator_version, topic, state, {command}) "
             "FROM STDIN (FORMAT BINARY)"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        ).format(**names)
+        # The catalog is checked first: ALTER TABLE would take the table's
+        # strongest lock at every open, queueing behind any long read.
+        self.sql_create_statements.append(
+            SQL(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns "
+                "WHERE table_schema = {schema_text} AND table_name = {table_text} "
+                "AND column_name = {command_text}) THEN "
+                "ALTER TABLE {schema}.{table} ADD COLUMN {command} uuid; END IF; END $$"
+            ).format(**names)
+        )
+        self.select_command = SQL(
+            "SELECT {command} FROM {schema}.{table} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(**names)
 
     # Not eventsourcing's @retry: it retries whatever failed, also a COMMIT
     # that the server may have applied, which would save the events twice.
@@ -124,8 +163,8 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
                 return None
             except (InterfaceError, OperationalError) as error:
                 if committing and connection_lost(error):
-                    # HOOK (lost acknowledgement): the unit of work may check
-                    # here whether these very events are stored.
+                    # The unit of work repeats the write and tells its own
+                    # earlier commit by its command id (store/saving.py).
                     raise CommitOutcomeUnknown(
                         "the connection to PostgreSQL dropped while the command was "
                         "being committed: it may or may not have been recorded; check "
@@ -144,10 +183,23 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
         if stored_events:
             self._lock_table(curs)
             self._notify_channel(curs)
+            stamp(stored_events)  # under the lock: the recording time
+            command = command_id_of(stored_events)
             with curs.copy(self.copy_statement) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea"])
+                copy.set_types(["uuid", "int8", "text", "bytea", "uuid"])
                 for e in stored_events:
-                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+                    copy.write_row(
+                        (e.originator_id, e.originator_version, e.topic, e.state, command)
+                    )
+                    command = None  # only the first row: one is proof of all
+
+    @retry_reads
+    def command_at(self, originator_id: UUID, originator_version: int) -> UUID | None:
+        """The id of the command attempt that wrote this event (None: none recorded)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_command, (originator_id, originator_version), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else row[COMMAND_COLUMN]
 
 
 class LedgerPostgresFactory(PostgresFactory):
