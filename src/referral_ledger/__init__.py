@@ -16,6 +16,7 @@ from referral_ledger.chain import ChainHead
 from referral_ledger.commands.checkout import Checkout
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
+from referral_ledger.commands.referral_codes import CommissionRow
 from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
@@ -27,11 +28,14 @@ from referral_ledger.errors import (
     NotFound,
     ProgramNotConfigured,
     RedemptionRefused,
+    ReferralCodeRefused,
     ReferrerNotEligible,
     StoreError,
+    VoucherRefused,
 )
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.assignment import AssignmentRule, Condition
+from referral_ledger.policies.commissions import ReferralCodeProgram
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
@@ -43,6 +47,7 @@ from referral_ledger.policies.expiry import PointsExpiry
 from referral_ledger.policies.field_settings import FieldSettings, Source
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
+from referral_ledger.policies.vouchers import Voucher, VoucherState
 from referral_ledger.projections.customer import Customer
 from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
@@ -59,6 +64,7 @@ __all__ = [
     "AuditReport",
     "ChainHead",
     "Checkout",
+    "CommissionRow",
     "ConcurrencyConflict",
     "Condition",
     "Contract",
@@ -90,6 +96,8 @@ __all__ = [
     "PurchaseRow",
     "RedemptionRefused",
     "Referral",
+    "ReferralCodeProgram",
+    "ReferralCodeRefused",
     "ReferralProgram",
     "ReferralStatus",
     "ReferrerNotEligible",
@@ -99,4 +107,7 @@ __all__ = [
     "StoreError",
     "Tier",
     "TimelineEntry",
+    "Voucher",
+    "VoucherRefused",
+    "VoucherState",
 ]

@@ -27,7 +27,9 @@ from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.delegate import Delegate
 from referral_ledger.commands.directory import DirectoryQueries
+from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
+from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
 from referral_ledger.persistence.errors import store_errors
@@ -70,6 +72,8 @@ class Ledger:
         self._loyalty = CheckoutCommands(context)
         self._referrals = ReferralCommands(context)
         self._crm = CrmCommands(context)
+        self._vouchers = VoucherCommands(context)
+        self._referral_codes = ReferralCodeCommands(context)
         self._lead_views = DirectoryQueries(context, crm=self._crm)
         self._worker = Worker(context, views=self._lead_views)
         self._worker.start()
@@ -297,6 +301,27 @@ class Ledger:
     loyalty_account = Delegate("_loyalty", CheckoutCommands.loyalty_account)
     expiring_points = Delegate("_loyalty", CheckoutCommands.expiring_points)
     checkout = Delegate("_loyalty", CheckoutCommands.checkout)
+
+    # --- vouchers (commands/vouchers.py) --------------------------------------
+
+    create_voucher = Delegate("_vouchers", VoucherCommands.create_voucher)
+    update_voucher = Delegate("_vouchers", VoucherCommands.update_voucher)
+    get_voucher = Delegate("_vouchers", VoucherCommands.get_voucher)
+    check_voucher = Delegate("_vouchers", VoucherCommands.check_voucher)
+    voucher_audience = Delegate("_vouchers", VoucherCommands.voucher_audience)
+    vouchers = Delegate("_vouchers", VoucherCommands.vouchers)
+
+    # --- referral codes and commissions (commands/referral_codes.py) ---------
+
+    configure_referral_codes = Delegate(
+        "_referral_codes", ReferralCodeCommands.configure_referral_codes
+    )
+    referral_code_program = Delegate("_referral_codes", ReferralCodeCommands.referral_code_program)
+    referral_code = Delegate("_referral_codes", ReferralCodeCommands.referral_code)
+    referral_code_owner = Delegate("_referral_codes", ReferralCodeCommands.referral_code_owner)
+    referred_by = Delegate("_referral_codes", ReferralCodeCommands.referred_by)
+    commissions = Delegate("_referral_codes", ReferralCodeCommands.commissions)
+    pay_commissions = Delegate("_referral_codes", ReferralCodeCommands.pay_commissions)
 
     # --- read models (commands/views.py) --------------------------------------
 
