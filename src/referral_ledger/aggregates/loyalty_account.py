@@ -13,7 +13,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import lots as lot_rules
-from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.aggregates.base import Event, next_event
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import (
     Invoice,
@@ -96,9 +96,7 @@ def expire(
         return []
     expired: list[Event] = [
         PointsExpired(
-            originator_id=account.id,
-            originator_version=next_version(account),
-            timestamp=now,
+            **next_event(account, now, record_id=account.id),
             customer_id=account.customer_id,
             invoice_id=invoice_id,
             points=lot.points,
@@ -109,9 +107,7 @@ def expire(
         # The invoice's own lot (not a refund's): a later return owes these no more.
         expired.append(
             InvoicePointsExpired(
-                originator_id=invoice.id,
-                originator_version=invoice.version + 1,
-                timestamp=now,
+                **next_event(invoice, now),
                 points=lot.points,
                 at=lot.expires_at,
             )

@@ -15,7 +15,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import lots as lot_rules
-from referral_ledger.aggregates.base import Event, next_version
+from referral_ledger.aggregates.base import Event, following, next_event
 from referral_ledger.aggregates.lots import Draws, Lot
 from referral_ledger.aggregates.loyalty import (
     Invoice,
@@ -86,13 +86,10 @@ def earn(
         balance=(account.balance if account else 0) + points,
         lifetime=(account.lifetime_points if account else 0) + points,
     )
-    account_version = next_version(account)
     available = expiry_dates.available_from(purchase.at, program.pending_days, zone)
     events: list[Event] = [
         PointsEarned(
-            originator_id=account_id(customer_id),
-            originator_version=account_version,
-            timestamp=now,
+            **next_event(account, now, record_id=account_id(customer_id)),
             customer_id=customer_id,
             invoice_id=purchase.invoice_id,
             amount=purchase.amount,
@@ -109,9 +106,9 @@ def earn(
             ),
         ),
         InvoiceRecorded(
-            originator_id=invoice_record or invoice_record_id(purchase.invoice_id),
-            originator_version=1,
-            timestamp=now,
+            **next_event(
+                None, now, record_id=invoice_record or invoice_record_id(purchase.invoice_id)
+            ),
             customer_id=customer_id,
             invoice_id=purchase.invoice_id,
             amount=purchase.amount,
@@ -180,9 +177,7 @@ def redeem(
     value = rules.redemption_value(program, points)
     return [
         PointsRedeemed(
-            originator_id=account_id(customer_id),
-            originator_version=next_version(account),
-            timestamp=now,
+            **next_event(account, now, record_id=account_id(customer_id)),
             customer_id=customer_id,
             redemption_id=redemption_id,
             points=points,
@@ -194,9 +189,9 @@ def redeem(
             ),
         ),
         RedemptionRecorded(
-            originator_id=redemption_record or redemption_record_id(redemption_id),
-            originator_version=1,
-            timestamp=now,
+            **next_event(
+                None, now, record_id=redemption_record or redemption_record_id(redemption_id)
+            ),
             customer_id=customer_id,
             redemption_id=redemption_id,
             points=points,
@@ -303,12 +298,9 @@ def take_back(
         if invoice.points_redeemed and invoice.amount
         else 0
     )
-    account_version = next_version(account)
     events: list[Event] = [
         PointsTakenBack(
-            originator_id=account_id(customer_id),
-            originator_version=account_version,
-            timestamp=now,
+            **next_event(account, now, record_id=account_id(customer_id)),
             customer_id=customer_id,
             invoice_id=invoice_id,
             returned_amount=returned,
@@ -319,9 +311,7 @@ def take_back(
             expired=counted,
         ),
         InvoiceReturned(
-            originator_id=invoice.id,
-            originator_version=invoice.version + 1,
-            timestamp=now,
+            **next_event(invoice, now),
             amount=returned,
             points=owed,
             at=at,
@@ -332,9 +322,7 @@ def take_back(
     if refund:
         events.append(
             PointsRefunded(
-                originator_id=account_id(customer_id),
-                originator_version=account_version + 1,
-                timestamp=now,
+                **following(events[0]),
                 customer_id=customer_id,
                 invoice_id=invoice_id,
                 lot_id=f"{invoice_id}#refund{invoice.version + 1}",
@@ -343,7 +331,6 @@ def take_back(
                 expires_at=expiry_dates.expires_at(at, program.expiry, zone),
             )
         )
-        account_version += 1
     # Tiers go by what purchases really earned: a returned invoice stops
     # counting in full, even when the balance could not cover it all.
     events += tier_change(account, events, customer_id, program, now, at)
@@ -374,9 +361,7 @@ def tier_change(
         return []
     return [
         TierChanged(
-            originator_id=account_id(customer_id),
-            originator_version=next_version(new),
-            timestamp=now,
+            **next_event(new, now, record_id=account_id(customer_id)),
             customer_id=customer_id,
             tier=tier,
             previous_tier=current,
