@@ -208,3 +208,25 @@ def shared_url(request: pytest.FixtureRequest) -> str:
         "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
     )
     return url
+
+
+def test_the_directory_balance_follows_expiry_and_refunds(store_url: str) -> None:
+    """The directory's balance is the points held: an expiry recorded by
+    process_due takes them off, a checkout's return gives redeemed points back."""
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(0, "month")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        [row] = ledger.customers()
+        assert 100 == row.balance
+        clock.advance(days=40)
+        assert 1 == ledger.process_due()
+        [row] = ledger.customers()
+        assert (0, 0) == (ledger.balance(cid), row.balance)
+        ledger.record_purchase(cid, "HD-2", 100_000)
+        ledger.checkout(cid, "HD-3", amount=Decimal(100_000), redeem_points=50)
+        ledger.return_purchase(cid, "HD-3")
+        [row] = ledger.customers()
+        assert ledger.balance(cid) == row.balance
+        assert [] == [p for p in ledger.audit().problems]

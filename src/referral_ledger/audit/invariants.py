@@ -77,7 +77,9 @@ class Invariants:
                             position,
                         )
                     )
-        elif isinstance(event, loyalty.PointsTakenBack):
+        elif isinstance(
+            event, loyalty.PointsTakenBack | loyalty.PointsExpired | loyalty.PointsRefunded
+        ):
             _move(self.accounts, event, position, problems)
         elif isinstance(event, loyalty.InvoiceRecorded):
             self.recorded[event.invoice_id].append(position)
@@ -101,12 +103,18 @@ class Invariants:
 
 def _move(
     accounts: dict[UUID, _Account],
-    event: loyalty.PointsEarned | loyalty.PointsRedeemed | loyalty.PointsTakenBack,
+    event: loyalty.PointsEarned
+    | loyalty.PointsRedeemed
+    | loyalty.PointsTakenBack
+    | loyalty.PointsExpired
+    | loyalty.PointsRefunded,
     position: int,
     problems: list[Problem],
 ) -> None:
     account = accounts.setdefault(event.originator_id, _Account(position))
-    points = event.points if isinstance(event, loyalty.PointsEarned) else -event.points
+    # Earnings and refunds (redeemed points a return gave back) add; the rest take away.
+    adds = isinstance(event, loyalty.PointsEarned | loyalty.PointsRefunded)
+    points = event.points if adds else -event.points
     account.balance += points
     if points < 0 and account.balance < 0:
         problems.append(

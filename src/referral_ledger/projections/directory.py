@@ -26,7 +26,9 @@ from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.customer import CustomerRegistered, CustomerUpdated
 from referral_ledger.aggregates.loyalty import (
     PointsEarned,
+    PointsExpired,
     PointsRedeemed,
+    PointsRefunded,
     PointsTakenBack,
     TierChanged,
 )
@@ -37,7 +39,14 @@ DETAIL_CHANGES: Final = (CustomerRegistered, CustomerUpdated)
 #: The points-account events that change a row's standing. Purchases and
 #: returns usually reach the views as a `log.RevenueChange` (see `log.py`),
 #: folded by `apply_points`; the others as events.
-STANDING_CHANGES: Final = (PointsEarned, PointsTakenBack, PointsRedeemed, TierChanged)
+STANDING_CHANGES: Final = (
+    PointsEarned,
+    PointsTakenBack,
+    PointsRedeemed,
+    PointsExpired,
+    PointsRefunded,
+    TierChanged,
+)
 #: The events the directory is folded from.
 DIRECTORY_EVENTS: Final = (*DETAIL_CHANGES, *STANDING_CHANGES)
 
@@ -57,7 +66,8 @@ class CustomerRow:
     source: str | None
     assigned_staff: str | None
     purchase_count: int
-    #: Points available (as `Ledger.balance`).
+    #: Points held: earned, less redeemed, taken back and expired, plus refunds
+    #: (points still pending count; `Ledger.balance` counts only available ones).
     balance: int
     #: The registration's business `at`.
     registered_at: datetime
@@ -122,8 +132,11 @@ def apply(event: Event, rows: DirectoryRecords) -> None:
         purchases = 1 if isinstance(event, PointsEarned) else 0
         apply_points(event.customer_id.hex, sign * event.points, purchases, rows)
         return
-    if isinstance(event, PointsRedeemed):
+    if isinstance(event, PointsRedeemed | PointsExpired):
         apply_points(event.customer_id.hex, -event.points, 0, rows)
+        return
+    if isinstance(event, PointsRefunded):
+        apply_points(event.customer_id.hex, event.points, 0, rows)
         return
     if isinstance(event, TierChanged):
         row = _existing(rows, event.customer_id, event)
