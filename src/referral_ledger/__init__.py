@@ -10,6 +10,7 @@ from referral_ledger.aggregates.referral import (
     ReferralStatus,
     TimelineEntry,
 )
+from referral_ledger.commands.campaigns import LeaderboardRow
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
 from referral_ledger.errors import (
@@ -26,6 +27,7 @@ from referral_ledger.errors import (
     StoreError,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.campaigns import Campaign, CampaignBonus
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
     DUPLICATE_PHONE_POLICIES,
@@ -43,6 +45,8 @@ __all__ = [
     "EXPECTED_NEXT",
     "KNOWN_TAGS",
     "UNCHANGED",
+    "Campaign",
+    "CampaignBonus",
     "ConcurrencyConflict",
     "Contract",
     "ConversionRow",
@@ -57,6 +61,7 @@ __all__ = [
     "InvalidTransition",
     "Lead",
     "LeadRow",
+    "LeaderboardRow",
     "Ledger",
     "LedgerError",
     "LoyaltyProgram",

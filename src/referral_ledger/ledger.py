@@ -18,6 +18,7 @@ from typing import Literal, Self
 import phonenumbers
 
 from referral_ledger.commands.base import VIETNAM, record_ids
+from referral_ledger.commands.campaigns import CampaignCommands
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.loyalty import LoyaltyCommands
 from referral_ledger.commands.referrals import ReferralCommands
@@ -40,7 +41,7 @@ from referral_ledger.store.environment import redacted
 from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, ViewQueries):
+class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, CampaignCommands, ViewQueries):
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(

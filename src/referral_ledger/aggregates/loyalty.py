@@ -20,6 +20,7 @@ from referral_ledger.aggregates.base import Event, next_version
 from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
 from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
 from referral_ledger.policies import loyalty as rules
+from referral_ledger.policies.campaigns import CampaignBonus
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import EXACT, UNKEYED_IDS, RecordIds, derived_id
 
@@ -81,6 +82,8 @@ class Invoice:
     points: int
     returned_amount: Decimal = Decimal(0)
     points_taken_back: int = 0
+    #: The campaigns that counted the purchase (their races lose its returns).
+    campaigns: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -98,6 +101,9 @@ class Redemption:
 
 @attrs.frozen(kw_only=True)
 class PointsEarned(Event):
+    """`points` is everything the purchase earned: the base points plus each
+    campaign's part in `bonuses` (empty in events written by 0.1)."""
+
     customer_id: UUID
     invoice_id: str
     amount: Decimal
@@ -105,6 +111,11 @@ class PointsEarned(Event):
     points: int
     program_version: int
     at: datetime
+    bonuses: tuple[CampaignBonus, ...] = ()
+
+    @property
+    def bonus_points(self) -> int:
+        return sum(bonus.points for bonus in self.bonuses)
 
 
 @attrs.frozen(kw_only=True)
@@ -147,6 +158,7 @@ class InvoiceRecorded(ClaimEvent):
     points_used: int
     points: int
     at: datetime
+    campaigns: tuple[str, ...] = ()
 
     @property
     def claimed(self) -> tuple[str, UUID]:
@@ -189,6 +201,14 @@ class Purchase:
 # --- decisions -------------------------------------------------------------
 
 
+def base_points(purchase: Purchase, program: LoyaltyProgram, group: str | None) -> int:
+    """The points a purchase earns by the program alone (before campaign bonuses)."""
+    eligible = rules.eligible_amount(
+        program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
+    )
+    return rules.points_for(program, eligible)
+
+
 def earn(
     account: LoyaltyAccount | None,
     *,
@@ -199,8 +219,9 @@ def earn(
     group: str | None,
     now: datetime,
     invoice_record: UUID | None = None,
+    bonuses: tuple[CampaignBonus, ...] = (),
 ) -> list[Event]:
-    """Record a purchase and the points it earns.
+    """Record a purchase and the points it earns, with the campaigns' `bonuses`.
 
     `invoice_record`: the id of the invoice's claim record in this store
     (`INVOICE.record_id`; unkeyed when not given).
@@ -208,7 +229,7 @@ def earn(
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
-    points = rules.points_for(program, eligible)
+    points = rules.points_for(program, eligible) + sum(b.points for b in bonuses)
     rules.check_points_fit(
         program,
         purchase.amount,
@@ -229,6 +250,7 @@ def earn(
             points=points,
             program_version=program_version,
             at=purchase.at,
+            bonuses=bonuses,
         ),
         InvoiceRecorded(
             originator_id=invoice_record or invoice_record_id(purchase.invoice_id),
@@ -241,6 +263,7 @@ def earn(
             points_used=purchase.points_used,
             points=points,
             at=purchase.at,
+            campaigns=tuple(b.campaign_id for b in bonuses),
         ),
     ]
     lifetime = (account.lifetime_points if account else 0) + points
@@ -474,6 +497,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 event.discounted_amount,
                 event.points_used,
                 event.points,
+                campaigns=event.campaigns,
             )
         case InvoiceReturned() if invoice is not None:
             return attrs.evolve(

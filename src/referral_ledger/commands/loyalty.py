@@ -21,9 +21,11 @@ from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
+from referral_ledger.aggregates.campaign import CAMPAIGN_BOOK_ID, evolve_book
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
+from referral_ledger.commands import campaigns as campaign_steps
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -271,6 +273,15 @@ class LoyaltyCommands(PointsQueries):
             return invoice.points, False
         settings = self._loyalty_settings(unit)
         account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
+        base = loyalty.base_points(purchase, settings.program, record.group)
+        found = campaign_steps.bonuses(
+            unit,
+            self._ids,
+            record=record,
+            tier=account.tier if account else None,
+            purchase=purchase,
+            base_points=base,
+        )
         events = loyalty.earn(
             account,
             customer_id=customer,
@@ -280,9 +291,19 @@ class LoyaltyCommands(PointsQueries):
             group=record.group,
             now=unit.now,
             invoice_record=invoice_record,
+            bonuses=tuple(bonus for _, bonus in found),
+        )
+        points = _points_of(events, loyalty.PointsEarned)
+        events += campaign_steps.counted(
+            found,
+            customer_id=customer,
+            purchase=purchase,
+            base_points=base,
+            points=points,
+            now=unit.now,
         )
         unit.record(events)
-        return _points_of(events, loyalty.PointsEarned), True
+        return points, True
 
     def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
         link = self._load_claim(unit, POS_ID, external_id)
@@ -383,6 +404,9 @@ class LoyaltyCommands(PointsQueries):
                 now=unit.now,
                 room=self._room(account, when),
             )
+            assert invoice is not None  # take_back refuses an unknown invoice
+            owed = next(e.points for e in events if isinstance(e, loyalty.InvoiceReturned))
+            events += campaign_steps.returned(unit, self._ids, invoice, points=owed, at=when)
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)
 
@@ -398,6 +422,7 @@ def _earn_reads(
         (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
         (loyalty.account_id(customer), loyalty.evolve_account),
+        (CAMPAIGN_BOOK_ID, evolve_book),
     ]
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from referral_ledger.projections import leaderboard, tracking
 from referral_ledger.projections import leads as fold
-from referral_ledger.projections import tracking
 from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.log import LogReader, RevenueChange
 from referral_ledger.projections.records import Known, SqlRecords
@@ -80,6 +80,8 @@ def catch_up(
                 for event in events:
                     if isinstance(event, RevenueChange):
                         records.add_revenue(event.customer, event.amount)
+                    elif isinstance(event, leaderboard.LEADERBOARD_EVENTS):
+                        records.put_standing(leaderboard.standing(event))
                     else:
                         fold.apply(event, records)
                 records.flush()

@@ -5,6 +5,7 @@ store) or PostgreSQL, in the same schema. `ViewStore` puts together the
 parts, each in a module of its own:
 
 - `leads`: the view rows and the pure fold of events into them;
+- `leaderboard`: the campaigns' race rows, folded from the campaign records;
 - `rows`: those rows as SQL columns and values;
 - `dialects`: every statement that differs between SQLite and PostgreSQL;
 - `tracking`: the views' log position and version (exactly once);
@@ -33,7 +34,7 @@ from referral_ledger.store import Store
 
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
 #: newer version drops the views and rebuilds them from the log.
-VIEW_VERSION: Final = 2
+VIEW_VERSION: Final = 3
 __all__ = ["SORTABLE", "TOPICS", "ViewStore"]
 
 
@@ -118,6 +119,9 @@ class ViewStore:
         self, since: datetime | None, until: datetime | None
     ) -> list[ConversionRow]:
         return queries.conversion_by_rep(self.sql, since, until)
+
+    def leaderboard(self, campaign_id: str, limit: int) -> list[tuple[UUID, int]]:
+        return queries.leaderboard(self.sql, campaign_id, limit)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every view, sorted: for comparing a live view with a rebuild."""
