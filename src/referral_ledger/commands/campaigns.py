@@ -80,18 +80,18 @@ class CampaignCommands(LedgerBase):
         self._store.run(decide)
 
     def campaigns(self, active_at: datetime | None = None) -> list[Campaign]:
-        """Every campaign (`active_at`: only those running then), by `campaign_id`.
+        """Every campaign as added (`active_at`: only those running then), by `campaign_id`.
 
-        A campaign ended early shows its `ends_at` cut to the early end.
+        A campaign ended early is running up to its early end (one ended
+        before it started never runs); it is listed with the settings it was
+        added with.
         """
         when = parse_optional_time(active_at, "active_at")
-        states = self._campaign_states()
-        shown = []
-        for state in states:
-            end = campaigns.closes_at(state)
-            if when is None or state.campaign.starts_at <= when < end:
-                shown.append(attrs.evolve(state.campaign, ends_at=end))
-        return shown
+        return [
+            state.campaign
+            for state in self._campaign_states()
+            if when is None or state.campaign.starts_at <= when < campaigns.closes_at(state)
+        ]
 
     def campaign_leaderboard(self, campaign_id: str, limit: int = 10) -> list[LeaderboardRow]:
         """The race: customers by points earned by qualifying purchases in the window
