@@ -113,14 +113,15 @@ def test_qualifying_needs_the_window_the_amount_and_every_condition() -> None:
         "tier": "Gold",
     }
     assert rules.qualifies(c, **ok)
-    for change in (
+    changes: list[dict[str, Any]] = [
         {"at": T0 - timedelta(microseconds=1)},
         {"at": c.ends_at},
         {"amount": Decimal("99.99")},
         {"group": None},
         {"tags": frozenset()},
         {"tier": "Silver"},
-    ):
+    ]
+    for change in changes:
         assert not rules.qualifies(c, **{**ok, **change})
     assert not rules.qualifies(c, **ok, ended_at=T0)
 
