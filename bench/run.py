@@ -19,6 +19,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 4. ``balance`` balance() of one account with N/10 movements (snapshots) vs
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
+6. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
+   campaign (every purchase advances its budget record) vs the same outside its window.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -47,10 +49,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -672,6 +676,22 @@ def versions(pg: str, stores: list[str]) -> dict[str, str]:
 
 def report(results: dict[str, Any]) -> None:
     for store, by in results["stores"].items():
+        if "campaigns" in by:
+            table(
+                f"[{store}] 6. purchases in one campaign (the shared budget record), per second",
+                ["processes", "in campaign/s", "retried", "surfaced", "outside window/s", "ratio"],
+                [
+                    [
+                        r["processes"],
+                        r["in_campaign"]["per_s"],
+                        r["in_campaign"]["conflicts_retried"],
+                        r["in_campaign"]["conflicts_surfaced"],
+                        r["outside"]["per_s"],
+                        r["ratio"],
+                    ]
+                    for r in by["campaigns"]
+                ],
+            )
         if "single" in by:
             r = by["single"]
             table(
@@ -800,7 +820,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scenarios",
         default="single,bulk,balance,search",
-        help="which scenarios (replay: bulk; memory: import-only peak RSS, not by default)",
+        help="which scenarios (replay: bulk; memory: import-only peak RSS, and campaigns: "
+        "purchases/s of 2 and 8 processes in one campaign, not by default)",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=DEFAULT_PG)
@@ -852,6 +873,9 @@ def main(argv: list[str] | None = None) -> None:
                 by["search"] = scenario_search(places, store, sizes)
             if "memory" in scenarios:
                 by["memory"] = scenario_memory(store, sizes, args.pg)
+            if "campaigns" in scenarios:
+                per_process = 50 if args.quick else 200
+                by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
         finally:
             places.close()
         report({"stores": {store: by}})

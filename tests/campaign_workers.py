@@ -7,11 +7,12 @@ campaign's window) and reports the points each one earned.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from referral_ledger import Ledger
+from referral_ledger import ConcurrencyConflict, Ledger
 from workers import Barrier, ResultQueue, _run
 
 
@@ -27,10 +28,13 @@ def buy_in_campaign(
 
     def work(ledger: Ledger) -> dict[str, Any]:
         barrier.wait(60.0)
-        earned = {
-            invoice: ledger.record_purchase(customer, invoice, amount, at=at)
-            for customer, invoice, amount in purchases
-        }
+        earned = {}
+        for customer, invoice, amount in purchases:
+            while invoice not in earned:
+                # Gave up after max_attempts: nothing was recorded, and a host
+                # sends it again (a loaded machine can starve one process).
+                with contextlib.suppress(ConcurrencyConflict):
+                    earned[invoice] = ledger.record_purchase(customer, invoice, amount, at=at)
         return {"earned": earned}
 
     _run(work, url, worker, barrier, results)

@@ -13,7 +13,7 @@ import pytest
 
 from cli_support import run
 from referral_ledger import Ledger
-from referral_ledger.aggregates.campaign import CampaignClosed
+from referral_ledger.aggregates.campaign import CampaignClosed, CampaignPurchaseCounted
 from referral_ledger.cli import main
 
 
@@ -86,3 +86,23 @@ def test_leaderboard_errors_and_exports(
     target = tmp_path / "campaigns.csv"
     assert 0 == run(capsys, "export", "campaigns", "--to", str(target), "--db", race_db)[0]
     assert "DUA-T4" in target.read_text(encoding="utf-8-sig")
+
+
+def test_docs_worked_race_is_what_the_demo_records(race_db: str) -> None:
+    """docs/campaigns.md's race table, row by row, against the demo ledger's events."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "campaigns.md").read_text("utf-8")
+    table = text.split("<!-- race -->")[1].split("<!-- /race -->")[0].strip().splitlines()[2:]
+    documented = {}
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        invoice, base, bonus, earned, total = cells[2], *map(int, cells[4:5] + cells[6:9])
+        documented[invoice] = (base, bonus, earned, total)
+    with Ledger.open(f"sqlite:///{race_db}") as ledger:
+        store = ledger._store
+        events = [store.event_of(n) for n in store.notifications(0, 10_000)]
+    recorded = {
+        e.invoice_id: (e.base_points, e.bonus, e.points, e.total)
+        for e in events
+        if isinstance(e, CampaignPurchaseCounted)
+    }
+    assert recorded == documented
