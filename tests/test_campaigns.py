@@ -287,3 +287,23 @@ def test_ending_early_and_closing_by_process_due(ledger: Ledger) -> None:
 def _events(ledger: Ledger) -> list[Any]:
     store = ledger._store
     return [store.event_of(n) for n in store.notifications(0, 10_000)]
+
+
+def test_campaigns_in_an_encrypted_store_use_keyed_ids(sqlite_url: str) -> None:
+    """Campaign records are keyed by their upstream id like claims: unguessable ids."""
+    from referral_ledger.aggregates.campaign import campaign_record_id, evolve_campaign
+
+    key = Ledger.create_cipher_key()
+    with Ledger.open(sqlite_url, cipher_key=key, clock=lambda: T0) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+        )
+        an = ledger.register_customer(name="An", phones=["0901000001"])
+        ledger.add_campaign(campaign(multiplier=2))
+        assert ledger.record_purchase(an, "HD-1", Decimal(10000), at=T0) == 20
+        unkeyed = campaign_record_id("DUA-T6")
+        assert ledger._store.load(unkeyed, evolve_campaign) is None
+        assert [(r.name, r.points) for r in ledger.campaign_leaderboard("DUA-T6")] == [("An", 20)]
+        assert ledger.process_due(T0 + timedelta(days=31)) == 1
+    with Ledger.open(sqlite_url, cipher_key=key) as ledger:
+        assert ledger.campaigns() == [campaign(multiplier=2)]
