@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
-from referral_ledger.projections import leads, storage
+from referral_ledger.projections import leaderboard, leads, storage
 from referral_ledger.projections.leads import LeadRow
 from referral_ledger.projections.rows import lead_params
 from stores import fresh_store
@@ -46,6 +46,7 @@ class FoldedRecords:
     def __init__(self) -> None:
         self.leads: dict[UUID, LeadRow] = {}
         self.revenues: dict[UUID, Decimal] = {}
+        self.standings: dict[tuple[str, str], leaderboard.Standing] = {}
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         return self.leads.get(referral_id)
@@ -64,6 +65,7 @@ class FoldedRecords:
         return {
             "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
+            "leaderboard": sorted(tuple(str(v) for v in row) for row in self.standings.values()),
         }
 
 
@@ -72,7 +74,12 @@ def folded_from_scratch(ledger: Ledger, upto: int) -> dict[str, list[tuple[Any, 
     records = FoldedRecords()
     if upto:
         for notification in ledger._store.notifications(0, upto, storage.TOPICS, stop=upto):
-            leads.apply(ledger._store.event_of(notification), records)
+            event = ledger._store.event_of(notification)
+            if isinstance(event, leaderboard.LEADERBOARD_EVENTS):
+                row = leaderboard.standing(event)
+                records.standings[row.campaign_id, row.customer] = row
+            else:
+                leads.apply(event, records)
     return records.dump()
 
 
