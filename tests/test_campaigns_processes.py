@@ -79,3 +79,36 @@ def test_eight_processes_hand_out_exactly_the_budget(shared_url: str) -> None:  
         board = ledger.campaign_leaderboard("RACE", limit=100)
         assert {row.customer_id: row.points for row in board} == totals
         assert [row.points for row in board] == sorted(totals.values(), reverse=True)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_purchases_in_one_campaign_take_turns_not_retries(fresh_pg_url: str) -> None:
+    """Each process buys for customers of its own: the campaign's record is the only
+    one they share, and they queue for it (store/turns.py) instead of retrying."""
+    with Ledger.open(fresh_pg_url) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+        )
+        customers = [
+            ledger.register_customer(name=f"Khách {n}", phones=[f"09{n:08d}"])
+            for n in range(1, PROCESSES + 1)
+        ]
+        ledger.add_campaign(
+            Campaign(
+                campaign_id="RACE",
+                name="Race",
+                starts_at=START,
+                ends_at=START + timedelta(days=30),
+                multiplier=Decimal(2),
+                budget_points=BUDGET,
+            ),
+            at=START,
+        )
+    plan = [
+        [(customers[w], f"W{w}-{n}", 10000) for n in range(PER_WORKER)] for w in range(PROCESSES)
+    ]
+    at = START + timedelta(days=1)
+    results = run_workers(campaign_workers.buy_in_campaign, [(fresh_pg_url, p, at) for p in plan])
+    assert [0] * PROCESSES == [r["stats"]["conflicts_retried"] for r in results]
+    earned = [points for r in results for points in r["earned"].values()]
+    assert sum(earned) == 10 * PROCESSES * PER_WORKER + min(BUDGET, 10 * PROCESSES * PER_WORKER)

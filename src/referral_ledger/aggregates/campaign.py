@@ -5,8 +5,9 @@ Each campaign is a record at an id derived from its upstream `campaign_id`
 advances it in the purchase's own transaction, so its budget and its
 customers' limits are read and spent under the store's optimistic lock:
 two purchases that read the same standing conflict, and the loser decides
-again from the winner's. The book (one record) lists every campaign's id and
-window, so a purchase finds the campaigns to look at with one read.
+again from the winner's. The book (one record) lists every campaign's definition,
+so a purchase finds the campaigns it may qualify for with one read, and
+queues (`UnitOfWork.take_turn`) only for those before reading their records.
 """
 
 from __future__ import annotations
@@ -87,11 +88,9 @@ class CampaignClosed(Event):
 
 @attrs.frozen(kw_only=True)
 class CampaignListed(Event):
-    """The book lists a campaign (its window as added)."""
+    """The book lists a campaign (its definition as added, which never changes)."""
 
-    campaign_id: str
-    starts_at: datetime
-    ends_at: datetime
+    campaign: Campaign
 
 
 # --- state -----------------------------------------------------------------
@@ -134,8 +133,8 @@ class CampaignState:
 class CampaignBook:
     id: UUID
     version: int
-    #: campaign_id -> (starts_at, ends_at) as added.
-    windows: Mapping[str, tuple[datetime, datetime]] = attrs.field(factory=dict)
+    #: campaign_id -> the campaign as added (an early end is on its own record).
+    campaigns: Mapping[str, Campaign] = attrs.field(factory=dict)
 
 
 # --- decisions -------------------------------------------------------------
@@ -160,12 +159,7 @@ def add(
         return []
     return [
         CampaignAdded(**next_event(None, now, record_id=record_id), campaign=campaign, at=at),
-        CampaignListed(
-            **next_event(book, now, record_id=CAMPAIGN_BOOK_ID),
-            campaign_id=campaign.campaign_id,
-            starts_at=campaign.starts_at,
-            ends_at=campaign.ends_at,
-        ),
+        CampaignListed(**next_event(book, now, record_id=CAMPAIGN_BOOK_ID), campaign=campaign),
     ]
 
 
@@ -280,6 +274,11 @@ def evolve_campaign(state: CampaignState | None, event: Event) -> CampaignState:
 def evolve_book(book: CampaignBook | None, event: Event) -> CampaignBook:
     if not isinstance(event, CampaignListed):
         raise TypeError(f"not a campaign book event: {event!r}")
-    windows = dict(book.windows) if book else {}
-    windows[event.campaign_id] = (event.starts_at, event.ends_at)
-    return CampaignBook(event.originator_id, event.originator_version, windows)
+    campaigns = dict(book.campaigns) if book else {}
+    campaigns[event.campaign.campaign_id] = event.campaign
+    return CampaignBook(event.originator_id, event.originator_version, campaigns)
+
+
+def turn_key(campaign_id: str) -> str:
+    """The key purchases queue on before reading the campaign (`UnitOfWork.take_turn`)."""
+    return f"campaign:{campaign_id}"

@@ -72,6 +72,7 @@ class CampaignCommands(LedgerBase):
         record_id = campaigns.campaign_record_id(reference, self._ids)
 
         def decide(unit: UnitOfWork) -> None:
+            unit.take_turn(campaigns.turn_key(reference))
             state = unit.load(record_id, campaigns.evolve_campaign)
             if state is None:
                 raise NotFound(f"no campaign with campaign_id {reference!r}")
@@ -119,7 +120,7 @@ class CampaignCommands(LedgerBase):
         book = self._store.load(CAMPAIGN_BOOK_ID, campaigns.evolve_book)
         if book is None:
             return []
-        ids = {campaigns.campaign_record_id(c, self._ids): c for c in book.windows}
+        ids = {campaigns.campaign_record_id(c, self._ids): c for c in book.campaigns}
         loaded = self._store.load_many(dict.fromkeys(ids, campaigns.evolve_campaign))
         states = [s for s in loaded.values() if isinstance(s, CampaignState)]
         return sorted(states, key=lambda s: s.campaign.campaign_id)
@@ -142,22 +143,23 @@ def bonuses(
     if book is None:
         return []
     found = []
-    for campaign_id in sorted(book.windows):
-        starts_at, ends_at = book.windows[campaign_id]
-        if not starts_at <= purchase.at < ends_at:
+    for campaign_id, campaign in sorted(book.campaigns.items()):
+        conditions: dict[str, Any] = {
+            "at": purchase.at,
+            "amount": purchase.amount,
+            "group": record.group,
+            "tags": record.tags,
+            "tier": tier,
+        }
+        if not rules.qualifies(campaign, **conditions):
             continue
+        # Queue for the campaign before reading it (see store/turns.py): purchases
+        # in one campaign then take turns instead of retrying each other.
+        unit.take_turn(campaigns.turn_key(campaign_id))
         state = unit.load(campaigns.campaign_record_id(campaign_id, ids), campaigns.evolve_campaign)
         if state is None or state.closed:
             continue
-        if not rules.qualifies(
-            state.campaign,
-            at=purchase.at,
-            amount=purchase.amount,
-            group=record.group,
-            tags=record.tags,
-            tier=tier,
-            ended_at=state.ended_at,
-        ):
+        if not rules.qualifies(state.campaign, **conditions, ended_at=state.ended_at):
             continue
         standing = state.standing(record.id)
         found.append(
@@ -204,7 +206,8 @@ def returned(
 ) -> list[Event]:
     """Take a return's points (what it owes) off the race of every campaign that counted it."""
     events: list[Event] = []
-    for campaign_id in invoice.campaigns:
+    for campaign_id in sorted(invoice.campaigns):
+        unit.take_turn(campaigns.turn_key(campaign_id))
         state = unit.load(campaigns.campaign_record_id(campaign_id, ids), campaigns.evolve_campaign)
         if state is None:
             continue

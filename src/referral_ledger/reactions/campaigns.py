@@ -23,7 +23,7 @@ def campaigns_ending(context: Context, now: datetime) -> Iterable[tuple[datetime
     book = store.load(CAMPAIGN_BOOK_ID, campaigns.evolve_book)
     if book is None:
         return []
-    ids = {campaigns.campaign_record_id(c, context.ids): c for c in book.windows}
+    ids = {campaigns.campaign_record_id(c, context.ids): c for c in book.campaigns}
     states = store.load_many(dict.fromkeys(ids, campaigns.evolve_campaign))
     return [
         (campaigns.closes_at(state), state.campaign.campaign_id)
@@ -33,6 +33,7 @@ def campaigns_ending(context: Context, now: datetime) -> Iterable[tuple[datetime
 
 
 def close_campaign(unit: UnitOfWork, key: str, due_at: datetime, context: Context) -> None:
+    unit.take_turn(campaigns.turn_key(key))
     state = unit.load(campaigns.campaign_record_id(key, context.ids), campaigns.evolve_campaign)
     if state is None or campaigns.closes_at(state) != due_at:
         # Ended earlier since the item was listed: its own item (keyed the same,
