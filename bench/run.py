@@ -19,7 +19,13 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 4. ``balance`` balance() of one account with N/10 movements (snapshots) vs
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
-6. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
+6. ``directory`` customers(search=...) p50/p99 over N customers: names, phones,
+   emails (``bench/directory.py``; not run by default).
+7. ``chain``   the hash chain's cost: record_purchase one per transaction and
+   import_purchases of the smallest size, on a chained store and on one written
+   as before the chain (``without_chain``), interleaved in the same run. Not run
+   by default: ``--scenarios chain --json docs/performance-chain.json``.
+8. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
    campaign (every purchase advances its budget record) vs the same outside its window.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.metadata
 import itertools
 import json
@@ -54,6 +61,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import directory
 from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -63,8 +71,17 @@ from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty
 from referral_ledger.aggregates import referral as referrals
 from referral_ledger.aggregates.referral import Lead
+from referral_ledger.persistence.application import without_chain
 from referral_ledger.policies.customer_fields import CustomerDetails
-from referral_ledger.store import DEFAULT_CACHE_SIZE, Store, UnitOfWork
+from referral_ledger.store import (
+    DEFAULT_CACHE_SIZE,
+    EventLog,
+    Store,
+    UnitOfWork,
+    ensure_postgres_schema,
+    environment_for,
+)
+from referral_ledger.values import now as datetime_now
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -643,6 +660,82 @@ def submit_leads(ledger: Ledger, start: int, stop: int) -> None:
         store_of(ledger).run(decide)
 
 
+# --- 6. the hash chain's cost --------------------------------------------------------------
+
+
+def open_unchained(url: str) -> Ledger:
+    """A ledger writing as before the hash chain existed: the baseline of its cost."""
+    env = without_chain(environment_for(url))
+    ensure_postgres_schema(env)
+    return Ledger(Store(EventLog(env=env), clock=datetime_now))
+
+
+def scenario_chain(
+    places: Places, store: str, rounds: int, per_round: int, size: int
+) -> dict[str, Any]:
+    """Chain on and off in pairs of short runs, back to back, order alternating.
+
+    The machine may be busy with other work: comparing each "on" run with the
+    "off" run next to it (a paired ratio) cancels what drifts between pairs,
+    and the median of the pairs ignores the ones a burst of load hit.
+    """
+    ledgers = {
+        "on": Ledger.open(places.url(store, "chain_on")),
+        "off": open_unchained(places.url(store, "chain_off")),
+    }
+    customers: dict[str, list[UUID]] = {}
+    for mode, ledger in ledgers.items():
+        ledger.configure_loyalty(PROGRAM)
+        customers[mode] = register_customers(ledger, max(100, size // 10))
+    # Single commands in many short runs (a command on SQLite is mostly its
+    # fsync, whose latency on a shared disk comes in bursts), then the imports.
+    pairs = {"single": 20 * rounds, "import": 12 * rounds}
+    commands, purchases = 10, max(50, size // pairs["import"])
+    seconds: dict[str, dict[str, list[float]]] = {
+        kind: {"on": [], "off": []} for kind in ("single", "import")
+    }
+    cpu: dict[str, dict[str, float]] = {kind: {"on": 0.0, "off": 0.0} for kind in seconds}
+    counter = itertools.count()
+
+    def record(ledger: Ledger, ids: list[UUID]) -> None:
+        for _ in range(commands):
+            i = next(counter)
+            ledger.record_purchase(ids[i % 100], f"S-{i}", Decimal(150_000))
+
+    def load(ledger: Ledger, ids: list[UUID]) -> None:
+        ledger.import_purchases(purchase_rows(ids, purchases, f"P{next(counter)}"))
+
+    for kind, action in (("single", record), ("import", load)):
+        for pair in range(pairs[kind]):
+            for mode in ("on", "off") if pair % 2 == 0 else ("off", "on"):
+                ledger, ids = ledgers[mode], customers[mode]
+                started = time.process_time()
+                seconds[kind][mode].append(timed(functools.partial(action, ledger, ids)))
+                cpu[kind][mode] += time.process_time() - started
+    from referral_ledger.audit import audit
+
+    assert audit(ledgers["on"]).ok
+    for ledger in ledgers.values():
+        ledger.close()
+    result: dict[str, Any] = {
+        "pairs": pairs,
+        "commands_per_run": commands,
+        "purchases_per_run": purchases,
+    }
+    for kind, count in (("single", commands), ("import", purchases)):
+        runs = seconds[kind]
+        ratios = [on / off for on, off in zip(runs["on"], runs["off"], strict=True)]
+        result[kind] = {
+            "per_s": {m: count / median(v) for m, v in runs.items()},
+            "cost_paired_median": median(ratios) - 1,
+            "cost_total_time": sum(runs["on"]) / sum(runs["off"]) - 1,
+            "client_cpu_ms_per_item": {
+                m: 1000 * c / (count * pairs[kind]) for m, c in cpu[kind].items()
+            },
+        }
+    return result
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -795,6 +888,31 @@ def report(results: dict[str, Any]) -> None:
                     for b in by["balance"]
                 ],
             )
+        if "chain" in by:
+            c = by["chain"]
+            table(
+                f"[{store}] 6. the hash chain's cost (pairs of runs, on and off back to back: "
+                f"{c['pairs']['single']} of {c['commands_per_run']} record_purchase, "
+                f"{c['pairs']['import']} of {c['purchases_per_run']} imported purchases)",
+                ["", "on /s", "off /s", "cost (paired median)", "cost (total)", "CPU ms on/off"],
+                [
+                    [
+                        name,
+                        c[kind]["per_s"]["on"],
+                        c[kind]["per_s"]["off"],
+                        f"{c[kind]['cost_paired_median']:+.1%}",
+                        f"{c[kind]['cost_total_time']:+.1%}",
+                        "{:.3f} / {:.3f}".format(
+                            c[kind]["client_cpu_ms_per_item"]["on"],
+                            c[kind]["client_cpu_ms_per_item"]["off"],
+                        ),
+                    ]
+                    for name, kind in (
+                        ("record_purchase", "single"),
+                        ("import_purchases", "import"),
+                    )
+                ],
+            )
         if "search" in by:
             table(
                 f"[{store}] 5. lead_table(search=...) over N leads ({len(SEARCHES)} terms x 40)",
@@ -812,6 +930,13 @@ def report(results: dict[str, Any]) -> None:
             )
 
 
+def report_directory(store: str, results: list[dict[str, Any]]) -> None:
+    header, rows = directory.report_rows(results)
+    terms = len(results[0]["terms"]) if results else 0
+    title = f"[{store}] 6. customers(search=...) over N customers ({terms} terms x 40)"
+    table(title, header, rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -820,8 +945,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scenarios",
         default="single,bulk,balance,search",
-        help="which scenarios (replay: bulk; memory: import-only peak RSS, and campaigns: "
-        "purchases/s of 2 and 8 processes in one campaign, not by default)",
+        help=(
+            "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
+            "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
+            "campaign; these three not by default)"
+        ),
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=DEFAULT_PG)
@@ -871,14 +999,24 @@ def main(argv: list[str] | None = None) -> None:
                 by["balance"] = scenario_balance(places, store, [s // 10 for s in sizes])
             if "search" in scenarios:
                 by["search"] = scenario_search(places, store, sizes)
+            if "chain" in scenarios:
+                by["chain"] = scenario_chain(
+                    places, store, max(5, args.rounds + 2), 50 if args.quick else 200, sizes[0]
+                )
             if "memory" in scenarios:
                 by["memory"] = scenario_memory(store, sizes, args.pg)
             if "campaigns" in scenarios:
                 per_process = 50 if args.quick else 200
                 by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
+            if "directory" in scenarios:
+                by["directory"] = directory.scenario_directory(
+                    functools.partial(places.url, store), sizes
+                )
         finally:
             places.close()
         report({"stores": {store: by}})
+        if "directory" in by:
+            report_directory(store, by["directory"])
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

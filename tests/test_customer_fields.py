@@ -45,12 +45,15 @@ def test_every_shape_of_a_customer_has_exactly_the_defined_fields() -> None:
     assert defined == _names(fields.CustomerFields)
     assert defined <= _names(CustomerRecord)
     assert defined <= _names(Customer)
-    assert defined | {"at"} == _names(CustomerRegistered) - {
+    # Besides the fields: business time, who acted, and the assignment rule (0.2).
+    assert defined | {"at", "created_by", "assignment_rule"} == _names(CustomerRegistered) - {
         "originator_id",
         "originator_version",
         "timestamp",
     }
-    assert defined | {"at", "cleared"} == _names(CustomerUpdated) - {
+    assert defined | {"at", "cleared", "edited_by", "assignment_rule"} == _names(
+        CustomerUpdated
+    ) - {
         "originator_id",
         "originator_version",
         "timestamp",
@@ -86,6 +89,10 @@ def test_the_stored_payload_of_a_registration_keeps_its_0_1_keys() -> None:
         "assigned_staff",
         "at",
         "class_version",
+        # 0.2: the social page, who registered, which assignment rule chose the owner.
+        "social_page",
+        "created_by",
+        "assignment_rule",
     } == keys
 
 

@@ -31,12 +31,11 @@ from referral_ledger import (
 )
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.loyalty import (
-    LoyaltyAccount,
     PointsEarned,
     PointsRedeemed,
     account_id,
-    evolve_account,
 )
+from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, evolve_account
 from referral_ledger.store import Snapshot, Store
 from support import Clock
 

@@ -22,6 +22,7 @@ import pytest
 import referral_ledger.store.environment as environment
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, StoreError
 from referral_ledger.persistence.postgres import CopyPostgresProcessRecorder
+from referral_ledger.store import saving
 from stores import postgres_url, split_pg_url
 
 HOLD_LOCK = """
@@ -195,10 +196,34 @@ def test_a_save_whose_connection_drops_before_commit_is_saved_once(
 
 
 @pytest.mark.postgres
-def test_a_commit_whose_connection_drops_is_a_store_error_not_a_retry(
+def test_a_commit_whose_connection_drops_is_repeated_and_recorded_once(
     pg_ledger: tuple[Ledger, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its outcome is unknown: retrying could record it twice (the lost acknowledgement)."""
+    """Its outcome is unknown: the write is repeated, and the repeat tells whether the
+    first was committed (the command id, store/saving.py), so it is recorded once."""
+    ledger, _ = pg_ledger
+    customer = ledger.register_customer(name="An", phones=["0912345678"])
+    real_write = CopyPostgresProcessRecorder._write
+    writes: list[int] = []
+
+    def write_then_cut_once(self: Any, curs: Any, *args: Any, **kwargs: Any) -> None:
+        writes.append(1)
+        real_write(self, curs, *args, **kwargs)
+        if len(writes) == 1:
+            terminate([curs.connection.info.backend_pid])  # before COMMIT reaches the server
+
+    monkeypatch.setattr(CopyPostgresProcessRecorder, "_write", write_then_cut_once)
+    assert 10 == ledger.record_purchase(customer, "INV-0", 100000)
+    assert [1, 1] == writes  # repeated once: the server had rolled the first back
+    monkeypatch.undo()
+    assert 10 == ledger.balance(customer)
+
+
+@pytest.mark.postgres
+def test_a_commit_whose_outcome_stays_unknown_is_a_store_error(
+    pg_ledger: tuple[Ledger, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every repeat cut as well: a `StoreError` after a few, never a decision taken again."""
     ledger, _ = pg_ledger
     customer = ledger.register_customer(name="An", phones=["0912345678"])
     real_write = CopyPostgresProcessRecorder._write
@@ -212,9 +237,9 @@ def test_a_commit_whose_connection_drops_is_a_store_error_not_a_retry(
     monkeypatch.setattr(CopyPostgresProcessRecorder, "_write", write_then_cut)
     with pytest.raises(StoreError, match="may or may not have been recorded"):
         ledger.record_purchase(customer, "INV-0", 100000)
-    assert [1] == writes  # not retried
+    assert 1 + saving.RESENDS == len(writes)
     monkeypatch.undo()
-    assert 0 == ledger.balance(customer)  # the server rolled the cut transaction back
+    assert 0 == ledger.balance(customer)  # the server rolled the cut transactions back
     ledger.record_purchase(customer, "INV-0", 100000)
     assert 10 == ledger.balance(customer)
 

@@ -186,3 +186,22 @@ def test_a_0_1_store_takes_new_commands(stored: Stored) -> None:
         assert ReferralStatus.IN_PROGRESS == statuses[started]
         assert "rep-03" == ledger.get_referral(started).rep
         assert audit(ledger).ok
+
+
+def test_a_0_1_store_is_chained_from_its_next_event_on(stored: Stored) -> None:
+    """0.1 wrote no hash chain: its events stay as they are, the chain starts with
+    the next event, and the audit says from which position."""
+    with stored.open(Clock(LATER)) as ledger:
+        report = ledger.audit()
+        assert (True, None) == (report.ok, report.chain_start)
+        assert report.events == report.unchained
+        assert "no hash chain" in report.summary()
+        last = ledger.event_count()
+        ledger.record_purchase(stored.customer("shopper_c"), "INV-9002", Decimal(500_000))
+        after = ledger.audit()
+    assert after.ok, after.problems
+    assert after.chain_start is not None and last < after.chain_start
+    assert report.events == after.unchained
+    assert f"hash chain from position {after.chain_start} (the events before it" in (
+        after.summary()
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Transcoder
+from eventsourcing.persistence import EventStore, Mapper, Transcoder
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import (
     SQLiteConnectionPool,
@@ -40,6 +40,13 @@ PINNED: dict[str, str] = {
     ),
     "eventsourcing.application.Application.construct_recorder": ("(self) -> 'ApplicationRecorder'"),
     "eventsourcing.application.Application.construct_mapper": ("(self) -> 'Mapper[TAggregateID]'"),
+    "eventsourcing.application.Application.construct_event_store": (
+        "(self) -> 'EventStore[TAggregateID]'"
+    ),
+    "eventsourcing.persistence.EventStore.put": (
+        "(self, domain_events: 'Sequence[DomainEventProtocol[TAggregateID]]', **kwargs: 'Any')"
+        " -> 'list[Recording[TAggregateID]]'"
+    ),
     "eventsourcing.sqlite.SQLiteConnectionPool._create_connection": (
         "(self) -> 'SQLiteConnection'"
     ),
@@ -48,6 +55,9 @@ PINNED: dict[str, str] = {
         " -> 'Sequence[int] | None'"
     ),
     "eventsourcing.sqlite.SQLiteFactory.__init__": ("(self, env: 'Environment | EnvType | None')"),
+    "eventsourcing.sqlite.SQLiteProcessRecorder.construct_create_table_statements": (
+        "(self) -> 'list[str]'"
+    ),
     "eventsourcing.postgres.PostgresProcessRecorder.__init__": (
         "(self, datastore: 'PostgresDatastore', *, events_table_name: 'str' = "
         "'stored_events', tracking_table_name: 'str' = 'notification_tracking')"
@@ -102,6 +112,7 @@ PINNED: dict[str, str] = {
 
 _UPSTREAM: dict[str, Any] = {
     "eventsourcing.application.Application": Application,
+    "eventsourcing.persistence.EventStore": EventStore,
     "eventsourcing.persistence.Mapper": Mapper,
     "eventsourcing.persistence.Transcoder": Transcoder,
     "eventsourcing.sqlite.SQLiteConnectionPool": SQLiteConnectionPool,
@@ -167,7 +178,13 @@ SQLITE_ATTRIBUTES = {
 }
 POSTGRES_ATTRIBUTES = {
     "datastore": ["schema", "enable_db_functions"],
-    "recorder": ["datastore", "events_table_name"],
+    "recorder": [
+        "datastore",
+        "events_table_name",
+        "sql_create_statements",
+        "lock_table_statements",
+        "channel_name",
+    ],
 }
 
 

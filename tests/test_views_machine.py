@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
-from referral_ledger.projections import leaderboard, leads, storage
+from referral_ledger.projections import catchup, leaderboard, storage
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import LeadRow
-from referral_ledger.projections.rows import lead_params
+from referral_ledger.projections.rows import customer_params, lead_params
 from stores import fresh_store
 from support import Clock
 
@@ -47,6 +48,16 @@ class FoldedRecords:
         self.leads: dict[UUID, LeadRow] = {}
         self.revenues: dict[UUID, Decimal] = {}
         self.standings: dict[tuple[str, str], leaderboard.Standing] = {}
+        self.customers: dict[UUID, CustomerRow] = {}
+
+    def put_standing(self, row: leaderboard.Standing) -> None:
+        self.standings[row.campaign_id, row.customer] = row
+
+    def customer(self, customer_id: UUID) -> CustomerRow | None:
+        return self.customers.get(customer_id)
+
+    def put_customer(self, row: CustomerRow) -> None:
+        self.customers[row.customer_id] = row
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         return self.leads.get(referral_id)
@@ -66,6 +77,9 @@ class FoldedRecords:
             "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
             "leaderboard": sorted(tuple(str(v) for v in row) for row in self.standings.values()),
+            "customers": sorted(
+                tuple(str(v) for v in customer_params(row)) for row in self.customers.values()
+            ),
         }
 
 
@@ -74,12 +88,7 @@ def folded_from_scratch(ledger: Ledger, upto: int) -> dict[str, list[tuple[Any, 
     records = FoldedRecords()
     if upto:
         for notification in ledger._store.notifications(0, upto, storage.TOPICS, stop=upto):
-            event = ledger._store.event_of(notification)
-            if isinstance(event, leaderboard.LEADERBOARD_EVENTS):
-                row = leaderboard.standing(event)
-                records.standings[row.campaign_id, row.customer] = row
-            else:
-                leads.apply(event, records)
+            catchup.apply(ledger._store.event_of(notification), records)
     return records.dump()
 
 

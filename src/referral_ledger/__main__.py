@@ -4,4 +4,6 @@ import sys
 
 from referral_ledger.cli import main
 
-sys.exit(main())
+# Guarded: the API reference's inspection imports every module of the package.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,11 @@ class NotFound(LedgerError, LookupError):
     """No customer, referral, invoice or redemption has that id."""
 
 
-class DuplicatePhone(LedgerError):
+class DuplicateValue(LedgerError):
+    """A value of a field configured unique already belongs to another customer."""
+
+
+class DuplicatePhone(DuplicateValue):
     """The phone number already belongs to a customer or an open referral."""
 
 
@@ -45,6 +49,38 @@ class ConcurrencyConflict(LedgerError):
     """Other writers kept changing the same records; the command recorded nothing."""
 
 
+class VoucherRefused(LedgerError):
+    """The voucher does not apply to this sale; `reason` says why.
+
+    Reasons: "unknown", "inactive", "not started", "ended", "below minimum",
+    "other warehouse", "tags", "used up", "used up by this customer".
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Picklable with its reason (a worker process reports it to its parent).
+        return type(self), (str(self), self.reason)
+
+
+class ReferralCodeRefused(LedgerError):
+    """The referral code cannot be used by this buyer; `reason` says why.
+
+    Reasons: "unknown", "own code", "shares contact", "bought before",
+    "already referred".
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Picklable with its reason (a worker process reports it to its parent).
+        return type(self), (str(self), self.reason)
+
+
 class StoreError(LedgerError):
     """The store cannot be opened or read (bad URL, wrong key, damaged event)."""
 
@@ -62,12 +98,15 @@ __all__ = [
     "ConcurrencyConflict",
     "CorruptEvent",
     "DuplicatePhone",
+    "DuplicateValue",
     "InvalidInput",
     "InvalidTransition",
     "LedgerError",
     "NotFound",
     "ProgramNotConfigured",
     "RedemptionRefused",
+    "ReferralCodeRefused",
     "ReferrerNotEligible",
     "StoreError",
+    "VoucherRefused",
 ]

@@ -4,12 +4,13 @@ Every command validates its arguments first, then runs as one unit of work:
 load the records it needs, decide (pure functions in `aggregates/`), save the
 resulting events in one transaction. A conflict with another writer re-runs
 the unit from fresh state; nothing partial is ever stored. The commands live
-in `commands/`, one module per area; this class opens the store and joins them.
+in `commands/`, one group object per area, each built with the one context
+they share; this class opens the store, builds the groups, and shows each
+group's public methods as its own (`commands/delegate.py`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from types import TracebackType
@@ -17,18 +18,23 @@ from typing import Literal, Self
 
 import phonenumbers
 
+from referral_ledger.audit import AuditReport, audit
+from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.campaigns import CampaignCommands
+from referral_ledger.commands.checkout import CheckoutCommands
+from referral_ledger.commands.context import LedgerContext
+from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
-from referral_ledger.commands.loyalty import LoyaltyCommands
+from referral_ledger.commands.delegate import Delegate
+from referral_ledger.commands.directory import DirectoryQueries
+from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
-from referral_ledger.commands.views import ViewQueries
+from referral_ledger.commands.vouchers import VoucherCommands
+from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
 from referral_ledger.persistence.errors import store_errors
 from referral_ledger.projections.storage import ViewStore
-from referral_ledger.reactions import Context
-from referral_ledger.reactions.due import process_due
-from referral_ledger.reactions.follow import Reactions
 from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
     DEFAULT_MAX_ATTEMPTS,
@@ -38,10 +44,10 @@ from referral_ledger.store import (
     open_store,
 )
 from referral_ledger.store.environment import redacted
-from referral_ledger.values import DEFAULT_REGION, now, parse_flag, parse_time
+from referral_ledger.values import DEFAULT_REGION, now, parse_flag
 
 
-class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, CampaignCommands, ViewQueries):
+class Ledger:
     """A referral and loyalty ledger kept as an immutable, replayable event log."""
 
     def __init__(
@@ -58,17 +64,21 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, CampaignComman
         # Before anything else is recorded: a new encrypted store takes keyed ids.
         self._ids = record_ids(store)
         self._views = ViewStore(store, in_memory=views_in_memory)
-        self.phone_region = phone_region
-        self.business_timezone = business_timezone
-        self.react_inline = react_inline
-        self._context = Context(store, phone_region, business_timezone, self._ids)
-        self._reactions = Reactions(self._context)
-        if react_inline:
-            # After each commit, the reactions that follow what it recorded.
-            store.listeners.append(self._reactions.committed)
-            # A process that died after a contract but before its reward left
-            # the reaction behind; whoever opens the ledger next completes it.
-            self.process_reactions()
+        context = LedgerContext(
+            store, self._views, self._ids, phone_region, business_timezone, react_inline
+        )
+        self._context = context
+        # One object per area; a group that needs another is given it.
+        self._customers = CustomerCommands(context)
+        self._loyalty = CheckoutCommands(context)
+        self._referrals = ReferralCommands(context)
+        self._crm = CrmCommands(context)
+        self._vouchers = VoucherCommands(context)
+        self._referral_codes = ReferralCodeCommands(context)
+        self._campaigns = CampaignCommands(context)
+        self._lead_views = DirectoryQueries(context, crm=self._crm)
+        self._worker = Worker(context, views=self._lead_views)
+        self._worker.start()
 
     # --- opening -----------------------------------------------------------
 
@@ -186,40 +196,161 @@ class Ledger(LoyaltyCommands, CustomerCommands, ReferralCommands, CampaignComman
         """
         return self._store.last_position()
 
-    # --- what the ledger does by itself (see reactions/) ------------------------
+    def audit(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        anchor: ChainHead | str | None = None,
+    ) -> AuditReport:
+        """Check the whole store: the log's integrity (its hash chain and every
+        record's versions), the ledger's invariants, and the views against a rebuild.
 
-    def process_reactions(self) -> int:
-        """Run every reaction (the automatic rewards) over the triggers not yet handled.
-
-        Returns how many triggers were handled. Runs by itself after the
-        commands that record a trigger unless the ledger was opened with
-        `react_inline=False`; then a worker calls this (see `run_worker`).
+        `anchor` is the `chain_head` of an earlier report (or its text,
+        `POSITION:HEX`), kept outside the store: the chain must still hold it.
+        See docs/audits.md.
         """
-        return self._reactions.process()
+        if isinstance(anchor, str):
+            try:
+                anchor = ChainHead.parse(anchor)
+            except ValueError:
+                raise InvalidInput(f"anchor must be POSITION:HEX: {anchor!r}") from None
+        elif anchor is not None and not isinstance(anchor, ChainHead):
+            raise InvalidInput(f"anchor must be a ChainHead or POSITION:HEX: {anchor!r}")
+        if progress is not None and not callable(progress):
+            raise InvalidInput(f"progress must be callable: {progress!r}")
+        return audit(self, progress, anchor=anchor)
 
-    def process_due(self, now: datetime | None = None) -> int:
-        """Record every time-driven change due by `now` (None: the clock); returns how many.
+    # --- settings (read by every group through the shared context) ------------
 
-        Each due item of each registered job is handled exactly once, however
-        many processes call this at once; calling again records nothing more.
-        `now` in the past handles only what was due by then; in the future,
-        what will be due by then (recorded now, dated when it falls due).
-        """
-        when = self._store.clock() if now is None else parse_time(now, "now")
-        return process_due(self._context, when)
+    @property
+    def phone_region(self) -> str:
+        """The region phone numbers without a country code are read in ("VN")."""
+        return self._context.phone_region
 
-    def run_worker(self, stop: threading.Event | None = None, poll_interval: float = 0.5) -> None:
-        """Keep reactions, due jobs and views current until `stop` is set (or forever).
+    @phone_region.setter
+    def phone_region(self, region: str) -> None:
+        self._context.phone_region = region
 
-        For deployments that open the ledger with `react_inline=False` and run
-        this in a process of its own; several workers may run at once, and
-        each event and each due item is still handled exactly once.
-        """
-        stop = stop or threading.Event()
-        while not stop.is_set():
-            busy = self.process_reactions() + self.process_due() + self.catch_up_projections()
-            if not busy:
-                stop.wait(poll_interval)
+    @property
+    def business_timezone(self) -> tzinfo:
+        """The time zone that decides which calendar day a moment falls on."""
+        return self._context.business_timezone
+
+    @business_timezone.setter
+    def business_timezone(self, zone: tzinfo) -> None:
+        self._context.business_timezone = zone
+
+    @property
+    def react_inline(self) -> bool:
+        """Whether reactions run right after the commands that trigger them."""
+        return self._context.react_inline
+
+    @react_inline.setter
+    def react_inline(self, inline: bool) -> None:
+        self._context.react_inline = inline
+
+    # --- customers (commands/customers.py) ------------------------------------
+
+    register_customer = Delegate("_customers", CustomerCommands.register_customer)
+    update_customer = Delegate("_customers", CustomerCommands.update_customer)
+    sync_customer_from_pos = Delegate("_customers", CustomerCommands.sync_customer_from_pos)
+    import_customers = Delegate("_customers", CustomerCommands.import_customers)
+    sign_contract = Delegate("_customers", CustomerCommands.sign_contract)
+    get_customer = Delegate("_customers", CustomerCommands.get_customer)
+    find_customer_by_phone = Delegate("_customers", CustomerCommands.find_customer_by_phone)
+    find_customers_by_phone = Delegate("_customers", CustomerCommands.find_customers_by_phone)
+    find_customer_by_external_id = Delegate(
+        "_customers", CustomerCommands.find_customer_by_external_id
+    )
+    contract_in_force = Delegate("_customers", CustomerCommands.contract_in_force)
+
+    # --- referrals (commands/referrals.py) ------------------------------------
+
+    configure_referrals = Delegate("_referrals", ReferralCommands.configure_referrals)
+    referral_program = Delegate("_referrals", ReferralCommands.referral_program)
+    submit_referral = Delegate("_referrals", ReferralCommands.submit_referral)
+    assign_rep = Delegate("_referrals", ReferralCommands.assign_rep)
+    start_referral = Delegate("_referrals", ReferralCommands.start_referral)
+    reward_referral = Delegate("_referrals", ReferralCommands.reward_referral)
+    mark_ineligible = Delegate("_referrals", ReferralCommands.mark_ineligible)
+    get_referral = Delegate("_referrals", ReferralCommands.get_referral)
+
+    # --- staff, owner assignment, customer fields, origins (commands/crm.py) ----
+
+    add_staff = Delegate("_crm", CrmCommands.add_staff)
+    update_staff = Delegate("_crm", CrmCommands.update_staff)
+    staff = Delegate("_crm", CrmCommands.staff)
+    departments = Delegate("_crm", CrmCommands.departments)
+    set_assignment_rule = Delegate("_crm", CrmCommands.set_assignment_rule)
+    remove_assignment_rule = Delegate("_crm", CrmCommands.remove_assignment_rule)
+    assignment_rules = Delegate("_crm", CrmCommands.assignment_rules)
+    configure_customer_fields = Delegate("_crm", CrmCommands.configure_customer_fields)
+    customer_field_settings = Delegate("_crm", CrmCommands.customer_field_settings)
+    add_source = Delegate("_crm", CrmCommands.add_source)
+    sources = Delegate("_crm", CrmCommands.sources)
+
+    # --- loyalty points (commands/loyalty.py, readings in commands/points.py) ---
+
+    configure_loyalty = Delegate("_loyalty", CheckoutCommands.configure_loyalty)
+    loyalty_program = Delegate("_loyalty", CheckoutCommands.loyalty_program)
+    record_purchase = Delegate("_loyalty", CheckoutCommands.record_purchase)
+    import_purchases = Delegate("_loyalty", CheckoutCommands.import_purchases)
+    redeem_points = Delegate("_loyalty", CheckoutCommands.redeem_points)
+    return_purchase = Delegate("_loyalty", CheckoutCommands.return_purchase)
+    balance = Delegate("_loyalty", CheckoutCommands.balance)
+    statement = Delegate("_loyalty", CheckoutCommands.statement)
+    points_summary = Delegate("_loyalty", CheckoutCommands.points_summary)
+    loyalty_account = Delegate("_loyalty", CheckoutCommands.loyalty_account)
+    expiring_points = Delegate("_loyalty", CheckoutCommands.expiring_points)
+    checkout = Delegate("_loyalty", CheckoutCommands.checkout)
+
+    # --- campaigns (commands/campaigns.py) ------------------------------------
+
+    add_campaign = Delegate("_campaigns", CampaignCommands.add_campaign)
+    end_campaign = Delegate("_campaigns", CampaignCommands.end_campaign)
+    campaigns = Delegate("_campaigns", CampaignCommands.campaigns)
+    campaign_leaderboard = Delegate("_campaigns", CampaignCommands.campaign_leaderboard)
+
+    # --- vouchers (commands/vouchers.py) --------------------------------------
+
+    create_voucher = Delegate("_vouchers", VoucherCommands.create_voucher)
+    update_voucher = Delegate("_vouchers", VoucherCommands.update_voucher)
+    get_voucher = Delegate("_vouchers", VoucherCommands.get_voucher)
+    check_voucher = Delegate("_vouchers", VoucherCommands.check_voucher)
+    voucher_audience = Delegate("_vouchers", VoucherCommands.voucher_audience)
+    vouchers = Delegate("_vouchers", VoucherCommands.vouchers)
+
+    # --- referral codes and commissions (commands/referral_codes.py) ---------
+
+    configure_referral_codes = Delegate(
+        "_referral_codes", ReferralCodeCommands.configure_referral_codes
+    )
+    referral_code_program = Delegate("_referral_codes", ReferralCodeCommands.referral_code_program)
+    referral_code = Delegate("_referral_codes", ReferralCodeCommands.referral_code)
+    referral_code_owner = Delegate("_referral_codes", ReferralCodeCommands.referral_code_owner)
+    referred_by = Delegate("_referral_codes", ReferralCodeCommands.referred_by)
+    commissions = Delegate("_referral_codes", ReferralCodeCommands.commissions)
+    pay_commissions = Delegate("_referral_codes", ReferralCodeCommands.pay_commissions)
+
+    # --- read models (commands/views.py) --------------------------------------
+
+    lead_table = Delegate("_lead_views", DirectoryQueries.lead_table)
+    count_leads = Delegate("_lead_views", DirectoryQueries.count_leads)
+    referral_history = Delegate("_lead_views", DirectoryQueries.referral_history)
+    conversion_by_rep = Delegate("_lead_views", DirectoryQueries.conversion_by_rep)
+    department_members = Delegate("_lead_views", DirectoryQueries.department_members)
+    customers = Delegate("_lead_views", DirectoryQueries.customers)
+    count_customers = Delegate("_lead_views", DirectoryQueries.count_customers)
+    purchases = Delegate("_lead_views", DirectoryQueries.purchases)
+    add_note = Delegate("_lead_views", DirectoryQueries.add_note)
+    rebuild_projections = Delegate("_lead_views", DirectoryQueries.rebuild_projections)
+    catch_up_projections = Delegate("_lead_views", DirectoryQueries.catch_up_projections)
+
+    # --- what the ledger does by itself (commands/worker.py, reactions/) ------
+
+    process_reactions = Delegate("_worker", Worker.process_reactions)
+    process_due = Delegate("_worker", Worker.process_due)
+    run_worker = Delegate("_worker", Worker.run_worker)
 
 
 def _check_cipher_key(key: object) -> None:

@@ -30,6 +30,10 @@ class CustomerRegistered(Event, CustomerFields):
     class_version: ClassVar[int] = 2
     #: When the customer registered, in business time (a POS backfill's past).
     at: datetime
+    #: Who registered the customer (`by=`), if the host said.
+    created_by: str | None = None
+    #: The owner-assignment rule that set `assigned_staff`, if one did.
+    assignment_rule: str | None = None
 
     upcast_v1_v2 = staticmethod(_dated_by_recording)
 
@@ -54,8 +58,13 @@ class CustomerUpdated(Event):
     notes: str | None = None
     addresses: tuple[str, ...] | None = None
     assigned_staff: str | None = None
+    social_page: str | None = None
     cleared: frozenset[str] = frozenset()
     at: datetime
+    #: Who made the change (`by=`), if the host said.
+    edited_by: str | None = None
+    #: The owner-assignment rule that set `assigned_staff`, if one did.
+    assignment_rule: str | None = None
 
     upcast_v1_v2 = staticmethod(_dated_by_recording)
 
@@ -77,6 +86,16 @@ class ContractSigned(Event):
     at: datetime
 
     upcast_v1_v2 = staticmethod(_dated_by_recording)
+
+
+@attrs.frozen(kw_only=True)
+class NoteAdded(Event):
+    """A dated note in the customer's log (what was said, by whom)."""
+
+    text: str
+    by: str | None = None
+    #: When it was said, in business time.
+    at: datetime
 
 
 @attrs.frozen(kw_only=True)

@@ -22,6 +22,7 @@ from referral_ledger.aggregates.customer import (
     CustomerRegistered,
     CustomerUpdated,
     ExternalIdLinked,
+    NoteAdded,
 )
 from referral_ledger.errors import InvalidInput
 from referral_ledger.policies.customer_fields import (
@@ -55,6 +56,15 @@ class Contract:
         return self.starts_on <= day <= self.ends_on
 
 
+@attrs.frozen
+class Note:
+    """One entry of a customer's dated log of notes (Pancake's "Trao đổi")."""
+
+    at: datetime
+    text: str
+    by: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class CustomerRecord(CustomerFields):
     """A customer's details as recorded (the aggregate's state)."""
@@ -64,6 +74,12 @@ class CustomerRecord(CustomerFields):
     #: When the customer registered, in business time.
     registered_at: datetime
     contracts: tuple[Contract, ...] = ()
+    #: Who registered the customer and who edited it last (`by=`), if told:
+    #: what owner-assignment rules' conditions read.
+    created_by: str | None = None
+    edited_by: str | None = None
+    #: The dated notes, in the order they were added.
+    note_log: tuple[Note, ...] = ()
 
 
 # --- the POS-id claim --------------------------------------------------------
@@ -105,18 +121,43 @@ def link_external_id(
 
 
 def register(
-    customer_id: UUID, details: CustomerFields, now: datetime, at: datetime | None = None
+    customer_id: UUID,
+    details: CustomerFields,
+    now: datetime,
+    at: datetime | None = None,
+    *,
+    by: str | None = None,
+    rule: str | None = None,
 ) -> list[Event]:
-    """Record a new customer, registered at business time `at` (None: now)."""
+    """Record a new customer, registered at business time `at` (None: now) by `by`.
+
+    `rule`: the owner-assignment rule that chose `details.assigned_staff`, if one did.
+    """
     fields = {name: getattr(details, name) for name in FIELD_NAMES}
     origin = next_event(None, now, record_id=customer_id)
-    return [CustomerRegistered(**origin, at=at or now, **fields)]
+    return [
+        CustomerRegistered(**origin, at=at or now, created_by=by, assignment_rule=rule, **fields)
+    ]
+
+
+def changes(customer: CustomerRecord, edit: CustomerEdit) -> bool:
+    """Whether `edit` changes anything of the customer."""
+    return any(value != getattr(customer, f) for f, value in edit.changes.items())
 
 
 def update(
-    customer: CustomerRecord, edit: CustomerEdit, now: datetime, at: datetime | None = None
+    customer: CustomerRecord,
+    edit: CustomerEdit,
+    now: datetime,
+    at: datetime | None = None,
+    *,
+    by: str | None = None,
+    rule: str | None = None,
 ) -> list[Event]:
-    """Record the fields `edit` changes (nothing when it changes none)."""
+    """Record the fields `edit` changes (nothing when it changes none), edited by `by`.
+
+    `rule`: the owner-assignment rule that chose the edit's `assigned_staff`, if one did.
+    """
     changed: dict[str, object] = {}
     cleared: set[str] = set()
     for field, value in edit.changes.items():
@@ -129,7 +170,16 @@ def update(
     if not changed and not cleared:
         return []
     origin = next_event(customer, now)
-    return [CustomerUpdated(**origin, at=at or now, cleared=frozenset(cleared), **changed)]  # type: ignore[arg-type]
+    return [
+        CustomerUpdated(
+            **origin,
+            at=at or now,
+            cleared=frozenset(cleared),
+            edited_by=by,
+            assignment_rule=rule,
+            **changed,  # type: ignore[arg-type]
+        )
+    ]
 
 
 def sign_contract(
@@ -159,6 +209,11 @@ def sign_contract(
     ]
 
 
+def add_note(customer: CustomerRecord, note: Note, now: datetime) -> list[Event]:
+    """Record a note in the customer's log."""
+    return [NoteAdded(**next_event(customer, now), text=note.text, by=note.by, at=note.at)]
+
+
 def parse_contract(
     contract_id: object, plan: object, starts_on: object, ends_on: object
 ) -> Contract:
@@ -186,6 +241,7 @@ def evolve_customer(customer: CustomerRecord | None, event: Event) -> CustomerRe
                 id=event.originator_id,
                 version=event.originator_version,
                 registered_at=event.at,
+                created_by=event.created_by,
                 **{name: getattr(event, name) for name in FIELD_NAMES},
             )
         case CustomerUpdated() if customer is not None:
@@ -194,7 +250,14 @@ def evolve_customer(customer: CustomerRecord | None, event: Event) -> CustomerRe
                 value = getattr(event, field)
                 if value is not None:
                     changes[field] = value
+            if event.edited_by is not None:
+                changes["edited_by"] = event.edited_by
             return attrs.evolve(customer, version=event.originator_version, **changes)  # type: ignore[arg-type]
+        case NoteAdded() if customer is not None:
+            note = Note(at=event.at, text=event.text, by=event.by)
+            return attrs.evolve(
+                customer, version=event.originator_version, note_log=(*customer.note_log, note)
+            )
         case ContractSigned() if customer is not None:
             contract = Contract(event.contract_id, event.plan, event.starts_on, event.ends_on)
             return attrs.evolve(

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.base import Event, next_event
 from referral_ledger.values import derived_id
 
 
@@ -47,9 +47,7 @@ def handled(job: str, item: str, due_at: datetime, now: datetime) -> list[Event]
     """Record that `item` of `job`, due at `due_at`, was handled (its first and only event)."""
     return [
         DueItemHandled(
-            originator_id=due_item_id(job, item),
-            originator_version=1,
-            timestamp=now,
+            **next_event(None, now, record_id=due_item_id(job, item)),
             job=job,
             item=item,
             due_at=due_at,

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import attrs
 
-from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.base import Event, next_event
 from referral_ledger.errors import InvalidInput, InvalidTransition
 from referral_ledger.policies import referral as rules
 from referral_ledger.policies.referral import ReferralProgram
@@ -166,9 +166,7 @@ def submit(
     """Record a new referral of `lead` by `referrer_id` (eligibility checked by the caller)."""
     return [
         ReferralSubmitted(
-            originator_id=referral_id,
-            originator_version=1,
-            timestamp=now,
+            **next_event(None, now, record_id=referral_id),
             referrer_id=referrer_id,
             lead=lead,
             program=program,
@@ -186,9 +184,7 @@ def assign_rep(
     _check_time(referral, at)
     return [
         RepAssigned(
-            originator_id=referral.id,
-            originator_version=referral.version + 1,
-            timestamp=now,
+            **next_event(referral, now),
             rep=rep,
             note=note,
             at=at,
@@ -204,9 +200,7 @@ def start(
     _check_time(referral, at)
     return [
         ReferralStarted(
-            originator_id=referral.id,
-            originator_version=referral.version + 1,
-            timestamp=now,
+            **next_event(referral, now),
             rep=rep,
             note=note,
             at=at,
@@ -232,9 +226,7 @@ def reward(
     rules.check_reward(program, paid)
     return [
         ReferralRewarded(
-            originator_id=referral.id,
-            originator_version=referral.version + 1,
-            timestamp=now,
+            **next_event(referral, now),
             amount=paid,
             plan=plan,
             note=note,
@@ -250,9 +242,7 @@ def mark_ineligible(referral: Referral, *, reason: str, at: datetime, now: datet
     _check_time(referral, at)
     return [
         ReferralMarkedIneligible(
-            originator_id=referral.id,
-            originator_version=referral.version + 1,
-            timestamp=now,
+            **next_event(referral, now),
             reason=reason,
             at=at,
         )
@@ -268,9 +258,7 @@ def link_customer(
     at = max(at, referral.updated_at)
     return [
         ReferredCustomerLinked(
-            originator_id=referral.id,
-            originator_version=referral.version + 1,
-            timestamp=now,
+            **next_event(referral, now),
             customer_id=customer_id,
             at=at,
         )

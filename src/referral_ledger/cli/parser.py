@@ -21,6 +21,7 @@ from referral_ledger.cli.base import (
 from referral_ledger.cli.campaigns import run_campaigns, run_leaderboard
 from referral_ledger.cli.queries import (
     run_conversion,
+    run_customers,
     run_demo,
     run_history,
     run_leads,
@@ -28,6 +29,7 @@ from referral_ledger.cli.queries import (
 )
 from referral_ledger.cli.replay import run_audit, run_replay
 from referral_ledger.cli.transfer import run_export, run_import
+from referral_ledger.projections.directory_queries import SORTABLE as CUSTOMER_SORTABLE
 from referral_ledger.projections.storage import SORTABLE
 
 
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("leads", parents=[db, out], help="the lead table")
     p.add_argument("--status", choices=[s.value for s in ReferralStatus])
     p.add_argument("--program", help="only this program (e.g. pos)")
-    p.add_argument("--search", help="name, email, business name or website; accents optional")
+    p.add_argument(
+        "--search", help="name, email, business name, website or phone; accents optional"
+    )
     p.add_argument("--sort", default="submitted_at", choices=sorted(SORTABLE), metavar="COLUMN")
     order = p.add_mutually_exclusive_group()
     order.add_argument("--desc", dest="descending", action="store_true", default=True)
@@ -75,6 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=50, help="default: 50")
     p.add_argument("--offset", type=_count, default=0)
     p.set_defaults(run=run_leads)
+
+    p = commands.add_parser("customers", parents=[db, out], help="the customer directory")
+    p.add_argument("--search", help="name (accents optional), phone in any spelling, or email")
+    p.add_argument("--tag", help="only customers with this tag")
+    p.add_argument("--group", help="only this customer group")
+    p.add_argument("--staff", help="only customers assigned to this staff member")
+    p.add_argument("--level", help="only this loyalty level")
+    p.add_argument("--source", help="only customers from this source")
+    p.add_argument("--sort", default="name", choices=sorted(CUSTOMER_SORTABLE), metavar="COLUMN")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--asc", dest="descending", action="store_false", default=False)
+    order.add_argument("--desc", dest="descending", action="store_true")
+    p.add_argument("--limit", type=_positive, default=50, help="default: 50")
+    p.add_argument("--offset", type=_count, default=0)
+    p.add_argument(
+        "--to", type=Path, metavar="FILE", help="write the page to FILE.xlsx or FILE.csv"
+    )
+    p.set_defaults(run=run_customers)
 
     p = commands.add_parser("history", parents=[db, out], help="a referrer's rewarded referrals")
     p.add_argument("referrer", metavar="REFERRER", help="customer id, external (POS) id or phone")
@@ -87,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("conversion", parents=[db, out], help="leads → customers per rep")
     p.add_argument("--since", type=_time_arg, help="submitted from (ISO date or time)")
     p.add_argument("--until", type=_time_arg, help="submitted before (exclusive)")
+    p.add_argument("--department", help="only the reps who are members of this department")
     p.set_defaults(run=run_conversion)
 
     p = commands.add_parser("campaigns", parents=[db, out], help="the points campaigns")

@@ -1,9 +1,12 @@
-"""The query commands (`leads`, `history`, `statement`, `conversion`) and `demo`."""
+"""The query commands (`leads`, `customers`, `history`, `statement`, `conversion`)
+and `demo`."""
 
 from __future__ import annotations
 
 import argparse
 from uuid import UUID
+
+import attrs
 
 from referral_ledger import demo as scenario
 from referral_ledger.cli.base import (
@@ -18,14 +21,18 @@ from referral_ledger.cli.base import (
 from referral_ledger.cli.campaigns import LEADERBOARD_COLUMNS
 from referral_ledger.cli.render import (
     CONVERSION_COLUMNS,
+    customer_columns,
     emit,
     history_columns,
     lead_columns,
     make_console,
+    records,
     statement_columns,
     table,
+    write_table,
 )
 from referral_ledger.ledger import Ledger
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
 
@@ -59,6 +66,36 @@ def run_leads(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_customers(args: argparse.Namespace) -> int:
+    with open_ledger(args.db) as ledger:
+        filters = {
+            "search": args.search,
+            "tag": args.tag,
+            "group": args.group,
+            "staff": args.staff,
+            "level": args.level,
+            "source": args.source,
+        }
+        rows: list[CustomerRow] = ledger.customers(
+            **filters,
+            sort_by=args.sort,
+            descending=args.descending,
+            limit=args.limit,
+            offset=args.offset,
+        )
+        total = ledger.count_customers(**filters)
+        zone = ledger.business_timezone
+        if args.to is not None:
+            fields = [f.name for f in attrs.fields(CustomerRow)]
+            write_table(args.to, records(rows, zone), fields)
+            print(f"{len(rows)} of {total} customers written to {args.to}")
+            return 0
+        shown = f"{args.offset + 1}-{args.offset + len(rows)}" if rows else "none"
+        title = f"Customers ({shown} of {total})"
+        emit(args.format, rows, customer_columns(zone), title, zone=zone)
+    return 0
+
+
 def run_history(args: argparse.Namespace) -> int:
     with open_ledger(args.db) as ledger:
         referrer = find_customer(ledger, args.referrer)
@@ -81,12 +118,15 @@ def run_statement(args: argparse.Namespace) -> int:
 
 def run_conversion(args: argparse.Namespace) -> int:
     with open_ledger(args.db) as ledger:
-        rows: list[ConversionRow] = ledger.conversion_by_rep(since=args.since, until=args.until)
+        rows: list[ConversionRow] = ledger.conversion_by_rep(
+            since=args.since, until=args.until, department=args.department
+        )
+        where = f" in {args.department}" if args.department else ""
         emit(
             args.format,
             rows,
             CONVERSION_COLUMNS,
-            "Conversion by sales rep",
+            f"Conversion by sales rep{where}",
             zone=ledger.business_timezone,
         )
     return 0

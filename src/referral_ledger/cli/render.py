@@ -192,6 +192,22 @@ def statement_columns(zone: tzinfo) -> list[Column]:
     ]
 
 
+def customer_columns(zone: tzinfo) -> list[Column]:
+    day = _day(zone)
+    return [
+        ("Customer", lambda r: r.name, "left"),
+        ("Phones", lambda r: ", ".join(r.phones), "left"),
+        ("Email", lambda r: r.email, "left"),
+        ("Group", lambda r: r.group, "left"),
+        ("Tags", lambda r: ", ".join(sorted(r.tags)), "left"),
+        ("Level", lambda r: r.level, "left"),
+        ("Staff", lambda r: r.assigned_staff, "left"),
+        ("Purchases", lambda r: r.purchase_count, "right"),
+        ("Balance", lambda r: r.balance, "right"),
+        ("Registered", lambda r: day(r.registered_at), "left"),
+    ]
+
+
 CONVERSION_COLUMNS: Final[list[Column]] = [
     ("Rep", lambda r: r.rep or "(unassigned)", "left"),
     ("Leads", lambda r: r.leads, "right"),

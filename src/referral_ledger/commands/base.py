@@ -1,4 +1,10 @@
-"""What every group of ledger commands shares: the store, the views, the clock."""
+"""The base of every group of ledger commands, and how a store derives record ids.
+
+A command group (`CustomerCommands`, `ReferralCommands`, ...) is an object the
+`Ledger` builds with the one `LedgerContext` it shares with every other group,
+plus, where a group needs another, that group (see `worker.py`). The `Ledger`
+exposes each group's public methods as its own (`delegate.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +12,19 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Final
 from uuid import UUID
 
-from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates.base import Evolve
 from referral_ledger.aggregates.claims import (
     ID_SCHEME_RECORD,
     Claim,
     ClaimKind,
     adopt_keyed_ids,
-    evolve_claim,
     evolve_id_scheme,
 )
 from referral_ledger.aggregates.customer_record import CustomerRecord
-from referral_ledger.errors import NotFound
-from referral_ledger.policies.calendar import business_day
+from referral_ledger.commands.context import LedgerContext
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.store import S, Store, UnitOfWork
-from referral_ledger.values import (
-    UNKEYED_IDS,
-    RecordIds,
-    parse_id,
-    parse_optional_time,
-    parse_time,
-)
+from referral_ledger.values import UNKEYED_IDS, RecordIds
 
 #: Contracts are signed for calendar days; a day is a day where the business
 #: is. Vietnam keeps UTC+7 all year.
@@ -35,52 +32,62 @@ VIETNAM: Final = timezone(timedelta(hours=7), "ICT")
 
 
 class LedgerBase:
-    """State and helpers the command groups share."""
+    """A group of the ledger's commands: built with the context every group shares.
 
-    _store: Store
-    _views: ViewStore
-    phone_region: str
-    business_timezone: tzinfo
-    #: Run the ledger's own reactions (automatic rewards) right after the
-    #: commands that trigger them (the ledger listens to the store's commits;
-    #: no command calls them); False when a worker process does it.
-    react_inline: bool
-    #: How this store derives record ids from business values (`record_ids`).
-    _ids: RecordIds
+    The context's parts and steps read as `self._store`, `self._customer(...)`
+    and so on, as they did when the groups were mixins of the `Ledger`, so a
+    command's body reads the same either way.
+    """
+
+    def __init__(self, context: LedgerContext) -> None:
+        self._context = context
+
+    @property
+    def _store(self) -> Store:
+        return self._context.store
+
+    @property
+    def _views(self) -> ViewStore:
+        return self._context.views
+
+    @property
+    def _ids(self) -> RecordIds:
+        return self._context.ids
+
+    @property
+    def phone_region(self) -> str:
+        return self._context.phone_region
+
+    @property
+    def business_timezone(self) -> tzinfo:
+        return self._context.business_timezone
+
+    @property
+    def react_inline(self) -> bool:
+        return self._context.react_inline
 
     def _business_time(self, at: object) -> datetime:
-        return self._store.clock() if at is None else parse_time(at, "at")
+        return self._context.business_time(at)
 
     def _business_day(self, at: datetime) -> date:
-        return business_day(at, self.business_timezone)
+        return self._context.business_day(at)
 
     def _claim_id(self, kind: ClaimKind, value: str) -> UUID:
-        """The id of the claim record of `value` in this store."""
-        return kind.record_id(value, self._ids)
+        return self._context.claim_id(kind, value)
 
     def _load_claim(self, unit: UnitOfWork, kind: ClaimKind, value: str) -> Claim | None:
-        """Who holds `value` (None: no one ever claimed it)."""
-        return unit.load(self._claim_id(kind, value), evolve_claim)
+        return self._context.load_claim(unit, kind, value)
 
     def _load_as_of(
         self, aggregate_id: UUID, evolve: Evolve[S], as_of: datetime | None
     ) -> S | None:
-        when = parse_optional_time(as_of, "as_of")
-        if when is None:
-            return self._store.load(aggregate_id, evolve)
-        return self._store.load_as_of(aggregate_id, evolve, when)
+        return self._context.load_as_of(aggregate_id, evolve, as_of)
 
     def _customer(self, unit: UnitOfWork, customer_id: UUID) -> CustomerRecord:
-        record = unit.load(customer_id, customers.evolve_customer)
-        if record is None:
-            raise NotFound(f"no customer with id {customer_id}")
-        return record
+        return self._context.customer(unit, customer_id)
 
     def _known_customer(self, customer_id: object) -> UUID:
-        customer = parse_id(customer_id, "customer_id")
-        if self._store.load(customer, customers.evolve_customer) is None:
-            raise NotFound(f"no customer with id {customer}")
-        return customer
+        return self._context.known_customer(customer_id)
 
 
 def record_ids(store: Store) -> RecordIds:

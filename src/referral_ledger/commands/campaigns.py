@@ -22,7 +22,8 @@ from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.campaign import CAMPAIGN_BOOK_ID, CampaignState
 from referral_ledger.aggregates.customer_record import CustomerRecord
-from referral_ledger.aggregates.loyalty import Invoice, Purchase
+from referral_ledger.aggregates.loyalty import Invoice
+from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.commands.base import LedgerBase
 from referral_ledger.errors import InvalidInput, NotFound
 from referral_ledger.policies import campaigns as rules

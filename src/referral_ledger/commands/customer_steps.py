@@ -17,17 +17,25 @@ from referral_ledger.aggregates import phones
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.customer_record import POS_ID, CustomerRecord
 from referral_ledger.aggregates.phones import PHONE, PhoneOwners, evolve_phone
-from referral_ledger.commands.base import LedgerBase
+from referral_ledger.commands.crm_steps import CrmSteps
 from referral_ledger.commands.customer_import import Outcome, Upsert
 from referral_ledger.errors import InvalidInput, LedgerError
 from referral_ledger.policies import customer_fields as fields
 from referral_ledger.policies import customers as rules
+from referral_ledger.policies import field_settings
 from referral_ledger.policies.customer_fields import UNCHANGED, CustomerEdit
 from referral_ledger.policies.customers import DuplicatePhonePolicy
+from referral_ledger.policies.field_settings import FieldSettings
 from referral_ledger.store import UnitOfWork
 
 
-class CustomerSteps(LedgerBase):
+def _phone_policy(settings: FieldSettings, policy: DuplicatePhonePolicy) -> DuplicatePhonePolicy:
+    # Phones not unique: a shared number is no reason to refuse; the other
+    # policies are the host's explicit choice of what a duplicate means.
+    return "create" if policy == "reject" and "phones" not in settings.unique else policy
+
+
+class CustomerSteps(CrmSteps):
     """The shared steps of the customer commands."""
 
     def _phone_index(self, unit: UnitOfWork, phone: str) -> PhoneOwners | None:
@@ -39,13 +47,17 @@ class CustomerSteps(LedgerBase):
         details: fields.CustomerFields,
         policy: DuplicatePhonePolicy,
         at: datetime | None,
+        by: str | None = None,
     ) -> tuple[UUID, Outcome]:
-        """Register `details` under `policy`; returns the customer's id and what happened."""
+        """Register `details` under `policy`, by `by`; returns the customer's id and
+        what happened."""
         external_id = details.external_id
         if external_id is not None:
             link = self._load_claim(unit, POS_ID, external_id)
             if link is not None and link.owner is not None:
                 return link.owner, "unchanged"
+        settings = self._field_settings(unit)
+        policy = _phone_policy(settings, policy)
         indexes = {p: self._phone_index(unit, p) for p in details.phones}
         owners = {p: i.owners if i else () for p, i in indexes.items()}
         decision, owner = rules.on_registration(policy, owners)
@@ -56,7 +68,7 @@ class CustomerSteps(LedgerBase):
             # The phones this registration adds may belong to others still: the
             # host asked to update, not to be refused, so they are shared.
             events = self._edit_events(
-                unit, record, fields.merge_edit(record, details), "create", at
+                unit, record, fields.merge_edit(record, details), "create", at, by
             )
             assert events is not None
             if external_id is not None:
@@ -65,7 +77,18 @@ class CustomerSteps(LedgerBase):
             return owner, "updated" if events else "unchanged"
         customer_id = uuid4()
         unit.new(customer_id, customers.evolve_customer)
-        events = customers.register(customer_id, details, unit.now, at)
+        assigned = None
+        if details.assigned_staff is None:  # an explicit owner wins over the rules
+            assigned = self._assignment(
+                unit, "created", customer_id, details, created_by=by, edited_by=None, owner=None
+            )
+        if assigned is not None:
+            details = attrs.evolve(details, assigned_staff=assigned.staff_id)
+        field_settings.check_required(settings, details)
+        unique = self._unique_claims(unit, settings, customer_id, None, details)
+        rule = assigned.rule_id if assigned else None
+        events = customers.register(customer_id, details, unit.now, at, by=by, rule=rule)
+        events += unique + (assigned.events if assigned else [])
         for phone, index in indexes.items():
             record_id = self._claim_id(PHONE, phone)
             events += phones.claim(index, phone, customer_id, unit.now, record_id=record_id)
@@ -88,12 +111,18 @@ class CustomerSteps(LedgerBase):
         edit: CustomerEdit,
         policy: DuplicatePhonePolicy,
         at: datetime | None,
+        by: str | None = None,
     ) -> list[Event] | None:
-        """The events of an edit, with its phones claimed and freed; None: skip it."""
-        events = customers.update(record, edit, unit.now, at)
-        if edit.phones is None:
-            return events
-        for phone in edit.phones:
+        """The events of an edit by `by`, with its phones and unique values claimed
+        and freed and the owner-assignment rules applied; None: skip it."""
+        if not customers.changes(record, edit):
+            return []
+        settings = self._field_settings(unit)
+        policy = _phone_policy(settings, policy)
+        after = attrs.evolve(record, **edit.changes)  # type: ignore[arg-type]
+        field_settings.check_required(settings, after, edit.changes)
+        events: list[Event] = []
+        for phone in edit.phones or ():
             if phone in record.phones:
                 continue
             index = self._phone_index(unit, phone)
@@ -102,10 +131,29 @@ class CustomerSteps(LedgerBase):
                 return None
             record_id = self._claim_id(PHONE, phone)
             events += phones.claim(index, phone, record.id, unit.now, record_id=record_id)
-        for phone in record.phones:
-            if phone not in edit.phones:
-                events += phones.release(self._phone_index(unit, phone), phone, record.id, unit.now)
-        return events
+        if edit.phones is not None:
+            for phone in record.phones:
+                if phone not in edit.phones:
+                    index = self._phone_index(unit, phone)
+                    events += phones.release(index, phone, record.id, unit.now)
+        assigned = None
+        if not edit.sets("assigned_staff"):  # an explicit owner wins over the rules
+            assigned = self._assignment(
+                unit,
+                "edited",
+                record.id,
+                after,
+                created_by=record.created_by,
+                edited_by=by,
+                owner=record.assigned_staff,
+            )
+        if assigned is not None:
+            edit = CustomerEdit({**edit.changes, "assigned_staff": assigned.staff_id})
+            after = attrs.evolve(after, assigned_staff=assigned.staff_id)
+            events += assigned.events
+        events += self._unique_claims(unit, settings, record.id, record, after)
+        rule = assigned.rule_id if assigned else None
+        return customers.update(record, edit, unit.now, at, by=by, rule=rule) + events
 
     def _edit(
         self,
@@ -114,24 +162,30 @@ class CustomerSteps(LedgerBase):
         edit: CustomerEdit,
         policy: DuplicatePhonePolicy,
         at: datetime | None,
+        by: str | None = None,
     ) -> Outcome:
-        events = self._edit_events(unit, record, edit, policy, at)
+        events = self._edit_events(unit, record, edit, policy, at, by)
         if events is None:
             return "skipped"
         unit.record(events)
         return "updated" if events else "unchanged"
 
     def _upsert(
-        self, unit: UnitOfWork, upsert: Upsert, policy: DuplicatePhonePolicy, at: datetime | None
+        self,
+        unit: UnitOfWork,
+        upsert: Upsert,
+        policy: DuplicatePhonePolicy,
+        at: datetime | None,
+        by: str | None = None,
     ) -> tuple[UUID, Outcome]:
-        """Create the customer, or edit the one its external id stands for."""
+        """Create the customer, or edit the one its external id stands for (by `by`)."""
         external_id = upsert.details.external_id
         link = None if external_id is None else self._load_claim(unit, POS_ID, external_id)
         if link is None or link.owner is None:
-            return self._register(unit, upsert.details, policy, at)
+            return self._register(unit, upsert.details, policy, at, by)
         record = self._customer(unit, link.owner)
         edit = fields.edit_of(upsert.details, upsert.fields)
-        return record.id, self._edit(unit, record, edit, policy, at)
+        return record.id, self._edit(unit, record, edit, policy, at, by)
 
     def _parse_upsert(self, given: Mapping[str, object], *, default_source: str | None) -> Upsert:
         """Validate a create-or-edit; fields left UNCHANGED get defaults on creation."""
@@ -153,12 +207,13 @@ class CustomerSteps(LedgerBase):
         unit: UnitOfWork,
         rows: list[tuple[int, Upsert]],
         policy: DuplicatePhonePolicy,
+        by: str | None = None,
     ) -> list[tuple[int, Outcome | None, str]]:
         """Apply a batch of rows in one unit; a row that fails records nothing."""
         outcomes: list[tuple[int, Outcome | None, str]] = []
         for number, upsert in rows:
             try:
-                _, outcome = self._upsert(unit, upsert, policy, upsert.at)
+                _, outcome = self._upsert(unit, upsert, policy, upsert.at, by)
             except LedgerError as error:
                 outcomes.append((number, None, str(error)))
             else:

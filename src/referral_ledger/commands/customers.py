@@ -33,6 +33,7 @@ from referral_ledger.values import (
     normalise_phone,
     parse_date,
     parse_id,
+    parse_optional_text,
     parse_optional_time,
     parse_reference,
     parse_time,
@@ -51,7 +52,7 @@ class CustomerCommands(CustomerSteps):
     def register_customer(
         self,
         name: str,
-        phones: Iterable[str],
+        phones: Iterable[str] | None = None,
         email: str | None = None,
         group: str | None = None,
         source: str | None = None,
@@ -62,7 +63,9 @@ class CustomerCommands(CustomerSteps):
         notes: str | None = None,
         addresses: Iterable[str] = (),
         assigned_staff: str | None = None,
+        social_page: str | None = None,
         at: datetime | None = None,
+        by: str | None = None,
     ) -> UUID:
         """Register a customer; returns its id.
 
@@ -72,7 +75,11 @@ class CustomerCommands(CustomerSteps):
         details to that customer and returns its id, "create" registers a
         second customer with the phone. A known `external_id` returns the
         customer it stands for and records nothing. `at`: when the customer
-        registered, in business time (None: now).
+        registered, in business time (None: now); `by`: who registered it
+        (the `created_by` of owner-assignment rules). Without `assigned_staff`,
+        the first matching owner-assignment rule chooses the owner. Fields the
+        field settings require must be given (`InvalidInput`); a value of a
+        unique field another customer holds raises `DuplicateValue`.
         """
         details = fields.parse_details(
             region=self.phone_region,
@@ -86,10 +93,14 @@ class CustomerCommands(CustomerSteps):
             notes=notes,
             addresses=addresses,
             assigned_staff=assigned_staff,
+            social_page=social_page,
         )
         policy = rules.parse_policy(on_duplicate_phone)
         when = parse_optional_time(at, "at")
-        registered = self._store.run(lambda unit: self._register(unit, details, policy, when)[0])
+        actor = parse_optional_text(by, "by")
+        registered = self._store.run(
+            lambda unit: self._register(unit, details, policy, when, actor)[0]
+        )
         return registered
 
     def update_customer(
@@ -105,7 +116,9 @@ class CustomerCommands(CustomerSteps):
         notes: str | Unchanged | None = UNCHANGED,
         addresses: Iterable[str] | Unchanged | None = UNCHANGED,
         assigned_staff: str | Unchanged | None = UNCHANGED,
+        social_page: str | Unchanged | None = UNCHANGED,
         at: datetime | None = None,
+        by: str | None = None,
     ) -> None:
         """Change the given fields of a customer; the others stay as they are.
 
@@ -113,7 +126,9 @@ class CustomerCommands(CustomerSteps):
         assigned_staff; tags and addresses become empty). `phones` replaces the
         list: numbers left out are freed, and a new number that belongs to
         another customer raises `DuplicatePhone`. Nothing is recorded when
-        nothing changes. `at`: when it changed, in business time (None: now).
+        nothing changes. `at`: when it changed, in business time (None: now);
+        `by`: who changed it (the `edited_by` of owner-assignment rules, which
+        apply unless the edit sets `assigned_staff`).
         """
         customer = parse_id(customer_id, "customer_id")
         edit = fields.parse_edit(
@@ -127,13 +142,15 @@ class CustomerCommands(CustomerSteps):
                 "notes": notes,
                 "addresses": addresses,
                 "assigned_staff": assigned_staff,
+                "social_page": social_page,
             },
             self.phone_region,
         )
         when = parse_optional_time(at, "at")
+        actor = parse_optional_text(by, "by")
 
         def decide(unit: UnitOfWork) -> None:
-            self._edit(unit, self._customer(unit, customer), edit, "reject", when)
+            self._edit(unit, self._customer(unit, customer), edit, "reject", when, actor)
 
         self._store.run(decide)
 
@@ -151,7 +168,9 @@ class CustomerCommands(CustomerSteps):
         notes: str | Unchanged | None = UNCHANGED,
         addresses: Iterable[str] | Unchanged | None = UNCHANGED,
         assigned_staff: str | Unchanged | None = UNCHANGED,
+        social_page: str | Unchanged | None = UNCHANGED,
         at: datetime | None = None,
+        by: str | None = None,
     ) -> UUID:
         """Apply a POS create/import/edit webhook for the customer `external_id`.
 
@@ -162,7 +181,8 @@ class CustomerCommands(CustomerSteps):
         handled by `on_duplicate_phone`: "reject" raises `DuplicatePhone`,
         "skip" leaves the customer unchanged, "update" and "create" let the
         two customers share the number. `at`: when it happened at the POS, in
-        business time (None: now).
+        business time (None: now); `by`: who made the change (`created_by` of
+        a new customer, `edited_by` of an edit, for owner-assignment rules).
         """
         given: dict[str, object] = {
             "external_id": external_id,
@@ -175,11 +195,13 @@ class CustomerCommands(CustomerSteps):
             "notes": notes,
             "addresses": addresses,
             "assigned_staff": assigned_staff,
+            "social_page": social_page,
         }
         upsert = self._parse_upsert(given, default_source="retailer")
         policy = rules.parse_policy(on_duplicate_phone)
         when = parse_optional_time(at, "at")
-        synced = self._store.run(lambda unit: self._upsert(unit, upsert, policy, when)[0])
+        actor = parse_optional_text(by, "by")
+        synced = self._store.run(lambda unit: self._upsert(unit, upsert, policy, when, actor)[0])
         return synced
 
     def import_customers(
@@ -187,27 +209,34 @@ class CustomerCommands(CustomerSteps):
         rows: Iterable[Mapping[str, object]],
         on_duplicate_phone: DuplicatePhonePolicy = "reject",
         batch_size: int = 500,
+        *,
+        by: str | None = None,
     ) -> ImportReport:
         """Register many customers, `batch_size` to a transaction; never stops on a bad row.
 
         Each row is a mapping with the keys of `register_customer` (`name`,
         `phones` or `phone`, `email`, `group`, `source`, `tags`, `external_id`,
-        `notes`, `addresses`, `assigned_staff`); `phones` and `tags` may be one
+        `notes`, `addresses`, `assigned_staff`, `social_page`); `phones` and `tags` may be one
         string separated by ",", ";" or new lines, `addresses` by ";" or new
         lines (an address has commas); `at` (ISO 8601 text or an aware
         datetime) is when the customer registered or changed. A row with an
         `external_id` is applied like `sync_customer_from_pos` (created, or
         updated with the columns it has), so importing the same rows again
         changes nothing. A bad row is reported in `rejected` with its number
-        (counting from 1) and the reason, and the other rows go in.
+        (counting from 1) and the reason, and the other rows go in. The field
+        settings and the owner-assignment rules apply to each row as to
+        `register_customer` (`by`: who imports, their `created_by`/`edited_by`).
         """
         policy = rules.parse_policy(on_duplicate_phone)
         size = check_batch_size(batch_size)
+        actor = parse_optional_text(by, "by")
         report = import_in_batches(
             rows,
             size,
             self._parse_row,
-            lambda batch: self._store.run(partial(self._import_batch, rows=batch, policy=policy)),
+            lambda batch: self._store.run(
+                partial(self._import_batch, rows=batch, policy=policy, by=actor)
+            ),
         )
         return report
 

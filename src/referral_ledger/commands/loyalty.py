@@ -18,12 +18,12 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import customer_record as customers
-from referral_ledger.aggregates import loyalty
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.campaign import CAMPAIGN_BOOK_ID, evolve_book
 from referral_ledger.aggregates.customer_record import POS_ID
-from referral_ledger.aggregates.loyalty import Purchase
+from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands import campaigns as campaign_steps
 from referral_ledger.commands.points import PointsQueries
@@ -87,6 +87,9 @@ class LoyaltyCommands(PointsQueries):
 
         def decide(unit: UnitOfWork) -> int:
             settings = unit.load(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings)
+            if settings is not None and settings.program == program:
+                # Hosts configure at every start: the same settings are no change.
+                return settings.version
             unit.record(programs.configure_loyalty(settings, program, unit.now, when))
             return 1 if settings is None else settings.version + 1
 
@@ -269,11 +272,11 @@ class LoyaltyCommands(PointsQueries):
         invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
         invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
-            loyalty.check_same_purchase(invoice, customer, purchase)
+            loyalty_decisions.check_same_purchase(invoice, customer, purchase)
             return invoice.points, False
         settings = self._loyalty_settings(unit)
-        account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-        base = loyalty.base_points(purchase, settings.program, record.group)
+        account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+        base = loyalty_decisions.base_points(purchase, settings.program, record.group)
         found = campaign_steps.bonuses(
             unit,
             self._ids,
@@ -282,7 +285,7 @@ class LoyaltyCommands(PointsQueries):
             purchase=purchase,
             base_points=base,
         )
-        events = loyalty.earn(
+        events = loyalty_decisions.earn(
             account,
             customer_id=customer,
             purchase=purchase,
@@ -291,6 +294,7 @@ class LoyaltyCommands(PointsQueries):
             group=record.group,
             now=unit.now,
             invoice_record=invoice_record,
+            zone=self.business_timezone,
             bonuses=tuple(bonus for _, bonus in found),
         )
         points = _points_of(events, loyalty.PointsEarned)
@@ -329,7 +333,7 @@ class LoyaltyCommands(PointsQueries):
             (customer, customers.evolve_customer),
             (redemption_record, loyalty.evolve_redemption),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-            (loyalty.account_id(customer), loyalty.evolve_account),
+            (loyalty.account_id(customer), loyalty_account.evolve_account),
         ]
 
         def decide(unit: UnitOfWork) -> Decimal:
@@ -337,11 +341,12 @@ class LoyaltyCommands(PointsQueries):
             self._customer(unit, customer)
             record = unit.load(redemption_record, loyalty.evolve_redemption)
             if record is not None:
-                loyalty.check_same_redemption(record, customer, wanted)
+                loyalty_decisions.check_same_redemption(record, customer, wanted)
                 return record.value
             settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-            events = loyalty.redeem(
+            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+            room, lots = self._room(account, when)
+            events = loyalty_decisions.redeem(
                 account,
                 customer_id=customer,
                 redemption_id=reference,
@@ -351,7 +356,8 @@ class LoyaltyCommands(PointsQueries):
                 at=when,
                 now=unit.now,
                 redemption_record=redemption_record,
-                room=self._room(account, when),
+                room=room,
+                lots=lots,
             )
             unit.record(events)
             redeemed = events[0]
@@ -384,7 +390,7 @@ class LoyaltyCommands(PointsQueries):
             (customer, customers.evolve_customer),
             (invoice_record, loyalty.evolve_invoice),
             (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-            (loyalty.account_id(customer), loyalty.evolve_account),
+            (loyalty.account_id(customer), loyalty_account.evolve_account),
         ]
 
         def decide(unit: UnitOfWork) -> int:
@@ -392,8 +398,9 @@ class LoyaltyCommands(PointsQueries):
             self._customer(unit, customer)
             invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty.evolve_account)
-            events = loyalty.take_back(
+            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+            room, lots = self._room(account, when)
+            events = loyalty_decisions.take_back(
                 account,
                 invoice,
                 customer_id=customer,
@@ -402,7 +409,9 @@ class LoyaltyCommands(PointsQueries):
                 program=settings.program,
                 at=when,
                 now=unit.now,
-                room=self._room(account, when),
+                room=room,
+                lots=lots,
+                zone=self.business_timezone,
             )
             assert invoice is not None  # take_back refuses an unknown invoice
             owed = next(e.points for e in events if isinstance(e, loyalty.InvoiceReturned))
@@ -421,7 +430,7 @@ def _earn_reads(
         (customer, customers.evolve_customer),
         (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
-        (loyalty.account_id(customer), loyalty.evolve_account),
+        (loyalty.account_id(customer), loyalty_account.evolve_account),
         (CAMPAIGN_BOOK_ID, evolve_book),
     ]
 

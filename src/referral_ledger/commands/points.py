@@ -7,28 +7,35 @@ alone means `at=as_of` too: what a query asked at that moment showed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import attrs
+
 from referral_ledger.aggregates import customer as customers
-from referral_ledger.aggregates import loyalty
+from referral_ledger.aggregates import lots as lot_rules
+from referral_ledger.aggregates import loyalty, loyalty_account
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
-from referral_ledger.aggregates.loyalty import LoyaltyAccount
+from referral_ledger.aggregates.lots import Lot
+from referral_ledger.aggregates.loyalty_account import LoyaltyAccount
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands.base import LedgerBase
-from referral_ledger.errors import NotFound
+from referral_ledger.errors import InvalidInput, NotFound
 from referral_ledger.policies import loyalty as rules
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.projections.statement import (
+    ExpiringPoints,
     PointsSummary,
     StatementRow,
     Totals,
+    expiring,
     room_from,
     statement_rows,
     totals,
 )
+from referral_ledger.reactions import points_expiry
 from referral_ledger.values import parse_id, parse_optional_time
 
 
@@ -65,13 +72,48 @@ class PointsQueries(LedgerBase):
         """
         reading, settings = self._totals(customer_id, at, as_of, with_program=True)
         program = settings.program if settings else None
-        tier = rules.tier_for(program, reading.lifetime_points) if program else None
+        basis = reading.lifetime_points
+        if program is not None and program.tier_window_days is not None:
+            # The window's earnings are kept on the account as it stands now.
+            account = self._store.load(
+                loyalty.account_id(parse_id(customer_id, "customer_id")),
+                loyalty_account.evolve_account,
+            )
+            when = parse_optional_time(at, "at") or self._store.clock()
+            basis = loyalty_account.tier_points(account, program, when)
+        tier = rules.tier_for(program, basis) if program else None
         return PointsSummary(
             available=reading.balance,
-            pending=0,
+            pending=reading.pending,
             lifetime_points=reading.lifetime_points,
             tier=tier,
+            expiring=reading.expiring,
         )
+
+    def expiring_points(
+        self, within: timedelta, *, at: datetime | None = None
+    ) -> list[ExpiringPoints]:
+        """Every customer's points that expire after `at` (now) and within `within` of it.
+
+        One entry per customer and expiry moment, soonest first, with
+        `customer_id` set: what a host sends notices from ("your 120 points
+        expire on 31 March"). Reads the log's earnings once and the accounts
+        in bulk.
+        """
+        if not isinstance(within, timedelta) or within < timedelta(0):
+            raise InvalidInput(f"within must be a non-negative timedelta, not {within!r}")
+        when = self._business_time(at)
+        due: dict[tuple[datetime, UUID], int] = {}
+        for customer, lot in points_expiry.open_lots(self._store, after=when, until=when + within):
+            assert lot.expires_at is not None
+            key = (lot.expires_at, customer)
+            due[key] = due.get(key, 0) + lot.points
+        return [
+            ExpiringPoints(moment, points, customer)
+            for (moment, customer), points in sorted(
+                due.items(), key=lambda i: (i[0][0], str(i[0][1]))
+            )
+        ]
 
     def loyalty_account(
         self, customer_id: UUID, as_of: datetime | None = None
@@ -84,11 +126,21 @@ class PointsQueries(LedgerBase):
         customer = parse_id(customer_id, "customer_id")
         when = parse_optional_time(as_of, "as_of")
         account = loyalty.account_id(customer)
-        states = self._current(customer, {account: loyalty.evolve_account} if when is None else {})
-        if when is None:
-            state: LoyaltyAccount | None = states[account]
+        states = self._current(
+            customer, {account: loyalty_account.evolve_account} if when is None else {}
+        )
+        state: LoyaltyAccount | None = (
+            states[account]
+            if when is None
+            else self._store.load_as_of(account, loyalty_account.evolve_account, when)
+        )
+        settings = self._load_as_of(LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings, when)
+        if state is None or settings is None:
             return state
-        return self._store.load_as_of(account, loyalty.evolve_account, when)
+        # The tier the program in force gives: thresholds changed since the
+        # last movement re-tier every customer, and no removed tier shows.
+        basis = loyalty_account.tier_points(state, settings.program, when or self._store.clock())
+        return attrs.evolve(state, tier=rules.tier_for(settings.program, basis))
 
     # --- helpers -----------------------------------------------------------
 
@@ -109,14 +161,17 @@ class PointsQueries(LedgerBase):
         now = self._store.clock()
         return max([now, *(event.timestamp for event in events)])
 
-    def _room(self, account: LoyaltyAccount | None, at: datetime) -> int:
-        """How many points a movement dated `at` may take (see `room_from`)."""
-        if account is None:
-            return 0
-        if at >= account.latest_at:
-            # Dated after every movement (the usual case): it lowers only the
-            # balance itself, and the events need not be read.
-            return account.balance
+    def _room(
+        self, account: LoyaltyAccount | None, at: datetime
+    ) -> tuple[int | None, tuple[Lot, ...] | None]:
+        """How many points a movement dated `at` may take, and the lots then (see `room_from`).
+
+        (None, None): dated after every movement (the usual case), it lowers
+        only the spendable balance of the account's own lots, and the events
+        need not be read.
+        """
+        if account is None or at >= account.latest_at:
+            return None, None
         # As the unit read the account: a newer version would conflict anyway.
         events = self._store.events_of(account.id)[: account.version]
         return room_from(events, at)
@@ -137,7 +192,7 @@ class PointsQueries(LedgerBase):
         account_id = loyalty.account_id(customer)
         records: dict[UUID, Evolve[Any]] = {}
         if recorded is None:
-            records[account_id] = loyalty.evolve_account
+            records[account_id] = loyalty_account.evolve_account
             if with_program:
                 records[LOYALTY_PROGRAM_ID] = programs.evolve_loyalty_settings
         states = self._current(customer, records)
@@ -156,7 +211,14 @@ class PointsQueries(LedgerBase):
                 return Totals(), settings
             # Nothing dated after the reading: the account's own figures are
             # the answer, without reading its events.
-            if account.latest_at <= (when or self._store.clock()):
-                return Totals(account.balance, account.lifetime_points), settings
+            moment = when or self._store.clock()
+            if account.latest_at <= moment:
+                lots = account.lots
+                return Totals(
+                    lot_rules.available(lots, moment),
+                    account.lifetime_points,
+                    lot_rules.pending(lots, moment),
+                    expiring(lots, moment),
+                ), settings
         events = self._store.events_of(account_id)
         return totals(events, at=when or self._now(events), as_of=recorded), settings

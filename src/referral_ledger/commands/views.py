@@ -33,7 +33,8 @@ class ViewQueries(LedgerBase):
         """Referrals as rows: filter by status and program, search, sort, page.
 
         `search` matches contact name, email, business name or website, ignoring
-        case and accents (`nguyen` finds `Nguyễn`, `dang` finds `Đặng`).
+        case and accents (`nguyen` finds `Nguyễn`, `dang` finds `Đặng`), or the
+        phone in any spelling or part of one (`0975 500 600`, `500600`).
         """
         wanted = _parse_status(status)
         program_name = parse_optional_text(program, "program")
@@ -60,6 +61,7 @@ class ViewQueries(LedgerBase):
             descending=descending,
             limit=limit,
             offset=offset,
+            region=self.phone_region,
         )
 
     def referral_history(self, referrer_id: UUID) -> list[HistoryRow]:

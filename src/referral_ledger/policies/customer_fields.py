@@ -21,6 +21,7 @@ import attrs
 from email_validator import EmailNotValidError, validate_email
 
 from referral_ledger.errors import InvalidInput
+from referral_ledger.policies.customers import tag_key
 from referral_ledger.values import (
     parse_optional_text,
     parse_optional_time,
@@ -56,15 +57,17 @@ def parse_name(value: object, region: str = "") -> str:
 
 
 def parse_phones(value: object, region: str) -> tuple[str, ...]:
-    """One or more phone numbers in E.164, duplicates (after normalising) dropped.
+    """Phone numbers in E.164, duplicates (after normalising) dropped; None: none.
 
     An item holding several numbers ("0912345678; 0987654321") gives them all.
+    Whether a customer needs one is a field setting (`policies/field_settings.py`):
+    by default it does.
     """
+    if value is None:
+        return ()
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise InvalidInput(f"phones must be a list of phone numbers, not {value!r}")
     phones = tuple(dict.fromkeys(n for item in value for n in phone_numbers(item, region)))
-    if not phones:
-        raise InvalidInput(f"phones must name at least one phone number: {value!r}")
     if len(phones) > MAX_PHONES:
         raise InvalidInput(f"a customer has at most {MAX_PHONES} phones, not {len(phones)}")
     return phones
@@ -89,7 +92,7 @@ def parse_tags(value: object, region: str = "") -> frozenset[str]:
         return frozenset()
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise InvalidInput(f"tags must be a list of tag names, not {value!r}")
-    tags = frozenset(parse_text(t, "tag", limit=100) for t in value)
+    tags = frozenset(tag_key(parse_text(t, "tag", limit=100)) for t in value)
     if len(tags) > MAX_TAGS:
         raise InvalidInput(f"a customer has at most {MAX_TAGS} tags, not {len(tags)}")
     return tags
@@ -172,7 +175,7 @@ class CustomerFields:
 
     name: str = attrs.field(metadata=_spec(parse_name))
     phones: tuple[str, ...] = attrs.field(
-        metadata=_spec(parse_phones, listed=True, cell=_joined("; "))
+        default=(), metadata=_spec(parse_phones, listed=True, cell=_joined("; "))
     )
     email: str | None = attrs.field(default=None, metadata=_spec(parse_email, clearable=True))
     group: str | None = attrs.field(
@@ -199,6 +202,10 @@ class CustomerFields:
     assigned_staff: str | None = attrs.field(
         default=None, metadata=_spec(_optional_text("assigned_staff"), clearable=True)
     )
+    #: The social page (a Facebook/Zalo page) the customer came through.
+    social_page: str | None = attrs.field(
+        default=None, metadata=_spec(_optional_text("social_page"), clearable=True)
+    )
 
 
 #: What a registration says about a customer, validated.
@@ -209,7 +216,8 @@ SPECS: Final[Mapping[str, FieldSpec]] = {
 }
 #: Every field, in their order.
 FIELD_NAMES: Final = tuple(SPECS)
-#: The fields a registration must give.
+#: The fields a registration must always give; which others it must give
+#: (phones, by default) is a field setting, see `policies/field_settings.py`.
 REQUIRED: Final = tuple(a.name for a in attrs.fields(CustomerFields) if a.default is attrs.NOTHING)
 #: The optional fields, which an edit may clear with None.
 CLEARABLE: Final = tuple(name for name, spec in SPECS.items() if spec.clearable)

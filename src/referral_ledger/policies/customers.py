@@ -12,11 +12,23 @@ from typing import Final, Literal, TypeAlias
 from uuid import UUID
 
 from referral_ledger.errors import DuplicatePhone, InvalidInput
+from referral_ledger.policies.folding import fold
 
 #: The tags the seed documents name as defaults ("tiềm năng" = potential,
 #: "hay hoàn" = often returns). Tags are free text: hosts may use any others;
 #: these are the ones every host can rely on meaning the same thing.
 KNOWN_TAGS: Final = frozenset({"potential", "often_returns"})
+#: The default tags' display names, as the seed's screens show them. A tag
+#: typed as its display name (with or without accents) is recorded as its key.
+TAG_NAMES: Final[Mapping[str, str]] = {"potential": "tiềm năng", "often_returns": "hay hoàn"}
+_TAG_KEYS: Final = {fold(name): key for key, name in TAG_NAMES.items()}
+
+
+def tag_key(tag: str) -> str:
+    """The key of a default tag typed by its display name ("Tiềm năng", "tiem nang"),
+    else the tag as given."""
+    return _TAG_KEYS.get(fold(tag), tag)
+
 
 #: What registering does when a phone already belongs to a customer.
 DuplicatePhonePolicy: TypeAlias = Literal["reject", "skip", "update", "create"]

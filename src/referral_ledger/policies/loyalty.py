@@ -13,6 +13,7 @@ from fractions import Fraction
 import attrs
 
 from referral_ledger.errors import InvalidInput, RedemptionRefused
+from referral_ledger.policies.expiry import PointsExpiry, expiry_setting, parse_days
 from referral_ledger.values import (
     EXACT,
     MAX_MONEY,
@@ -73,6 +74,19 @@ def _tier_points(value: object) -> int:
     return parse_points(value, "tier min_points")
 
 
+def _pending(value: object) -> int:
+    return parse_days(value, "pending_days")
+
+
+def _window(value: object) -> int | None:
+    if value is None:
+        return None
+    days = parse_days(value, "tier_window_days")
+    if days == 0:
+        raise InvalidInput("tier_window_days must be None or a positive number of days, not 0")
+    return days
+
+
 @attrs.frozen
 class Tier:
     """A loyalty level reached once lifetime points are at least `min_points`."""
@@ -109,6 +123,12 @@ class LoyaltyProgram:
     )
     eligible_groups: frozenset[str] | None = attrs.field(default=None, converter=_groups)
     tiers: tuple[Tier, ...] = attrs.field(default=(), converter=_tiers)
+    #: When earned points expire (None: never). Fixed on each lot when earned.
+    expiry: PointsExpiry | None = attrs.field(default=None, converter=expiry_setting)
+    #: Days earned points wait before they can be spent (a return window).
+    pending_days: int = attrs.field(default=0, converter=_pending)
+    #: None: tiers by lifetime points; N: by the points earned in the last N days.
+    tier_window_days: int | None = attrs.field(default=None, converter=_window)
 
 
 def eligible_amount(

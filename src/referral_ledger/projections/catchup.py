@@ -1,7 +1,8 @@
 """Keeping the views current: the catch-up loop, and the rebuild.
 
 A catch-up reads the view events after the views' position (`tracking`),
-folds them (`leads.apply`, through `SqlRecords`), and in ONE transaction
+folds them (`leads.apply`, `directory.apply` and the leaderboard's `standing`, through
+`SqlRecords`), and in ONE transaction
 moves the position with a compare-and-set and writes the changed rows. A
 crash before commit leaves both as they were; a second runner that read the
 same position finds it moved and writes nothing. So every event is applied
@@ -14,9 +15,10 @@ by the same code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
-from referral_ledger.projections import leaderboard, tracking
+from referral_ledger.aggregates.base import Event
+from referral_ledger.projections import directory, leaderboard, tracking
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.log import LogReader, RevenueChange
@@ -78,12 +80,7 @@ def catch_up(
                 records = SqlRecords(sql, cursor, known)
                 records.prefetch(events)
                 for event in events:
-                    if isinstance(event, RevenueChange):
-                        records.add_revenue(event.customer, event.amount)
-                    elif isinstance(event, leaderboard.LEADERBOARD_EVENTS):
-                        records.put_standing(leaderboard.standing(event))
-                    else:
-                        fold.apply(event, records)
+                    apply_read(event, records)
                 records.flush()
         except tracking.Superseded:
             continue
@@ -91,6 +88,31 @@ def catch_up(
         processed += len(events)
         if progress is not None:
             progress(upto, stop)
+
+
+class Records(
+    fold.ViewRecords, directory.DirectoryRecords, leaderboard.LeaderboardRecords, Protocol
+):
+    """Where the folds of every view read and write their rows."""
+
+
+def apply_read(event: Event | RevenueChange, records: SqlRecords) -> None:
+    """Fold one event as the log reader decoded it into every view it changes."""
+    if isinstance(event, RevenueChange):
+        records.add_revenue(event.customer, event.amount)
+        directory.apply_points(event.customer, event.points, event.purchases, records)
+    else:
+        apply(event, records)
+
+
+def apply(event: Event, records: Records) -> None:
+    """Fold one event into every view it changes."""
+    if isinstance(event, fold.VIEW_EVENTS):
+        fold.apply(event, records)
+    if isinstance(event, directory.DIRECTORY_EVENTS):
+        directory.apply(event, records)
+    if isinstance(event, leaderboard.LEADERBOARD_EVENTS):
+        records.put_standing(leaderboard.standing(event))
 
 
 def rebuild(sql: ViewsSQL, log: LogReader, store: Store, progress: Progress | None = None) -> int:

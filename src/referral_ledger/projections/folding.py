@@ -8,6 +8,12 @@ a letter of its own (no decomposition), so it is mapped by hand.
 from __future__ import annotations
 
 import unicodedata
+from typing import Final
+
+import phonenumbers
+
+from referral_ledger.errors import InvalidInput
+from referral_ledger.values import normalise_phone
 
 _LETTERS = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "ø": "o", "Ø": "o", "ł": "l", "Ł": "l"})
 
@@ -36,3 +42,36 @@ def search_key(*fields: str | None) -> str:
     """The folded text a lead is searched in; fields are kept apart by newlines
     so a search term never matches across two of them."""
     return "\n".join(fold(f) for f in fields if f)
+
+
+#: What may stand in a phone number as people type it, besides digits.
+_PHONE_PUNCTUATION: Final = frozenset(" .-+()/")
+
+
+def phone_key(phone: str) -> str:
+    """The spellings of a stored (E.164) phone a search may type, as digits:
+    international (`84975500600`) and national (`0975500600`)."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return _digits(phone)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return f"{_digits(phone)} {_digits(national)}"
+
+
+def phone_term(term: str, region: str) -> str | None:
+    """The digits to look for when a search term is a phone number or part of
+    one (`0975 500 600`, `+84975500600`, `500600`); None when it is not."""
+    if not term or any(not ch.isdigit() and ch not in _PHONE_PUNCTUATION for ch in term):
+        return None
+    digits = _digits(term)
+    if len(digits) < 3:
+        return None
+    try:
+        return _digits(normalise_phone(term, region))
+    except InvalidInput:
+        return digits  # part of a number: matched as typed, in either spelling
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())

@@ -9,7 +9,7 @@ figure first ranks first).
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
 
 from referral_ledger.aggregates.campaign import CampaignPointsReturned, CampaignPurchaseCounted
 
@@ -29,3 +29,9 @@ class Standing(NamedTuple):
 def standing(event: CampaignPurchaseCounted | CampaignPointsReturned) -> Standing:
     """The row the event leaves behind."""
     return Standing(event.campaign_id, event.customer_id.hex, event.total, event.originator_version)
+
+
+class LeaderboardRecords(Protocol):
+    """Where the fold writes leaderboard rows."""
+
+    def put_standing(self, row: Standing) -> None: ...

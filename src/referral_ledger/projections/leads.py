@@ -26,7 +26,7 @@ from referral_ledger.aggregates.referral import (
     ReferredCustomerLinked,
     RepAssigned,
 )
-from referral_ledger.projections.folding import fold, search_key, website_key
+from referral_ledger.projections.folding import fold, phone_key, search_key, website_key
 from referral_ledger.values import EXACT
 
 #: The referral events that change a lead row already in the table.
@@ -76,7 +76,11 @@ class LeadRow:
     @property
     def search(self) -> str:
         return search_key(
-            self.name, self.email, self.business_name, website_key(self.website or "")
+            self.name,
+            self.email,
+            self.business_name,
+            website_key(self.website or ""),
+            phone_key(self.phone),
         )
 
     @property

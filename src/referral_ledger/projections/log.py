@@ -31,23 +31,32 @@ from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.persistence.log import Row, row_selector
-from referral_ledger.projections import leaderboard
+from referral_ledger.projections import directory, leaderboard
 from referral_ledger.projections import leads as fold
 from referral_ledger.serialization import upcast
 from referral_ledger.store import Store
 
 TOPICS: Final = tuple(
-    get_topic(cls) for cls in (*fold.VIEW_EVENTS, *leaderboard.LEADERBOARD_EVENTS)
+    dict.fromkeys(
+        get_topic(cls)
+        for cls in (
+            *fold.VIEW_EVENTS,
+            *directory.DIRECTORY_EVENTS,
+            *leaderboard.LEADERBOARD_EVENTS,
+        )
+    )
 )
 
 _HEX: Final = re.compile("[0-9a-f]{32}")
 
 
 class RevenueChange(NamedTuple):
-    """A purchase or a return, as the revenue view needs it."""
+    """A purchase or a return, as the revenue view and the directory need it."""
 
     customer: str  # the customer's id, as 32 lower-case hex digits
     amount: Decimal  # signed: a return's is negative
+    points: int  # signed: what the customer's balance gains
+    purchases: int  # 1 for a purchase, 0 for a return
 
 
 class _Revenue(NamedTuple):
@@ -116,6 +125,11 @@ class LogReader:
             if not _HEX.fullmatch(customer):
                 customer = UUID(customer).hex
             amount = Decimal(payload[revenue.field])
+            points = payload["points"]
+            if type(points) is not int:
+                return None
         except Exception:
             return None
-        return RevenueChange(customer, amount if revenue.sign > 0 else amount.copy_negate())
+        if revenue.sign > 0:
+            return RevenueChange(customer, amount, points, 1)
+        return RevenueChange(customer, amount.copy_negate(), -points, 0)

@@ -16,9 +16,10 @@ from referral_ledger.aggregates.referral import ReferralStatus
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.folding import fold as fold_text
-from referral_ledger.projections.folding import website_key
+from referral_ledger.projections.folding import phone_term, website_key
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.rows import STATUS_RANK, lead_from, time_text, uuid_or_none
+from referral_ledger.values import DEFAULT_REGION
 
 #: The columns `lead_table` can sort by.
 SORTABLE: Final = frozenset(field.name for field in attrs.fields(LeadRow))
@@ -48,18 +49,9 @@ def lead_table(
     descending: bool,
     limit: int,
     offset: int,
+    region: str = DEFAULT_REGION,
 ) -> list[LeadRow]:
-    where: list[str] = ["1 = 1"]
-    params: list[object] = []
-    if status is not None:
-        where.append("status_rank = ?")  # the indexed form of the status
-        params.append(STATUS_RANK[status])
-    if program is not None:
-        where.append("program = ?")
-        params.append(program)
-    if search:
-        where.append("search LIKE ? ESCAPE '\\'")
-        params.append(f"%{_escape_like(search)}%")
+    where, params = _lead_where(status, program, search, region)
     key = _SORT_KEYS.get(sort_by, sort_by)
     direction = "DESC" if descending else "ASC"
     # Nulls last either way, and a total order so pages never overlap.
@@ -72,13 +64,44 @@ def lead_table(
     if sort_by in _NULLABLE:
         terms.insert(0, f"{sort_by} IS NULL")
     order = ", ".join(terms)
-    query = (
-        "SELECT * FROM {p}rl_leads WHERE " + " AND ".join(where) + f" ORDER BY {order} "
-        "LIMIT ? OFFSET ?"
-    )
+    query = "SELECT * FROM {p}rl_leads WHERE " + where + f" ORDER BY {order} LIMIT ? OFFSET ?"
     with sql.transaction(commit=False) as cursor:
         rows = sql.execute(cursor, query, (*params, limit, offset))
     return [lead_from(row) for row in rows]
+
+
+def count_leads(
+    sql: ViewsSQL,
+    *,
+    status: ReferralStatus | None,
+    program: str | None,
+    search: str | None,
+    region: str = DEFAULT_REGION,
+) -> int:
+    """How many leads `lead_table` would page through with these filters."""
+    where, params = _lead_where(status, program, search, region)
+    with sql.transaction(commit=False) as cursor:
+        rows = sql.execute(
+            cursor, "SELECT COUNT(*) AS n FROM {p}rl_leads WHERE " + where, tuple(params)
+        )
+    return int(rows[0]["n"])
+
+
+def _lead_where(
+    status: ReferralStatus | None, program: str | None, search: str | None, region: str
+) -> tuple[str, list[object]]:
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
+    if status is not None:
+        where.append("status_rank = ?")  # the indexed form of the status
+        params.append(STATUS_RANK[status])
+    if program is not None:
+        where.append("program = ?")
+        params.append(program)
+    if search:
+        where.append("search LIKE ? ESCAPE '\\'")
+        params.append(f"%{_escape_like(search, region)}%")
+    return " AND ".join(where), params
 
 
 def referral_history(sql: ViewsSQL, referrer_id: UUID) -> list[HistoryRow]:
@@ -145,18 +168,32 @@ def leaderboard(sql: ViewsSQL, campaign_id: str, limit: int) -> list[tuple[UUID,
 
 def dump(sql: ViewsSQL) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every view, sorted: for comparing a live view with a rebuild."""
-    tables = {"leads": "rl_leads", "revenue": "rl_revenue", "leaderboard": "rl_campaign_points"}
+    tables = {
+        "leads": "rl_leads",
+        "revenue": "rl_revenue",
+        "customers": "rl_customers",
+        "leaderboard": "rl_campaign_points",
+    }
     result = {}
     with sql.transaction(commit=False) as cursor:
         for name, table in tables.items():
             rows = sql.execute(cursor, "SELECT * FROM {p}" + table)
-            result[name] = sorted(tuple(str(v) for v in dict(row).values()) for row in rows)
+            # SQLite's row number of a customer is its search index's key,
+            # not a value of the view: it may differ between two builds.
+            result[name] = sorted(
+                tuple(str(v) for k, v in dict(row).items() if k != "row_no") for row in rows
+            )
     return result
 
 
-def _escape_like(term: str) -> str:
+def _escape_like(term: str, region: str) -> str:
     # A term that looks like a web address is matched as one: no scheme,
-    # `www.` or trailing slash, as the leads' websites are keyed.
+    # `www.` or trailing slash, as the leads' websites are keyed; one that is
+    # a phone number (or part of one), as its digits.
     looks_like_url = "://" in term or term.startswith("www.") or term.endswith("/")
-    folded = website_key(term) if looks_like_url else fold_text(term)
+    digits = phone_term(term.strip(), region)
+    if digits is not None:
+        folded = digits
+    else:
+        folded = website_key(term) if looks_like_url else fold_text(term)
     return folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

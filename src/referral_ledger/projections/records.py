@@ -12,14 +12,22 @@ from typing import Any, Final
 from uuid import UUID
 
 from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.customer import CustomerRegistered
 from referral_ledger.aggregates.loyalty import PointsEarned, PointsTakenBack
 from referral_ledger.aggregates.referral import ReferralSubmitted
+from referral_ledger.projections import directory
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.dialects import ViewsSQL
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leaderboard import Standing
 from referral_ledger.projections.leads import LeadRow
 from referral_ledger.projections.log import RevenueChange
-from referral_ledger.projections.rows import lead_from, lead_params
+from referral_ledger.projections.rows import (
+    customer_from,
+    customer_params,
+    lead_from,
+    lead_params,
+)
 from referral_ledger.values import EXACT
 
 #: View rows a catch-up keeps in memory from one batch to the next (see
@@ -27,6 +35,8 @@ from referral_ledger.values import EXACT
 #: revenue (about 0.2 kB each, up to ~100 MB).
 CACHE_LEADS: Final = 50_000
 CACHE_CUSTOMERS: Final = 500_000
+#: Directory rows kept (about 1.5 kB each, up to ~150 MB).
+CACHE_DIRECTORY: Final = 100_000
 
 
 class Known:
@@ -53,6 +63,7 @@ class Known:
         self.leads: dict[UUID, LeadRow] = {}
         #: By customer id in hex, as the table keys them.
         self.revenue: dict[str, Decimal] = {}
+        self.customers: dict[UUID, CustomerRow] = {}
 
     def valid_at(self, position: int) -> None:
         """The views are at `position` now: forget rows of any other."""
@@ -65,6 +76,7 @@ class Known:
         """A batch committed, moving the views to `upto`: keep its rows."""
         self.leads.update(records.leads_read_or_written())
         self.revenue.update(records.revenue_read_or_written())
+        self.customers.update(records.customers_read_or_written())
         self.position = upto
         if len(self.leads) > CACHE_LEADS:
             self.leads.clear()
@@ -72,10 +84,14 @@ class Known:
         if len(self.revenue) > CACHE_CUSTOMERS:
             self.revenue.clear()
             self.complete = False
+        if len(self.customers) > CACHE_DIRECTORY:
+            self.customers.clear()
+            self.complete = False
 
     def _forget(self) -> None:
         self.leads.clear()
         self.revenue.clear()
+        self.customers.clear()
         self.complete = False
 
 
@@ -94,6 +110,8 @@ class SqlRecords:
         self._stored_revenue: set[str] = set()
         #: Leaderboard rows to write, by (campaign, customer): never read back.
         self._standings: dict[tuple[str, str], Standing] = {}
+        self._customers: dict[UUID, CustomerRow | None] = {}
+        self._dirty_customers: set[UUID] = set()
 
     def prefetch(self, events: list[Event | RevenueChange]) -> None:
         """Read the rows a batch of events will touch, one query per table,
@@ -124,6 +142,12 @@ class SqlRecords:
         for row in sql.select_many(cursor, "rl_revenue", "customer_id", unknown_customers):
             self._revenue[row["customer_id"]] = Decimal(row["revenue"])
             self._stored_revenue.add(row["customer_id"])
+        listed = _directory_rows(events)
+        for customer_id in listed:
+            self._customers[customer_id] = known.customers.get(customer_id)
+        unknown_rows = [i.hex for i in listed if i not in known.customers]
+        for row in sql.select_many(cursor, "rl_customers", "customer_id", unknown_rows):
+            self._customers[UUID(row["customer_id"])] = customer_from(row)
 
     def lead(self, referral_id: UUID) -> LeadRow | None:
         if referral_id not in self._leads:
@@ -140,6 +164,24 @@ class SqlRecords:
 
     def revenue(self, customer_id: UUID) -> Decimal:
         return self._revenue_of(customer_id.hex)
+
+    def customer(self, customer_id: UUID) -> CustomerRow | None:
+        if customer_id not in self._customers:
+            known = self._known
+            if customer_id in known.customers or known.complete:
+                self._customers[customer_id] = known.customers.get(customer_id)
+            else:
+                rows = self._sql.execute(
+                    self._cursor,
+                    "SELECT * FROM {p}rl_customers WHERE customer_id = ?",
+                    (customer_id.hex,),
+                )
+                self._customers[customer_id] = customer_from(rows[0]) if rows else None
+        return self._customers[customer_id]
+
+    def put_customer(self, row: CustomerRow) -> None:
+        self._customers[row.customer_id] = row
+        self._dirty_customers.add(row.customer_id)
 
     def put_revenue(self, customer_id: UUID, revenue: Decimal) -> None:
         self._revenue[customer_id.hex] = revenue
@@ -184,6 +226,9 @@ class SqlRecords:
     def revenue_read_or_written(self) -> dict[str, Decimal]:
         return self._revenue
 
+    def customers_read_or_written(self) -> dict[UUID, CustomerRow]:
+        return {i: row for i, row in self._customers.items() if row is not None}
+
     def flush(self) -> None:
         """Write the rows the fold changed, a statement (or few) per table."""
         leads = [self._leads[i] for i in self._dirty_leads]
@@ -193,9 +238,28 @@ class SqlRecords:
             )
         if self._standings:
             self._sql.write_standings(self._cursor, list(self._standings.values()))
+        rows = [self._customers[i] for i in self._dirty_customers]
+        if rows:
+            self._sql.write_customers(
+                self._cursor, [customer_params(row) for row in rows if row is not None]
+            )
         if self._dirty_revenue:
             self._sql.write_revenue(
                 self._cursor,
                 {c: self._revenue[c] for c in self._dirty_revenue},
                 self._stored_revenue,
             )
+
+
+def _directory_rows(events: list[Event | RevenueChange]) -> set[UUID]:
+    """The customers whose directory rows a batch changes and did not create."""
+    changed: set[UUID] = set()
+    registered: set[UUID] = set()
+    for event in events:
+        if isinstance(event, RevenueChange):
+            changed.add(UUID(event.customer))
+        elif isinstance(event, CustomerRegistered):
+            registered.add(event.originator_id)
+        elif isinstance(event, directory.DIRECTORY_EVENTS):
+            changed.add(directory.customer_of(event))
+    return changed - registered

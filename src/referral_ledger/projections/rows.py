@@ -12,6 +12,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from referral_ledger.aggregates.referral import ReferralStatus
+from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import LeadRow
 
 #: Lifecycle order: the status column's indexed, sortable twin.
@@ -91,4 +92,57 @@ def lead_from(row: Any) -> LeadRow:
         if row["rewarded_at"] is None
         else datetime.fromisoformat(row["rewarded_at"]),
         referred_customer_id=uuid_or_none(row["referred_customer_id"]),
+    )
+
+
+#: The directory's columns, in the order `customer_params` gives their values;
+#: the first is the key. `group` is a reserved word in SQL: its column is
+#: `customer_group`.
+CUSTOMER_COLUMNS: Final = (
+    "customer_id", "name", "phones", "email", "customer_group", "tags", "level", "source",
+    "assigned_staff", "purchase_count", "balance", "registered_at", "name_key", "search",
+)  # fmt: skip
+
+
+def tags_text(tags: frozenset[str]) -> str:
+    """Tags as stored: sorted, each between new lines (a tag has none), so a
+    filter matches a whole tag: `LIKE '%\\nvip\\n%'`."""
+    return "".join(f"\n{tag}" for tag in sorted(tags)) + "\n" if tags else ""
+
+
+def customer_params(row: CustomerRow) -> tuple[Any, ...]:
+    """The values of a directory row's columns, in `CUSTOMER_COLUMNS` order."""
+    return (
+        row.customer_id.hex,
+        row.name,
+        "\n".join(row.phones),
+        row.email,
+        row.group,
+        tags_text(row.tags),
+        row.level,
+        row.source,
+        row.assigned_staff,
+        row.purchase_count,
+        row.balance,
+        time_text(row.registered_at),
+        row.name_key,
+        row.search,
+    )
+
+
+def customer_from(row: Any) -> CustomerRow:
+    """The directory row a table row holds (a mapping by column name)."""
+    return CustomerRow(
+        customer_id=UUID(row["customer_id"]),
+        name=row["name"],
+        phones=tuple(row["phones"].split("\n")) if row["phones"] else (),
+        email=row["email"],
+        group=row["customer_group"],
+        tags=frozenset(row["tags"].split("\n")) - {""},
+        level=row["level"],
+        source=row["source"],
+        assigned_staff=row["assigned_staff"],
+        purchase_count=int(row["purchase_count"]),
+        balance=int(row["balance"]),
+        registered_at=datetime.fromisoformat(row["registered_at"]),
     )

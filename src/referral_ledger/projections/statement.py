@@ -16,10 +16,10 @@ from uuid import UUID
 
 import attrs
 
+from referral_ledger.aggregates import lots as lot_rules
 from referral_ledger.aggregates.base import Event
-from referral_ledger.aggregates.loyalty import PointsEarned, PointsRedeemed, PointsTakenBack
-
-Movement = PointsEarned | PointsRedeemed | PointsTakenBack
+from referral_ledger.aggregates.lots import Lot
+from referral_ledger.projections.lot_history import Replay, movements, replay
 
 
 @attrs.frozen
@@ -69,85 +69,81 @@ class Totals:
 
     balance: int = 0
     lifetime_points: int = 0
-
-
-def movements(
-    events: Iterable[Event], *, at: datetime | None = None, as_of: datetime | None = None
-) -> list[Movement]:
-    """The account's movements recorded by `as_of`, dated by `at`, in business-time order.
-
-    `events` come in recording order (the account's versions); the sort is
-    stable, so movements dated alike stay in the order they were recorded.
-    None means no limit.
-    """
-    chosen = [
-        event
-        for event in events
-        if isinstance(event, Movement)
-        and (as_of is None or event.timestamp <= as_of)
-        and (at is None or event.at <= at)
-    ]
-    chosen.sort(key=lambda event: event.at)
-    return chosen
+    pending: int = 0
+    expiring: tuple[ExpiringPoints, ...] = ()
 
 
 def statement_rows(
     events: Iterable[Event], *, at: datetime | None = None, as_of: datetime | None = None
 ) -> list[StatementRow]:
-    """The statement of an account's events (see `movements`), with running balances."""
+    """The statement of an account's events up to `at` (see `replay`), with running balances.
+
+    Rows are changes of the spendable balance: a pending lot's "earn" row is
+    dated when it becomes spendable, and an unspent lot's "expire" row when it
+    expires, whether or not `process_due` recorded it yet.
+    """
     rows: list[StatementRow] = []
     balance = 0
-    for event in movements(events, at=at, as_of=as_of):
-        match event:
-            case PointsEarned():
-                kind, points, ref, amount = "earn", event.points, event.invoice_id, event.amount
-            case PointsRedeemed():
-                kind, points, ref, amount = (
-                    "redeem",
-                    -event.points,
-                    event.redemption_id,
-                    event.value,
-                )
-            case PointsTakenBack():
-                kind, points, ref = "return", -event.points, event.invoice_id
-                amount = event.returned_amount
-        balance += points
-        rows.append(StatementRow(event.at, kind, points, balance, ref, amount, event.timestamp))
+    for change in replay(events, at=at, as_of=as_of)[0]:
+        balance += change.points
+        rows.append(
+            StatementRow(
+                change.at,
+                change.kind,
+                change.points,
+                balance,
+                change.reference,
+                change.amount,
+                change.recorded_at,
+            )
+        )
     return rows
 
 
-def room_from(events: Iterable[Event], at: datetime) -> int:
-    """The most points a new movement dated `at` may take: the lowest balance from `at` on.
+def room_from(events: Iterable[Event], at: datetime) -> tuple[int, tuple[Lot, ...]]:
+    """The most points a new movement dated `at` may take, and the open lots at `at`.
 
-    In business-time order the movement comes after everything dated up to
-    `at` (and recorded before it) and before everything dated later: each of
-    those later balances drops too, and none may go negative.
+    The room is the lowest spendable balance from `at` on: in business-time
+    order the movement comes after everything dated up to `at` and before
+    everything dated later, each of those later balances drops too, and none
+    may go negative.
     """
-    running = 0
+    events = list(events)
+    state = Replay()
+    balance = 0
     lowest: int | None = None
+    lots_then: tuple[Lot, ...] | None = None
     for event in movements(events):
-        if lowest is None and event.at > at:
-            lowest = running
-        running += event.points if isinstance(event, PointsEarned) else -event.points
-        if lowest is not None:
-            lowest = min(lowest, running)
-    return running if lowest is None else lowest
+        if lots_then is None and event.at > at:
+            balance += sum(change.points for change in state.advance(at))
+            lots_then, lowest = state.open_lots(), balance
+        for change in state.apply(event):
+            balance += change.points
+            if lowest is not None:
+                lowest = min(lowest, balance)
+    if lots_then is None:
+        balance += sum(change.points for change in state.advance(at))
+        return balance, state.open_lots()
+    assert lowest is not None
+    return lowest, lots_then
 
 
-def totals(
-    events: Iterable[Event], *, at: datetime | None = None, as_of: datetime | None = None
-) -> Totals:
-    """The balance and lifetime points of the movements a reading takes."""
-    balance = lifetime = 0
-    for event in movements(events, at=at, as_of=as_of):
-        match event:
-            case PointsEarned(points=points):
-                balance += points
-                lifetime += points
-            case PointsRedeemed(points=points):
-                balance -= points
-            case PointsTakenBack(points=points, shortfall=shortfall):
-                balance -= points
-                # A return owes what it took and what the balance could not cover.
-                lifetime -= points + shortfall
-    return Totals(balance, lifetime)
+def totals(events: Iterable[Event], *, at: datetime, as_of: datetime | None = None) -> Totals:
+    """The spendable, pending and lifetime points of the movements a reading takes."""
+    changes, state = replay(events, at=at, as_of=as_of)
+    lots = state.open_lots()
+    return Totals(
+        sum(change.points for change in changes),
+        state.lifetime,
+        lot_rules.pending(lots, at),
+        expiring(lots, at),
+    )
+
+
+def expiring(lots: Iterable[Lot], at: datetime) -> tuple[ExpiringPoints, ...]:
+    """The points of `lots` that will expire after `at`, by moment, soonest first."""
+    due: dict[datetime, int] = {}
+    for lot in lots:
+        if lot.expires_at is not None and lot.expires_at > at and lot.points:
+            due[lot.expires_at] = due.get(lot.expires_at, 0) + lot.points
+    return tuple(ExpiringPoints(moment, points) for moment, points in sorted(due.items()))

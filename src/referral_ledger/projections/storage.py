@@ -4,8 +4,10 @@ Views live in the same database as the events: SQLite (also the in-memory
 store) or PostgreSQL, in the same schema. `ViewStore` puts together the
 parts, each in a module of its own:
 
-- `leads`: the view rows and the pure fold of events into them;
+- `leads`: the lead table's rows and the pure fold of events into them;
 - `leaderboard`: the campaigns' race rows, folded from the campaign records;
+- `directory`: the customer directory's rows and fold (`directory_queries`
+  answers its questions);
 - `rows`: those rows as SQL columns and values;
 - `dialects`: every statement that differs between SQLite and PostgreSQL;
 - `tracking`: the views' log position and version (exactly once);
@@ -25,16 +27,19 @@ from uuid import UUID
 from eventsourcing.sqlite import SQLiteDatastore
 
 from referral_ledger.aggregates.referral import ReferralStatus
-from referral_ledger.projections import catchup, queries, tracking
+from referral_ledger.projections import catchup, directory_queries, queries, tracking
 from referral_ledger.projections.dialects import PostgresViews, SQLiteViews, ViewsSQL
+from referral_ledger.projections.directory import CustomerRow
+from referral_ledger.projections.directory_queries import CustomerFilter
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.log import TOPICS, LogReader
 from referral_ledger.projections.queries import SORTABLE
 from referral_ledger.store import Store
+from referral_ledger.values import DEFAULT_REGION
 
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
 #: newer version drops the views and rebuilds them from the log.
-VIEW_VERSION: Final = 3
+VIEW_VERSION: Final = 4
 __all__ = ["SORTABLE", "TOPICS", "ViewStore"]
 
 
@@ -100,6 +105,7 @@ class ViewStore:
         descending: bool,
         limit: int,
         offset: int,
+        region: str = DEFAULT_REGION,
     ) -> list[LeadRow]:
         return queries.lead_table(
             self.sql,
@@ -110,7 +116,36 @@ class ViewStore:
             descending=descending,
             limit=limit,
             offset=offset,
+            region=region,
         )
+
+    def count_leads(
+        self,
+        *,
+        status: ReferralStatus | None,
+        program: str | None,
+        search: str | None,
+        region: str = DEFAULT_REGION,
+    ) -> int:
+        return queries.count_leads(
+            self.sql, status=status, program=program, search=search, region=region
+        )
+
+    def customers(
+        self,
+        which: CustomerFilter,
+        *,
+        sort_by: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> list[CustomerRow]:
+        return directory_queries.customers(
+            self.sql, which, sort_by=sort_by, descending=descending, limit=limit, offset=offset
+        )
+
+    def count_customers(self, which: CustomerFilter) -> int:
+        return directory_queries.count_customers(self.sql, which)
 
     def referral_history(self, referrer_id: UUID) -> list[HistoryRow]:
         return queries.referral_history(self.sql, referrer_id)

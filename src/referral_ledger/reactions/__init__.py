@@ -6,7 +6,7 @@ modules that register the ledger's own reactions and jobs are imported here,
 so opening a ledger finds them all.
 """
 
-from referral_ledger.reactions import campaigns, referrals
+from referral_ledger.reactions import campaigns, commissions, points_expiry, referrals
 from referral_ledger.reactions.registry import (
     JOBS,
     REACTIONS,
@@ -26,7 +26,9 @@ __all__ = [
     "Reaction",
     "Registry",
     "campaigns",
+    "commissions",
     "job",
+    "points_expiry",
     "reaction",
     "referrals",
 ]

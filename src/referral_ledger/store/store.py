@@ -15,8 +15,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import (
     IntegrityError,
+    InterfaceError,
     MapperDeserialisationError,
     Notification,
+    OperationalError,
     ProcessRecorder,
     Tracking,
 )
@@ -30,6 +32,7 @@ from referral_ledger.persistence.connect import is_postgres
 from referral_ledger.persistence.errors import translated
 from referral_ledger.serialization import converter
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
+from referral_ledger.store.saving import Outcome, UnitWrite
 from referral_ledger.store.snapshot import Snapshot
 from referral_ledger.store.turns import Turns
 from referral_ledger.store.unit import CommandStats, UnitOfWork, _Record
@@ -208,6 +211,12 @@ class Store:
         `tracking`, the position of the event being reacted to is saved in the
         same transaction: if another process already saved it, nothing is saved
         and `decide`'s result is returned as is (the reaction happened once).
+
+        Exactly once (store/saving.py): a commit whose acknowledgement was
+        lost is recognised by the id of this attempt stored with it, and
+        `decide`'s result is returned; it is never decided again. The events
+        are stamped with their recording time once the store's write lock is
+        held (persistence/stamped.py), so `as_of` replays what queries saw.
         """
         self.stats.commands += 1
         try:
@@ -233,27 +242,23 @@ class Store:
                 continue
             if not unit.pending and tracking is None:
                 return result
-            try:
-                if unit.pending:
-                    self.app.events.put(unit.pending, tracking=tracking)
-                else:
-                    assert tracking is not None
-                    self.recorder.insert_tracking(tracking)
-            except IntegrityError:
-                if tracking is not None and self.has_reacted(tracking):
-                    return result
+            write = UnitWrite(self, unit)
+            outcome = write.save(tracking)
+            if outcome is Outcome.REACTED:
+                return result
+            if outcome is Outcome.CONFLICT:
                 self.stats.conflicts_retried += 1
                 self.turns.release()  # never hold a turn while backing off
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             self.turns.release()  # committed: the next writer may go on
-            changed = list(unit.changed())
             # Records this unit created enter the cache when first read again:
             # most are written once (invoices, redemptions, phones), and would
             # push out the accounts and customers read over and over.
-            self.cache.put_many((r.state, r.evolve) for r in changed if r.read)
-            self._take_snapshots(changed, unit.now)
+            kept = [r for r in unit.settle(write.events, self._keeps) if r.read]
+            self.cache.put_many((r.state, r.evolve) for r in kept)
+            self._take_snapshots(unit.pending[0].timestamp if unit.pending else unit.now, unit)
             for listener in self.listeners:
                 listener(unit.pending)
             return result
@@ -281,14 +286,24 @@ class Store:
     def has_reacted(self, tracking: Tracking) -> bool:
         return self.reacted_up_to(tracking.application_name) >= tracking.notification_id
 
-    def _take_snapshots(self, changed: list[_Record], now: datetime) -> None:
-        if self.app.snapshots is None or self.snapshot_interval <= 0:
-            return
+    def _keeps(self, record: _Record) -> bool:
+        """Whether the store keeps the state `record` reached: cached or snapshotted."""
+        return bool(record.read) or self._snapshot_due(record)
+
+    def _snapshot_due(self, record: _Record) -> bool:
+        """Whether a unit's events crossed a multiple of the snapshot interval."""
+        if self.app.snapshots is None or self.snapshot_interval <= 0 or not record.first_new:
+            return False
         interval = self.snapshot_interval
-        for record in changed:
-            state = record.state
-            # Snapshot when this command's events crossed a multiple of the interval.
-            if state.version // interval > (record.first_new - 1) // interval:
+        return bool(record.state.version // interval > (record.first_new - 1) // interval)
+
+    def _take_snapshots(self, now: datetime, unit: UnitOfWork) -> None:
+        snapshots = self.app.snapshots
+        if snapshots is None:
+            return
+        for record in unit.changed():
+            if self._snapshot_due(record):
+                state = record.state
                 snapshot = Snapshot(
                     originator_id=state.id,
                     originator_version=state.version,
@@ -296,9 +311,13 @@ class Store:
                     state_topic=get_topic(type(state)),
                     state=converter.unstructure(state),
                 )
-                # Another writer may have saved this very snapshot already.
-                with contextlib.suppress(IntegrityError):
-                    self.app.snapshots.put([snapshot])
+                # Another writer may have saved this very snapshot already. A
+                # snapshot is only a cache: failing to save one must not fail
+                # the command, whose events are committed by now.
+                with contextlib.suppress(
+                    IntegrityError, OperationalError, InterfaceError, StoreError
+                ):
+                    snapshots.put([snapshot])
 
     def verify_readable(self) -> None:
         """Read the first stored events, so a wrong cipher key fails at open.

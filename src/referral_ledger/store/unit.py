@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -29,10 +29,12 @@ class CommandStats:
 class _Record:
     """What a unit of work holds of one record."""
 
-    __slots__ = ("evolve", "first_new", "read", "state")
+    __slots__ = ("base", "evolve", "first_new", "read", "state")
 
     def __init__(self, state: Any, evolve: Evolve[Any]) -> None:
         self.state = state
+        #: The state as read, before this unit's events.
+        self.base = state
         self.evolve = evolve
         #: The version as read (0: it did not exist yet, or was declared new).
         self.read: int = 0 if state is None else state.version
@@ -108,6 +110,27 @@ class UnitOfWork:
         moment, and a refusal decided on them is one a serial order would give.
         """
         return all(self._store.version_of(i) == r.read for i, r in self._records.items())
+
+    def settle(self, stored: list[Event], keeps: Callable[[_Record], bool]) -> list[_Record]:
+        """Take `stored`, this unit's events as saved, for its pending ones.
+
+        They differ only in `timestamp`, the recording time the store set
+        under its write lock (persistence/stamped.py). The records the store
+        `keeps` (caches or snapshots) are evolved again from their states as
+        read, so what it keeps is what a replay gives; they are returned.
+        """
+        changed = [r for r in self._records.values() if r.first_new and keeps(r)]
+        if all(a is b for a, b in zip(stored, self.pending, strict=True)):
+            return changed
+        self.pending = stored
+        redo = {r.state.id: r for r in changed}
+        for record in changed:
+            record.state = record.base
+        for event in stored:
+            again = redo.get(event.originator_id)
+            if again is not None:
+                again.state = again.evolve(again.state, event)
+        return changed
 
     def changed(self) -> Iterator[_Record]:
         """What this unit holds of each record it recorded events for."""

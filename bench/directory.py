@@ -1,0 +1,131 @@
+"""Scenario 6, ``directory``: ``customers(search=...)`` over N customers.
+
+Imported by ``bench/run.py`` (``--scenarios directory``); the sizes there are
+purchase counts, and this scenario takes them as customer counts as they are:
+``--scenarios directory --sizes 100000`` is 100,000 customers.
+
+The customers are written as ``CustomerRegistered`` events in unit-of-work
+batches (no phone-index records: the scenario measures the search, not
+``register_customer``), with Vietnamese names, phones, emails, groups, tags
+and staff. The search terms are what a shop types: a whole name, a name
+without accents, a phone in its national spelling, part of a phone, an
+email, and a common surname (the worst case: a third of the customers match).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from referral_ledger import Ledger
+from referral_ledger.aggregates import customer_record as customers
+from referral_ledger.policies.customer_fields import CustomerDetails
+from referral_ledger.projections.folding import fold
+from referral_ledger.store import UnitOfWork
+
+SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Đặng", "Bùi", "Võ", "Đỗ", "Ngô")
+MIDDLE = ("Văn", "Thị", "Minh", "Hữu", "Đức", "Ngọc")
+GIVEN = ("An", "Bình", "Cường", "Dũng", "Hạnh", "Lan", "Phương", "Quân", "Thảo", "Yến")
+GROUPS = ("retail", "wholesale", "shop")
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+ROUNDS = 40
+
+
+def name_of(n: int) -> str:
+    return f"{SURNAMES[n % 10]} {MIDDLE[(n // 10) % 6]} {GIVEN[(n // 60) % 10]} {n}"
+
+
+def terms(size: int) -> dict[str, str]:
+    """The searches, by what they stand for; each finds customers of `size`."""
+    n = size // 2 + 7
+    digits = f"{n:07d}"
+    return {
+        "whole name": name_of(n),
+        # Without the number: one customer in 600 has this name.
+        "name, no accents": fold(name_of(n)).rsplit(" ", 1)[0],
+        "phone, national": f"090 {digits[:3]} {digits[3:]}",
+        "phone, part": digits[1:],
+        "email": f"khach{n}@",
+        "common surname": "nguyen",
+    }
+
+
+def register(ledger: Ledger, start: int, stop: int, batch: int = 1000) -> None:
+    store = ledger._store
+    for first in range(start, stop, batch):
+
+        def decide(unit: UnitOfWork, first: int = first) -> None:
+            for n in range(first, min(first + batch, stop)):
+                customer_id = uuid.uuid4()
+                details = CustomerDetails(
+                    name=name_of(n),
+                    phones=(f"+8490{n:07d}",),
+                    email=f"khach{n}@example.vn",
+                    group=GROUPS[n % 3],
+                    tags=frozenset({"vip"}) if n % 7 == 0 else frozenset(),
+                    assigned_staff=f"nv-{n % 20:02d}",
+                )
+                unit.new(customer_id, customers.evolve_customer)
+                unit.record(
+                    customers.register(customer_id, details, unit.now, at=T0 + timedelta(seconds=n))
+                )
+
+        store.run(decide)
+
+
+def scenario_directory(url: Callable[[str], str], sizes: list[int]) -> list[dict[str, Any]]:
+    """p50/p99 of `customers(search=...)` per size; `url(name)` is a new store's URL."""
+    ledger = Ledger.open(url("directory"))
+    results = []
+    registered = 0
+    for size in sizes:
+        start = time.perf_counter()
+        register(ledger, registered, size)
+        ledger.catch_up_projections()
+        load_s = time.perf_counter() - start
+        registered = size
+        searches = terms(size)
+        times: dict[str, list[float]] = {label: [] for label in searches}
+        found: dict[str, int] = {}
+        for _ in range(ROUNDS):
+            for label, term in searches.items():
+                start = time.perf_counter()
+                rows = ledger.customers(search=term, limit=50)
+                times[label].append(time.perf_counter() - start)
+                found[label] = len(rows)
+        every = sorted(t for ts in times.values() for t in ts)
+        results.append(
+            {
+                "customers": size,
+                "load_and_project_s": load_s,
+                "p50_ms": statistics.median(every) * 1000,
+                "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,
+                "per_term_p50_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
+                "terms": searches,
+                "rows_found": found,
+            }
+        )
+    ledger.close()
+    return results
+
+
+def report_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[object]]]:
+    header = ["customers", "load+project s", "p50 ms", "p99 ms", "slowest term", "its p50 ms"]
+    rows: list[list[object]] = []
+    for b in results:
+        slowest = max(b["per_term_p50_ms"], key=b["per_term_p50_ms"].get)
+        rows.append(
+            [
+                b["customers"],
+                b["load_and_project_s"],
+                b["p50_ms"],
+                b["p99_ms"],
+                slowest,
+                b["per_term_p50_ms"][slowest],
+            ]
+        )
+    return header, rows

@@ -1,0 +1,158 @@
+"""Checkout: one command for a sale, recorded in one transaction.
+
+The points redeemed at the till and the purchase they pay for are decided
+together and saved in one unit of work: a refused part (the redemption)
+refuses the whole, recording nothing, and the same invoice again returns the
+first result. Points are earned on the money paid: the points' value earns
+nothing. Voucher and referral-code discounts come with their own issues.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
+from referral_ledger.aggregates.base import Evolve
+from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
+from referral_ledger.errors import InvalidInput
+from referral_ledger.store import UnitOfWork
+from referral_ledger.values import EXACT, parse_id, parse_points, parse_reference
+
+
+@attrs.frozen
+class Checkout:
+    """What a checkout recorded: the discounts, the points paid and earned, what is left to pay."""
+
+    invoice_id: str
+    amount: Decimal
+    voucher_discount: Decimal
+    referral_discount: Decimal
+    points_redeemed: int
+    points_value: Decimal
+    #: amount - discounts - points value, never below 0.
+    payable: Decimal
+    points_earned: int
+    #: Campaign bonus points (0 until campaigns exist).
+    bonus_points: int = 0
+
+
+def redemption_id_of(invoice_id: str) -> str:
+    """The redemption id a checkout's points are recorded under."""
+    return f"checkout:{invoice_id}"
+
+
+class CheckoutCommands(LoyaltyCommands):
+    """`checkout`: a sale with the points paid and earned, in one transaction."""
+
+    def checkout(
+        self,
+        customer_id: Any,
+        invoice_id: str,
+        amount: Decimal | int | str,
+        discounted_amount: Decimal | int | str = Decimal(0),
+        redeem_points: int = 0,
+        voucher: str | None = None,
+        referral_code: str | None = None,
+        warehouse: str | None = None,
+        at: datetime | None = None,
+    ) -> Checkout:
+        """Record a sale: points redeemed (the rules of `redeem_points`), then the purchase.
+
+        Raises `RedemptionRefused` (recording nothing) when the points cannot
+        be redeemed, and `InvalidInput` when they are worth more than the
+        amount. The same `invoice_id` with the same figures returns the same
+        `Checkout`; with other figures it is refused.
+        """
+        customer = parse_id(customer_id, "customer_id")
+        if voucher is not None:
+            raise InvalidInput(f"voucher discounts are not available yet: voucher={voucher!r}")
+        if referral_code is not None:
+            raise InvalidInput(
+                f"referral-code discounts are not available yet: referral_code={referral_code!r}"
+            )
+        if warehouse is not None:
+            parse_reference(warehouse, "warehouse")
+        points = parse_points(redeem_points, "redeem_points")
+        purchase = self._purchase(invoice_id, amount, discounted_amount, points, at)
+        redemption = redemption_id_of(purchase.invoice_id)
+        redemption_record = self._claim_id(loyalty.REDEMPTION, redemption)
+        reads: list[tuple[Any, Evolve[Any]]] = [
+            *_earn_reads(customer, purchase, self._ids),
+            (redemption_record, loyalty.evolve_redemption),
+        ]
+
+        def decide(unit: UnitOfWork) -> Checkout:
+            unit.prefetch(reads)
+            record = self._customer(unit, customer)
+            invoice_record = self._claim_id(loyalty.INVOICE, purchase.invoice_id)
+            invoice = unit.load(invoice_record, loyalty.evolve_invoice)
+            if invoice is not None:
+                loyalty_decisions.check_same_purchase(invoice, customer, purchase)
+                return _result(
+                    invoice.invoice_id,
+                    invoice.amount,
+                    points,
+                    invoice.redeemed_value,
+                    invoice.points,
+                )
+            settings = self._loyalty_settings(unit)
+            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+            events = []
+            value = Decimal(0)
+            if points:
+                room, lots = self._room(account, purchase.at)
+                events += loyalty_decisions.redeem(
+                    account,
+                    customer_id=customer,
+                    redemption_id=redemption,
+                    points=points,
+                    program=settings.program,
+                    program_version=settings.version,
+                    at=purchase.at,
+                    now=unit.now,
+                    redemption_record=redemption_record,
+                    room=room,
+                    lots=lots,
+                )
+                redeemed = events[0]
+                assert isinstance(redeemed, loyalty.PointsRedeemed)
+                value = redeemed.value
+                if value > purchase.amount:
+                    raise InvalidInput(
+                        f"{points} points are worth {value}: more than the amount {purchase.amount}"
+                    )
+                account = loyalty_account.evolve_account(account, redeemed)
+            events += loyalty_decisions.earn(
+                account,
+                customer_id=customer,
+                purchase=purchase,
+                program=settings.program,
+                program_version=settings.version,
+                group=record.group,
+                now=unit.now,
+                invoice_record=invoice_record,
+                zone=self.business_timezone,
+                redeemed=(points, value),
+            )
+            unit.record(events)
+            earned = next(e for e in events if isinstance(e, loyalty.PointsEarned))
+            return _result(purchase.invoice_id, purchase.amount, points, value, earned.points)
+
+        return self._store.run(decide)
+
+
+def _result(invoice_id: str, amount: Decimal, points: int, value: Decimal, earned: int) -> Checkout:
+    return Checkout(
+        invoice_id=invoice_id,
+        amount=amount,
+        voucher_discount=Decimal(0),
+        referral_discount=Decimal(0),
+        points_redeemed=points,
+        points_value=value,
+        payable=max(Decimal(0), EXACT.subtract(amount, value)),
+        points_earned=earned,
+    )

@@ -1,0 +1,53 @@
+"""The customer directory's tables in SQL: indexes, storage, SQLite's search index.
+
+Kept apart from `dialects.py`, which uses them, so that module stays about
+the differences between the databases.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from referral_ledger.projections.rows import CUSTOMER_COLUMNS
+
+#: The directory's indexes: its sorts by name and registration, and its
+#: filters, each followed by the default sort.
+CUSTOMER_INDEXES: Final = {
+    "name": "name_key, customer_id",
+    "registered": "registered_at, customer_id",
+    "group": "customer_group, name_key",
+    "staff": "assigned_staff, name_key",
+    "level": "level, name_key",
+    "source": "source, name_key",
+}
+CUSTOMER_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in CUSTOMER_COLUMNS[1:]
+)
+#: Room in the directory's pages for the same reason as the revenue's: a
+#: purchase changes a customer's balance, no indexed column.
+CUSTOMER_FILL: Final = "fillfactor = 70"
+
+
+def escape_like(term: str) -> str:
+    """`term` matched literally inside a LIKE pattern (with `ESCAPE '\\'`)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+#: SQLite's search index of the directory: FTS5 trigrams of the `search`
+#: column (an external-content table: the text is not stored twice), which
+#: answers `LIKE '%term%'` for terms of 3 characters or more.
+SQLITE_CUSTOMER_SEARCH: Final = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS rl_customers_fts USING fts5(search, "
+    "content='rl_customers', content_rowid='row_no', tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_ai AFTER INSERT ON rl_customers BEGIN "
+    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_ad AFTER DELETE ON rl_customers BEGIN "
+    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
+    "VALUES ('delete', old.row_no, old.search); END",
+    # Only when the text changed: most updates are a purchase's new balance.
+    "CREATE TRIGGER IF NOT EXISTS rl_customers_au AFTER UPDATE ON rl_customers "
+    "WHEN old.search IS NOT new.search BEGIN "
+    "INSERT INTO rl_customers_fts(rl_customers_fts, rowid, search) "
+    "VALUES ('delete', old.row_no, old.search); "
+    "INSERT INTO rl_customers_fts(rowid, search) VALUES (new.row_no, new.search); END",
+)

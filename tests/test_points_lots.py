@@ -1,0 +1,210 @@
+"""Lots: pending points, expiry dates in the business time zone, soonest-expiring
+draws, returns from the invoice's own lot, and the points-expiry job (once, from
+several processes at once)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import toy_jobs
+from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
+from referral_ledger.aggregates.loyalty import PointsExpired, account_id
+from referral_ledger.policies.expiry import add_days, expires_at, start_of_next
+from support import Clock, run_workers
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+ZONES = [
+    ZoneInfo(name)
+    for name in (
+        "Asia/Ho_Chi_Minh",
+        "Europe/Berlin",
+        "America/Santiago",
+        "America/New_York",
+        "Australia/Lord_Howe",
+    )
+]
+T0 = datetime(2026, 1, 31, 3, 0, tzinfo=UTC)  # 10:00 on 31 January in Hồ Chí Minh City
+
+
+def program(**kwargs: object) -> LoyaltyProgram:
+    return LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(1000), **kwargs)
+
+
+# --- the dates -------------------------------------------------------------
+
+
+def test_expiry_rounds_to_the_next_day_month_or_year_in_the_business_zone() -> None:
+    def local(*parts: int) -> datetime:
+        return datetime(*parts, tzinfo=HCM).astimezone(UTC)  # type: ignore[arg-type,misc]
+
+    assert expires_at(T0, PointsExpiry(0, "month"), HCM) == local(2026, 2, 1)
+    assert expires_at(T0, PointsExpiry(0, "year"), HCM) == local(2027, 1, 1)
+    assert expires_at(T0, PointsExpiry(365), HCM) == local(2027, 2, 1)
+    assert expires_at(T0, PointsExpiry(30, "month"), HCM) == local(2026, 4, 1)  # 2 Mar -> 1 Apr
+    leap = local(2028, 2, 29, 12)
+    assert expires_at(leap, PointsExpiry(365), HCM) == local(2029, 3, 1)
+    assert expires_at(T0, None, HCM) is None
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ),
+    st.integers(0, 800),
+    st.sampled_from(["day", "month", "year"]),
+    st.sampled_from(ZONES),
+)
+def test_an_expiry_is_the_first_moment_of_a_later_local_period(
+    moment: datetime, days: int, round_to: str, zone: ZoneInfo
+) -> None:
+    shifted = add_days(moment, days, zone)
+    end = expires_at(moment, PointsExpiry(days, round_to), zone)
+    assert end is not None and end > shifted >= moment
+    before = (end - timedelta(microseconds=1)).astimezone(zone)
+    after = end.astimezone(zone)
+    # The moment before is still in the shifted moment's period; the expiry starts a new one.
+    assert before.date() >= shifted.astimezone(zone).date()
+    assert after.date() > before.date()
+    if round_to != "day":
+        assert after.day == 1
+    assert start_of_next(shifted, round_to, zone) == end
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pending_days", -1),
+        ("pending_days", 1.5),
+        ("tier_window_days", 0),
+        ("tier_window_days", "7"),
+    ],
+)
+def test_bad_settings_are_refused(field: str, value: object) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        program(**{field: value})
+    with pytest.raises(InvalidInput, match="after_days"):
+        PointsExpiry(-1)
+    with pytest.raises(InvalidInput, match="round_to"):
+        PointsExpiry(1, "week")
+
+
+# --- the ledger ------------------------------------------------------------
+
+
+def test_pending_then_available_then_expired_even_before_process_due(store_url: str) -> None:
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(pending_days=7, expiry=PointsExpiry(0, "month")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        assert 100 == ledger.record_purchase(cid, "HD-1", 100_000)
+        summary = ledger.points_summary(cid)
+        assert (summary.available, summary.pending, summary.lifetime_points) == (0, 100, 100)
+        end = datetime(2026, 3, 1, tzinfo=HCM).astimezone(UTC)  # 7 Feb + 0 days, end of month
+        assert [(e.expires_at, e.points) for e in summary.expiring] == [(end, 100)]
+        assert 0 == ledger.balance(cid)
+        assert 100 == ledger.balance(cid, at=T0 + timedelta(days=7))
+        assert 0 == ledger.balance(cid, at=end)
+        clock.advance(days=7)
+        assert 100 == ledger.balance(cid)
+        [notice] = ledger.expiring_points(timedelta(days=30))
+        assert (notice.customer_id, notice.points, notice.expires_at) == (cid, 100, end)
+        clock.advance(seconds=(end - clock()).total_seconds())
+        assert 0 == ledger.balance(cid)
+        kinds = [(r.kind, r.points, r.balance) for r in ledger.statement(cid)]
+        assert kinds == [("earn", 100, 100), ("expire", -100, 0)]
+        assert 1 == ledger.process_due()
+        assert 0 == ledger.process_due()
+        assert kinds == [(r.kind, r.points, r.balance) for r in ledger.statement(cid)]
+        assert 0 == ledger.balance(cid)
+        assert () == ledger.loyalty_account(cid).lots  # type: ignore[union-attr]
+
+
+def test_redemptions_take_the_soonest_expiring_lots_and_returns_never_charge_expired_points(
+    store_url: str,
+) -> None:
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(0, "month")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)  # expires 1 Feb
+        clock.advance(days=2)
+        ledger.record_purchase(cid, "HD-2", 50_000)  # expires 1 Mar
+        assert 50 == ledger.balance(cid)
+        ledger.redeem_points(cid, 20, "R-1")
+        # HD-1 expired (still open until process_due records it); HD-2 paid.
+        assert [("HD-1", 100), ("HD-2", 30)] == [
+            (lot.invoice_id, lot.points)
+            for lot in ledger.loyalty_account(cid).lots  # type: ignore[union-attr]
+        ]
+        # HD-1's 100 points expired unspent: its return takes nothing from the balance.
+        assert 0 == ledger.return_purchase(cid, "HD-1")
+        assert 30 == ledger.balance(cid)
+        assert ledger.points_summary(cid).lifetime_points == 50
+        # HD-2's return takes its own lot (30 left), then 20 more it cannot cover.
+        assert 30 == ledger.return_purchase(cid, "HD-2")
+        assert 0 == ledger.balance(cid)
+
+
+def test_a_program_change_never_rewrites_lots_already_earned(store_url: str) -> None:
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        assert 1 == ledger.configure_loyalty(program(expiry=PointsExpiry(0, "month")))
+        assert 1 == ledger.configure_loyalty(program(expiry=PointsExpiry(0, "month")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        assert 2 == ledger.configure_loyalty(program())
+        ledger.record_purchase(cid, "HD-2", 10_000)
+        [expiring] = ledger.points_summary(cid).expiring
+        assert expiring.points == 100
+
+
+def test_processes_expiring_at_once_expire_each_lot_once(shared_url: str) -> None:
+    lots, processes = 12, 3
+    clock = Clock(T0)
+    cids = []
+    with Ledger.open(shared_url, clock=clock, business_timezone=HCM, react_inline=False) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(0, "day")))
+        for n in range(lots):
+            cids.append(ledger.register_customer(f"Khách {n}", [f"09{n:08d}"]))
+            ledger.record_purchase(cids[-1], f"HD-{n}", 10_000)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    queue = ctx.Queue()
+    later = T0 + timedelta(days=2)
+    children = [
+        ctx.Process(
+            target=toy_jobs.process_due_together,
+            args=(shared_url, later, worker, barrier, queue),
+            daemon=True,
+        )
+        for worker in range(processes)
+    ]
+    run_workers(children, queue, 120.0)
+    with Ledger.open(shared_url, clock=clock, business_timezone=HCM, react_inline=False) as ledger:
+        expired = [
+            sum(isinstance(e, PointsExpired) for e in ledger._store.events_of(account_id(c)))
+            for c in cids
+        ]
+        assert [1] * lots == expired
+        assert 0 == ledger.process_due(later)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """A fresh store that several processes can open at once."""
+    url: str = request.getfixturevalue(
+        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
+    )
+    return url

@@ -1,0 +1,257 @@
+"""Referral codes and commissions: codes, the first purchase, fraud guards, the commission
+lifecycle (pending, due, paid, void, negative lines), payouts and bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from referral_ledger import (
+    CommissionRow,
+    InvalidInput,
+    Ledger,
+    LoyaltyProgram,
+    NotFound,
+    ProgramNotConfigured,
+    ReferralCodeProgram,
+    ReferralCodeRefused,
+    Voucher,
+)
+from referral_ledger.policies.commissions import CODE_ALPHABET, CODE_LENGTH
+from support import Clock
+from till import give_back, sell
+
+START = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def shop(ledger: Ledger) -> Ledger:
+    ledger.configure_loyalty(
+        LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+    )
+    ledger.configure_referral_codes(
+        ReferralCodeProgram(
+            discount=Decimal(30_000),
+            commission_percent=Decimal("2.5"),
+            commission_cap=Decimal(100_000),
+            commission_months=3,
+            maturity_days=14,
+        )
+    )
+    return ledger
+
+
+def customer(ledger: Ledger, n: int, **kw: Any) -> Any:
+    return ledger.register_customer(f"Khách {n}", [f"0912 345 {n:03d}"], **kw)
+
+
+def refused(ledger: Ledger, cid: Any, code: str, invoice: str = "HD-X") -> str:
+    before = ledger.event_count()
+    with pytest.raises(ReferralCodeRefused) as caught:
+        sell(ledger, cid, invoice, Decimal(100_000), referral_code=code)
+    assert ledger.event_count() == before
+    return caught.value.reason
+
+
+def test_a_code_is_issued_once_short_and_unambiguous(shop: Ledger) -> None:
+    owners = [customer(shop, n) for n in range(30)]
+    codes = [shop.referral_code(c) for c in owners]
+    assert len(set(codes)) == 30
+    assert all(len(c) == CODE_LENGTH and set(c) <= set(CODE_ALPHABET) for c in codes)
+    assert not set(CODE_ALPHABET) & set("01OIL")
+    before = shop.event_count()
+    assert [shop.referral_code(c) for c in owners] == codes
+    assert shop.event_count() == before
+    assert shop.referral_code_owner(codes[3].lower()) == owners[3]
+
+
+def test_the_first_purchase_with_a_code_gets_the_discount_and_links_the_customers(
+    shop: Ledger,
+) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    code = shop.referral_code(referrer)
+    _, discount, commission = sell(shop, new, "HD-1", Decimal(200_000), referral_code=code.lower())
+    assert discount == Decimal(30_000)
+    # 2.5% of the payable 170,000.
+    assert commission == Decimal(4_250)
+    assert shop.referred_by(new) == referrer
+    assert shop.commissions(referrer) == [
+        CommissionRow("HD-1", new, Decimal(170_000), Decimal(4_250), "pending", START + 14 * DAY)
+    ]
+
+
+def test_fraud_guards(shop: Ledger) -> None:
+    referrer = customer(shop, 1, email="chu@example.com")
+    code = shop.referral_code(referrer)
+    assert refused(shop, referrer, code) == "own code"
+    twin = shop.register_customer("Twin", ["0912 345 001"], on_duplicate_phone="create")
+    assert refused(shop, twin, code) == "shares contact"
+    mailer = customer(shop, 3, email="chu@example.com")
+    assert refused(shop, mailer, code) == "shares contact"
+    regular = customer(shop, 4)
+    shop.record_purchase(regular, "HD-0", Decimal(10_000))
+    assert refused(shop, regular, code) == "bought before"
+    assert refused(shop, regular, "ZZZZZZZ") == "unknown"
+    new = customer(shop, 5)
+    other = shop.referral_code(customer(shop, 6))
+    sell(shop, new, "HD-1", Decimal(100_000), referral_code=code)
+    assert refused(shop, new, other, "HD-2") == "already referred"
+
+
+def test_no_commission_while_buyer_and_referrer_share_a_contact(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(100_000), referral_code=shop.referral_code(referrer))
+    shop.update_customer(new, email="x@example.com")
+    shop.update_customer(referrer, email="x@example.com")
+    assert sell(shop, new, "HD-2", Decimal(100_000))[2] == Decimal(0)
+    shop.update_customer(new, email="y@example.com")
+    assert sell(shop, new, "HD-3", Decimal(100_000))[2] == Decimal(2_500)
+    assert [r.invoice_id for r in shop.commissions(referrer)] == ["HD-1", "HD-3"]
+
+
+def test_commission_window_and_cap(shop: Ledger, clock: Clock) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(1_000_000), referral_code=shop.referral_code(referrer))
+    # 2.5% of 970,000 = 24,250; then 75,750 of room under the 100,000 cap.
+    assert sell(shop, new, "HD-2", Decimal(2_000_000))[2] == Decimal(50_000)
+    assert sell(shop, new, "HD-3", Decimal(2_000_000))[2] == Decimal(25_750)
+    assert sell(shop, new, "HD-4", Decimal(2_000_000))[2] == Decimal(0)
+    other = customer(shop, 3)
+    sell(shop, other, "HD-5", Decimal(100_000), referral_code=shop.referral_code(referrer))
+    # Three months after the first purchase, purchases no longer earn.
+    clock.now = datetime(2026, 6, 1, 2, 59, tzinfo=UTC)
+    assert sell(shop, other, "HD-6", Decimal(100_000))[2] == Decimal(2_500)
+    clock.now = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+    assert sell(shop, other, "HD-7", Decimal(100_000))[2] == Decimal(0)
+
+
+def test_pending_then_due_then_paid_once(shop: Ledger, clock: Clock) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(100_000), referral_code=shop.referral_code(referrer))
+    sell(shop, new, "HD-2", Decimal(100_000), at=START + DAY)
+    assert shop.process_due(START + 14 * DAY - timedelta(microseconds=1)) == 0
+    assert shop.pay_commissions(referrer, "PO-0", at=START + 13 * DAY) == Decimal(0)
+    assert shop.process_due(START + 14 * DAY) == 1
+    assert shop.process_due(START + 14 * DAY) == 0
+    assert [r.status for r in shop.commissions(referrer)] == ["due", "pending"]
+    assert shop.pay_commissions(referrer, "PO-1", at=START + 14 * DAY) == Decimal(1_750)
+    before = shop.event_count()
+    assert shop.pay_commissions(referrer, "PO-1") == Decimal(1_750)
+    assert shop.event_count() == before
+    assert [r.status for r in shop.commissions(referrer)] == ["paid", "pending"]
+    # pay_commissions makes due what is due by its `at`, as process_due would.
+    assert shop.pay_commissions(referrer, "PO-2", at=START + 15 * DAY) == Decimal(2_500)
+    assert shop.process_due(START + 30 * DAY) == 0
+    assert shop.pay_commissions(referrer, "PO-3", at=START + 30 * DAY) == Decimal(0)
+
+
+def test_returns_void_in_proportion_or_leave_a_negative_line(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(130_000), referral_code=shop.referral_code(referrer))
+    sell(shop, new, "HD-2", Decimal(100_000))
+    sell(shop, new, "HD-3", Decimal(100_000))
+    assert [r.commission for r in shop.commissions(referrer)] == [2_500, 2_500, 2_500]
+    # A quarter of HD-2 back: a quarter of its commission voided.
+    assert give_back(shop, new, "HD-2", Decimal(25_000), Decimal(100_000)) == Decimal(625)
+    assert give_back(shop, new, "HD-3", Decimal(100_000), Decimal(100_000)) == Decimal(2_500)
+    rows = shop.commissions(referrer)
+    assert [(r.commission, r.status) for r in rows] == [
+        (Decimal(2_500), "pending"),
+        (Decimal(1_875), "pending"),
+        (Decimal(0), "void"),
+    ]
+    paid = shop.pay_commissions(referrer, "PO-1", at=START + 20 * DAY)
+    assert paid == Decimal(4_375)
+    # After payout: half of HD-1 back leaves a negative line the next payout deducts.
+    assert give_back(shop, new, "HD-1", Decimal(65_000), Decimal(130_000)) == Decimal(1_250)
+    assert give_back(shop, new, "HD-1", Decimal(65_000), Decimal(130_000)) == Decimal(1_250)
+    rows = shop.commissions(referrer)
+    assert [(r.invoice_id, r.commission, r.status) for r in rows[3:]] == [
+        ("HD-1", Decimal(-1_250), "due"),
+        ("HD-1", Decimal(-1_250), "due"),
+    ]
+    assert rows[0].status == "paid"
+    # Nothing positive to pay against: the negative lines wait.
+    assert shop.pay_commissions(referrer, "PO-2", at=START + 21 * DAY) == Decimal(0)
+    sell(shop, new, "HD-4", Decimal(400_000), at=START + 22 * DAY)
+    assert shop.pay_commissions(referrer, "PO-3", at=START + 40 * DAY) == Decimal(7_500)
+    assert {r.status for r in shop.commissions(referrer)} == {"paid", "void"}
+
+
+def test_a_partly_returned_purchase_after_payout_claws_back_only_the_rest(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(30_000), referral_code=shop.referral_code(referrer))
+    sell(shop, new, "HD-2", Decimal(1_000))  # 25 commission
+    give_back(shop, new, "HD-2", Decimal(333), Decimal(1_000))  # floor(25 * .333) = 8
+    assert shop.pay_commissions(referrer, "PO-1", at=START + 20 * DAY) == Decimal(17)
+    assert give_back(shop, new, "HD-2", Decimal(667), Decimal(1_000)) == Decimal(17)
+
+
+def test_bad_input_is_refused_and_records_nothing(shop: Ledger) -> None:
+    referrer = customer(shop, 1)
+    before = shop.event_count()
+    with pytest.raises(InvalidInput, match="not both"):
+        ReferralCodeProgram(discount=1, percent=5)
+    with pytest.raises(InvalidInput, match="percent"):
+        ReferralCodeProgram(percent=0)
+    with pytest.raises(InvalidInput, match="commission_percent"):
+        ReferralCodeProgram(commission_percent=101)
+    with pytest.raises(InvalidInput, match="commission_cap"):
+        ReferralCodeProgram(commission_cap=1.5)
+    with pytest.raises(InvalidInput, match="commission_months"):
+        ReferralCodeProgram(commission_months=-1)
+    with pytest.raises(InvalidInput, match="maturity_days"):
+        ReferralCodeProgram(maturity_days=1.0)
+    with pytest.raises(InvalidInput, match="ReferralCodeProgram"):
+        shop.configure_referral_codes({"discount": 1})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="payout_id"):
+        shop.pay_commissions(referrer, "")
+    with pytest.raises(NotFound):
+        shop.referral_code(customer_id=__import__("uuid").uuid4())
+    with pytest.raises(NotFound):
+        shop.referral_code_owner("ABCDEFG")
+    for code in ("", "A" * 33, "MÃ1", "AB CD"):
+        with pytest.raises(InvalidInput, match="referral_code"):
+            sell(shop, referrer, "HD-1", Decimal(1), referral_code=code)
+    assert shop.event_count() == before
+
+
+def test_codes_need_the_program(ledger: Ledger) -> None:
+    ledger.configure_loyalty(
+        LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+    )
+    referrer, new = customer(ledger, 1), customer(ledger, 2)
+    code = ledger.referral_code(referrer)
+    with pytest.raises(ProgramNotConfigured, match="configure_referral_codes"):
+        sell(ledger, new, "HD-1", Decimal(1), referral_code=code)
+
+
+def test_a_code_discounts_what_the_voucher_left(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    shop.create_voucher(Voucher(code="HALF", percent=50))
+    code = shop.referral_code(referrer)
+    got = sell(shop, new, "HD-1", Decimal(40_000), voucher="half", referral_code=code)
+    # 20,000 off by the voucher; the code's 30,000 meets the 20,000 left: nothing payable.
+    assert got == (Decimal(20_000), Decimal(20_000), Decimal(0))
+    assert shop.referred_by(new) == referrer
+
+
+def test_a_refused_code_refuses_the_voucher_use_with_it(shop: Ledger) -> None:
+    referrer = customer(shop, 1)
+    shop.create_voucher(Voucher(code="ONE", discount=1_000, usage_limit=1))
+    before = shop.event_count()
+    with pytest.raises(ReferralCodeRefused, match="own code"):
+        sell(
+            shop,
+            referrer,
+            "HD-1",
+            Decimal(40_000),
+            voucher="ONE",
+            referral_code=shop.referral_code(referrer),
+        )
+    assert shop.get_voucher("ONE").used == 0
+    assert shop.event_count() == before + 2  # the code's issue (claim, account) only
