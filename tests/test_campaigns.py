@@ -18,12 +18,14 @@ from referral_ledger import (
     Ledger,
     LoyaltyProgram,
     NotFound,
+    PointsExpiry,
     Tier,
 )
 from referral_ledger.aggregates.campaign import CampaignClosed
 from referral_ledger.aggregates.loyalty import PointsEarned
 from referral_ledger.policies import campaigns as rules
 from referral_ledger.policies.campaigns import Standing
+from support import Clock
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 WINDOW: dict[str, Any] = {
@@ -307,3 +309,34 @@ def test_campaigns_in_an_encrypted_store_use_keyed_ids(sqlite_url: str) -> None:
         assert ledger.process_due(T0 + timedelta(days=31)) == 1
     with Ledger.open(sqlite_url, cipher_key=key) as ledger:
         assert ledger.campaigns() == [campaign(multiplier=2)]
+
+
+def test_bonus_points_sit_in_the_purchase_lot_expire_with_it_and_return_in_proportion(
+    store_url: str,
+) -> None:
+    """Lots (main's expiry) hold base + bonus: one lot per purchase, one expiry."""
+    at = T0 + timedelta(days=1)
+    clock = Clock(at)
+    with Ledger.open(store_url, clock=clock, business_timezone=UTC) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(
+                money_per_point=Decimal(1000),
+                point_value=Decimal(100),
+                expiry=PointsExpiry(0, "month"),
+            )
+        )
+        an = ledger.register_customer(name="An", phones=["0901000001"])
+        ledger.add_campaign(campaign(multiplier=2), at=T0)
+        assert ledger.record_purchase(an, "HD-1", Decimal(250000), at=at) == 500
+        assert ledger.record_purchase(an, "HD-2", Decimal(100000), at=at) == 200
+        end = datetime(2026, 7, 1, tzinfo=UTC)
+        summary = ledger.points_summary(an)
+        assert [(e.expires_at, e.points) for e in summary.expiring] == [(end, 700)]
+        # Half of HD-1 returned: half of its 500 (base and bonus alike) taken back.
+        assert ledger.return_purchase(an, "HD-1", Decimal(125000), at=at) == 250
+        assert ledger.balance(an) == 450
+        clock.advance(seconds=(end - clock()).total_seconds())
+        assert ledger.balance(an) == 0
+        ledger.process_due()
+        expired = [r.points for r in ledger.statement(an) if r.kind == "expire"]
+        assert sum(expired) == -450
