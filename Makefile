@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/referral-ledger demo --db demo-ledger.db
+	$(BIN)/referral-ledger demo --race --db demo-ledger.db
 
 test: $(STAMP)
 	$(BIN)/ruff check .

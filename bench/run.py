@@ -25,6 +25,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
    import_purchases of the smallest size, on a chained store and on one written
    as before the chain (``without_chain``), interleaved in the same run. Not run
    by default: ``--scenarios chain --json docs/performance-chain.json``.
+8. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
+   campaign (every purchase advances its budget record) vs the same outside its window.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -54,11 +56,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import directory
+from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -765,6 +769,22 @@ def versions(pg: str, stores: list[str]) -> dict[str, str]:
 
 def report(results: dict[str, Any]) -> None:
     for store, by in results["stores"].items():
+        if "campaigns" in by:
+            table(
+                f"[{store}] 6. purchases in one campaign (the shared budget record), per second",
+                ["processes", "in campaign/s", "retried", "surfaced", "outside window/s", "ratio"],
+                [
+                    [
+                        r["processes"],
+                        r["in_campaign"]["per_s"],
+                        r["in_campaign"]["conflicts_retried"],
+                        r["in_campaign"]["conflicts_surfaced"],
+                        r["outside"]["per_s"],
+                        r["ratio"],
+                    ]
+                    for r in by["campaigns"]
+                ],
+            )
         if "single" in by:
             r = by["single"]
             table(
@@ -926,8 +946,9 @@ def main(argv: list[str] | None = None) -> None:
         "--scenarios",
         default="single,bulk,balance,search",
         help=(
-            "which scenarios (replay: bulk; memory: import-only peak RSS, and chain: the "
-            "hash chain's cost, not by default)"
+            "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
+            "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
+            "campaign; these three not by default)"
         ),
     )
     parser.add_argument("--rounds", type=int, default=3)
@@ -984,6 +1005,9 @@ def main(argv: list[str] | None = None) -> None:
                 )
             if "memory" in scenarios:
                 by["memory"] = scenario_memory(store, sizes, args.pg)
+            if "campaigns" in scenarios:
+                per_process = 50 if args.quick else 200
+                by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from referral_ledger import Ledger, LedgerError, LoyaltyProgram, ReferralProgram
-from referral_ledger.projections import catchup, storage
+from referral_ledger.projections import catchup, leaderboard, storage
 from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import LeadRow
 from referral_ledger.projections.rows import customer_params, lead_params
@@ -47,7 +47,11 @@ class FoldedRecords:
     def __init__(self) -> None:
         self.leads: dict[UUID, LeadRow] = {}
         self.revenues: dict[UUID, Decimal] = {}
+        self.standings: dict[tuple[str, str], leaderboard.Standing] = {}
         self.customers: dict[UUID, CustomerRow] = {}
+
+    def put_standing(self, row: leaderboard.Standing) -> None:
+        self.standings[row.campaign_id, row.customer] = row
 
     def customer(self, customer_id: UUID) -> CustomerRow | None:
         return self.customers.get(customer_id)
@@ -72,6 +76,7 @@ class FoldedRecords:
         return {
             "leads": sorted(tuple(str(v) for v in lead_params(row)) for row in self.leads.values()),
             "revenue": sorted((cid.hex, str(amount)) for cid, amount in self.revenues.items()),
+            "leaderboard": sorted(tuple(str(v) for v in row) for row in self.standings.values()),
             "customers": sorted(
                 tuple(str(v) for v in customer_params(row)) for row in self.customers.values()
             ),

@@ -13,6 +13,7 @@ from referral_ledger.aggregates.referral import (
 from referral_ledger.aggregates.staff import StaffMember
 from referral_ledger.audit import AuditReport, Problem
 from referral_ledger.chain import ChainHead
+from referral_ledger.commands.campaigns import LeaderboardRow
 from referral_ledger.commands.checkout import Checkout
 from referral_ledger.commands.customer_import import ImportReport
 from referral_ledger.commands.loyalty import PurchaseImportReport
@@ -35,6 +36,7 @@ from referral_ledger.errors import (
 )
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.assignment import AssignmentRule, Condition
+from referral_ledger.policies.campaigns import Campaign, CampaignBonus
 from referral_ledger.policies.commissions import ReferralCodeProgram
 from referral_ledger.policies.customer_fields import UNCHANGED
 from referral_ledger.policies.customers import (
@@ -62,6 +64,8 @@ __all__ = [
     "UNCHANGED",
     "AssignmentRule",
     "AuditReport",
+    "Campaign",
+    "CampaignBonus",
     "ChainHead",
     "Checkout",
     "CommissionRow",
@@ -83,6 +87,7 @@ __all__ = [
     "InvalidTransition",
     "Lead",
     "LeadRow",
+    "LeaderboardRow",
     "Ledger",
     "LedgerError",
     "LoyaltyProgram",

@@ -4,7 +4,9 @@ Two shops with contracts refer five businesses; the leads move through every
 status (one stays submitted, one is in progress, one is rewarded by hand,
 one is ineligible, and one is rewarded by itself when the referred café
 registers and signs a contract). Customers buy, redeem and return; one
-reaches the VIP tier.
+reaches the VIP tier. With `race=True`, April brings a points race (a
+campaign with double points, a bonus on every second purchase, a limit per
+customer and a budget), closed on 1 May with its final ranking.
 
 The story is played in the order of its dates. Given a `StoryClock` (the
 clock of the ledger it plays on: `Ledger.open(url, clock=clock)`), each step
@@ -31,6 +33,7 @@ import attrs
 
 from referral_ledger.errors import ProgramNotConfigured
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.campaigns import Campaign
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.values import normalise_phone
@@ -255,6 +258,33 @@ REDEMPTIONS: Final = (
 #: (customer POS id, invoice id, amount returned, business time)
 RETURNS: Final = (("POS-C003", "INV-0001", Decimal(350_000), shop_time(3, 15, 10, 30)),)
 
+#: The points race of April (`run(..., race=True)`, `referral-ledger demo --race`):
+#: double points, 50 more on every second purchase, at most 400 bonus points a
+#: customer and 1,000 in all.
+RACE: Final = Campaign(
+    campaign_id="DUA-T4",
+    name="Đua tích điểm tháng 4",
+    starts_at=shop_time(4, 1, 0),
+    ends_at=shop_time(5, 1, 0),
+    multiplier=Decimal(2),
+    bonus_points=50,
+    every_nth_purchase=2,
+    per_customer_limit=400,
+    budget_points=1000,
+)
+RACE_PURCHASES: Final = (
+    ("POS-C004", "INV-0101", Decimal(1_200_000), Decimal(0), shop_time(4, 3, 10, 0)),
+    ("POS-C003", "INV-0102", Decimal(2_500_000), Decimal(0), shop_time(4, 5, 17, 30)),
+    ("POS-C005", "INV-0103", Decimal(1_800_000), Decimal(0), shop_time(4, 8, 9, 45)),
+    ("POS-C004", "INV-0104", Decimal(900_000), Decimal(0), shop_time(4, 12, 15, 0)),
+    ("POS-C003", "INV-0105", Decimal(3_100_000), Decimal(0), shop_time(4, 20, 19, 10)),
+    ("POS-C005", "INV-0106", Decimal(2_400_000), Decimal(0), shop_time(4, 26, 11, 20)),
+    ("POS-C004", "INV-0107", Decimal(1_600_000), Decimal(0), shop_time(4, 29, 16, 0)),
+)
+RACE_RETURNS: Final = (("POS-C005", "INV-0106", Decimal(1_200_000), shop_time(4, 28, 9, 0)),)
+#: When the race is closed (`process_due`): its final ranking is recorded.
+RACE_CLOSED: Final = shop_time(5, 1, 0)
+
 
 @attrs.frozen
 class DemoCast:
@@ -271,10 +301,11 @@ OPENING: Final = shop_time(1, 1, 8)
 Action: TypeAlias = tuple[datetime, Callable[[], object]]
 
 
-def run(ledger: Ledger, clock: StoryClock | None = None) -> DemoCast:
+def run(ledger: Ledger, clock: StoryClock | None = None, *, race: bool = False) -> DemoCast:
     """Play the scenario on `ledger` in the order of its dates; a second run records nothing.
 
-    With `clock` (the ledger's own clock), each step is recorded at its story date."""
+    With `clock` (the ledger's own clock), each step is recorded at its story date.
+    With `race`, April's points race follows (`RACE`), closed on 1 May."""
     ids: dict[str, UUID] = {}
     # The referrals' phones already in the ledger, so leads are referred once.
     referred = {row.phone: row.referral_id for row in ledger.lead_table(limit=1000)}
@@ -291,6 +322,15 @@ def run(ledger: Ledger, clock: StoryClock | None = None) -> DemoCast:
         actions.append((at, partial(_redeem, ledger, ids, pos_id, redemption, points, at)))
     for pos_id, invoice, amount, at in RETURNS:
         actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
+    if race:
+        actions.append((RACE.starts_at, partial(ledger.add_campaign, RACE, RACE.starts_at)))
+        for pos_id, invoice, amount, discounted, at in RACE_PURCHASES:
+            actions.append(
+                (at, partial(_purchase, ledger, ids, pos_id, invoice, amount, discounted, at))
+            )
+        for pos_id, invoice, amount, at in RACE_RETURNS:
+            actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
+        actions.append((RACE_CLOSED, partial(ledger.process_due, RACE_CLOSED)))
     # A stable sort: steps at the same moment keep the order above.
     for moment, action in sorted(actions, key=lambda pair: pair[0]):
         if clock is not None:

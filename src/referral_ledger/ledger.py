@@ -21,6 +21,7 @@ import phonenumbers
 from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
+from referral_ledger.commands.campaigns import CampaignCommands
 from referral_ledger.commands.checkout import CheckoutCommands
 from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
@@ -74,6 +75,7 @@ class Ledger:
         self._crm = CrmCommands(context)
         self._vouchers = VoucherCommands(context)
         self._referral_codes = ReferralCodeCommands(context)
+        self._campaigns = CampaignCommands(context)
         self._lead_views = DirectoryQueries(context, crm=self._crm)
         self._worker = Worker(context, views=self._lead_views)
         self._worker.start()
@@ -301,6 +303,13 @@ class Ledger:
     loyalty_account = Delegate("_loyalty", CheckoutCommands.loyalty_account)
     expiring_points = Delegate("_loyalty", CheckoutCommands.expiring_points)
     checkout = Delegate("_loyalty", CheckoutCommands.checkout)
+
+    # --- campaigns (commands/campaigns.py) ------------------------------------
+
+    add_campaign = Delegate("_campaigns", CampaignCommands.add_campaign)
+    end_campaign = Delegate("_campaigns", CampaignCommands.end_campaign)
+    campaigns = Delegate("_campaigns", CampaignCommands.campaigns)
+    campaign_leaderboard = Delegate("_campaigns", CampaignCommands.campaign_leaderboard)
 
     # --- vouchers (commands/vouchers.py) --------------------------------------
 

@@ -20,6 +20,7 @@ import attrs
 from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.claims import ClaimEvent, ClaimKind
 from referral_ledger.aggregates.lots import Draws, Lot
+from referral_ledger.policies.campaigns import CampaignBonus
 from referral_ledger.values import EXACT, UNKEYED_IDS, RecordIds, derived_id
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class Invoice:
     points: int
     returned_amount: Decimal = Decimal(0)
     points_taken_back: int = 0
+    #: The campaigns that counted the purchase (their races lose its returns).
+    campaigns: tuple[str, ...] = ()
     #: Points of the invoice's lot that expired unspent, and how many of those
     #: returns counted as taken back (never charged to the balance again).
     points_expired: int = 0
@@ -110,6 +113,9 @@ class Redemption:
 
 @attrs.frozen(kw_only=True)
 class PointsEarned(Event):
+    """`points` is everything the purchase earned: the base points plus each
+    campaign's part in `bonuses` (empty in events written by 0.1)."""
+
     customer_id: UUID
     invoice_id: str
     amount: Decimal
@@ -117,6 +123,12 @@ class PointsEarned(Event):
     points: int
     program_version: int
     at: datetime
+    bonuses: tuple[CampaignBonus, ...] = ()
+
+    @property
+    def bonus_points(self) -> int:
+        return sum(bonus.points for bonus in self.bonuses)
+
     #: The lot's dates, fixed by the program in force when earned (None in
     #: events written by 0.1: available at once, never expiring).
     available_from: datetime | None = None
@@ -217,6 +229,7 @@ class InvoiceRecorded(ClaimEvent):
     points_used: int
     points: int
     at: datetime
+    campaigns: tuple[str, ...] = ()
     #: Points redeemed at the till by `checkout` (0: a purchase recorded
     #: alone, whose `points_used` is only what the host said).
     redeemed: int = 0
@@ -268,6 +281,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 event.discounted_amount,
                 event.points_used,
                 event.points,
+                campaigns=event.campaigns,
                 points_redeemed=event.redeemed,
                 redeemed_value=event.redeemed_value,
             )

@@ -36,6 +36,7 @@ from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, evolve_ac
 from referral_ledger.errors import InvalidInput, NotFound, RedemptionRefused
 from referral_ledger.policies import expiry as expiry_dates
 from referral_ledger.policies import loyalty as rules
+from referral_ledger.policies.campaigns import CampaignBonus
 from referral_ledger.policies.loyalty import LoyaltyProgram
 from referral_ledger.values import EXACT
 
@@ -54,6 +55,19 @@ class Purchase:
 # --- decisions -------------------------------------------------------------
 
 
+def base_points(
+    purchase: Purchase,
+    program: LoyaltyProgram,
+    group: str | None,
+    redeemed_value: Decimal = Decimal(0),
+) -> int:
+    """The points a purchase earns by the program alone (before campaign bonuses)."""
+    eligible = rules.eligible_amount(
+        program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
+    )
+    return rules.points_for(program, max(Decimal(0), EXACT.subtract(eligible, redeemed_value)))
+
+
 def earn(
     account: LoyaltyAccount | None,
     *,
@@ -66,8 +80,11 @@ def earn(
     invoice_record: UUID | None = None,
     zone: tzinfo = UTC,
     redeemed: tuple[int, Decimal] = (0, Decimal(0)),
+    bonuses: tuple[CampaignBonus, ...] = (),
 ) -> list[Event]:
     """Record a purchase and the points it earns, as a lot dated by the program in force.
+
+    The campaigns' `bonuses` are added to the program's points: one lot holds both.
 
     `invoice_record`: the id of the invoice's claim record in this store
     (`INVOICE.record_id`; unkeyed when not given). `zone`: the business time
@@ -78,7 +95,7 @@ def earn(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
     eligible = max(Decimal(0), EXACT.subtract(eligible, redeemed[1]))
-    points = rules.points_for(program, eligible)
+    points = rules.points_for(program, eligible) + sum(b.points for b in bonuses)
     rules.check_points_fit(
         program,
         purchase.amount,
@@ -104,6 +121,7 @@ def earn(
                 if program.tier_window_days is None
                 else expiry_dates.add_days(purchase.at, program.tier_window_days, zone)
             ),
+            bonuses=bonuses,
         ),
         InvoiceRecorded(
             **next_event(
@@ -118,6 +136,7 @@ def earn(
             at=purchase.at,
             redeemed=redeemed[0],
             redeemed_value=redeemed[1],
+            campaigns=tuple(b.campaign_id for b in bonuses),
         ),
     ]
     events += tier_change(account, events, customer_id, program, now, purchase.at)

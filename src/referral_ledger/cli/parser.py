@@ -18,6 +18,7 @@ from referral_ledger.cli.base import (
     UsageError,
     parse_cli_time,
 )
+from referral_ledger.cli.campaigns import run_campaigns, run_leaderboard
 from referral_ledger.cli.queries import (
     run_conversion,
     run_customers,
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "demo", parents=[db], help="play the demo story (Vietnamese retail) and print its tables"
+    )
+    p.add_argument(
+        "--race",
+        action="store_true",
+        help="April's points race too (a campaign and its leaderboard)",
     )
     p.set_defaults(run=run_demo)
 
@@ -106,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--department", help="only the reps who are members of this department")
     p.set_defaults(run=run_conversion)
 
+    p = commands.add_parser("campaigns", parents=[db, out], help="the points campaigns")
+    p.add_argument("--active-at", type=_time_arg, metavar="TIME", help="only those running then")
+    p.set_defaults(run=run_campaigns)
+
+    p = commands.add_parser("leaderboard", parents=[db, out], help="a campaign's points race")
+    p.add_argument("campaign", metavar="ID", help="the campaign id")
+    p.add_argument("--limit", type=_positive, default=10, help="default: 10")
+    p.set_defaults(run=run_leaderboard)
+
     p = commands.add_parser(
         "import", parents=[db], help="import customers or purchases from .csv or .xlsx"
     )
@@ -129,8 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_import)
 
     p = commands.add_parser("export", parents=[db], help="write a table to .xlsx or .csv")
-    p.add_argument("kind", choices=("leads", "history", "statement", "customers", "purchases"))
-    p.add_argument("who", nargs="?", metavar="ID", help="the referrer (history) or customer")
+    p.add_argument(
+        "kind",
+        choices=(
+            "leads",
+            "history",
+            "statement",
+            "customers",
+            "purchases",
+            "campaigns",
+            "leaderboard",
+        ),
+    )
+    p.add_argument(
+        "who", nargs="?", metavar="ID", help="the referrer (history), customer or campaign"
+    )
     p.add_argument("--to", required=True, type=Path, metavar="FILE", help="FILE.xlsx or FILE.csv")
     p.set_defaults(run=run_export)
 

@@ -18,6 +18,7 @@ from referral_ledger.cli.base import (
     open_ledger,
     sqlite_path,
 )
+from referral_ledger.cli.campaigns import LEADERBOARD_COLUMNS
 from referral_ledger.cli.render import (
     CONVERSION_COLUMNS,
     customer_columns,
@@ -137,7 +138,7 @@ def run_demo(args: argparse.Namespace) -> int:
     clock = scenario.StoryClock()
     with open_ledger(args.db, create=True, clock=clock) as ledger:
         before = ledger.event_count()
-        story = scenario.run(ledger, clock)
+        story = scenario.run(ledger, clock, race=args.race)
         after = ledger.event_count()
         where = sqlite_path(ledger_url(args.db)) or hide_password(args.db)
         print(f"Ledger: {where}")
@@ -156,6 +157,10 @@ def run_demo(args: argparse.Namespace) -> int:
         console.print(
             table(_statement_title(ledger, story.customer_id), statement, statement_columns(zone))
         )
+        if args.race:
+            race = scenario.RACE
+            board = ledger.campaign_leaderboard(race.campaign_id)
+            console.print(table(f"Leaderboard of {race.name}", board, LEADERBOARD_COLUMNS))
         db = args.db
         print(
             f"Next: {PROG} leads --db {db} --status rewarded | {PROG} statement POS-C005 --db {db}"

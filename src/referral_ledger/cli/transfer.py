@@ -29,7 +29,9 @@ from referral_ledger.cli.exchange import (
 )
 from referral_ledger.cli.render import make_console, records, write_table
 from referral_ledger.cli.sheets import ledger_row, parse_map, sheet_rows
+from referral_ledger.commands.campaigns import MAX_LEADERBOARD, LeaderboardRow
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.campaigns import Campaign
 from referral_ledger.projections.leads import HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
 
@@ -108,9 +110,10 @@ def run_export(args: argparse.Namespace) -> int:
     target: Path = args.to
     if target.suffix.lower() not in (".csv", ".xlsx"):
         raise UsageError(f"--to {target}: the file must end in .xlsx or .csv")
-    needs_who = args.kind in ("history", "statement")
+    needs_who = args.kind in ("history", "statement", "leaderboard")
     if needs_who and not args.who:
-        raise UsageError(f"export {args.kind} needs the customer: export {args.kind} ID --to FILE")
+        whose = "campaign" if args.kind == "leaderboard" else "customer"
+        raise UsageError(f"export {args.kind} needs the {whose}: export {args.kind} ID --to FILE")
     if not needs_who and args.who:
         raise UsageError(f"export {args.kind} takes no ID, got {args.who!r}")
     with open_ledger(args.db) as ledger:
@@ -127,6 +130,14 @@ def run_export(args: argparse.Namespace) -> int:
             rows, fields = records(statement, zone), [f.name for f in attrs.fields(StatementRow)]
         elif args.kind == "customers":
             rows, fields = customer_records(ledger), list(CUSTOMER_COLUMNS)
+        elif args.kind == "campaigns":
+            rows, fields = (
+                records(ledger.campaigns(), zone),
+                [f.name for f in attrs.fields(Campaign)],
+            )
+        elif args.kind == "leaderboard":
+            board = ledger.campaign_leaderboard(args.who, limit=MAX_LEADERBOARD)
+            rows, fields = records(board, zone), [f.name for f in attrs.fields(LeaderboardRow)]
         else:
             rows, fields = purchase_records(ledger), list(PURCHASE_COLUMNS)
     write_table(target, rows, fields)

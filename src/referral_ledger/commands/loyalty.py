@@ -21,9 +21,11 @@ from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
 from referral_ledger.aggregates.base import Event, Evolve
+from referral_ledger.aggregates.campaign import CAMPAIGN_BOOK_ID, evolve_book
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
+from referral_ledger.commands import campaigns as campaign_steps
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -274,6 +276,15 @@ class LoyaltyCommands(PointsQueries):
             return invoice.points, False
         settings = self._loyalty_settings(unit)
         account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+        base = loyalty_decisions.base_points(purchase, settings.program, record.group)
+        found = campaign_steps.bonuses(
+            unit,
+            self._ids,
+            record=record,
+            tier=account.tier if account else None,
+            purchase=purchase,
+            base_points=base,
+        )
         events = loyalty_decisions.earn(
             account,
             customer_id=customer,
@@ -284,9 +295,19 @@ class LoyaltyCommands(PointsQueries):
             now=unit.now,
             invoice_record=invoice_record,
             zone=self.business_timezone,
+            bonuses=tuple(bonus for _, bonus in found),
+        )
+        points = _points_of(events, loyalty.PointsEarned)
+        events += campaign_steps.counted(
+            found,
+            customer_id=customer,
+            purchase=purchase,
+            base_points=base,
+            points=points,
+            now=unit.now,
         )
         unit.record(events)
-        return _points_of(events, loyalty.PointsEarned), True
+        return points, True
 
     def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
         link = self._load_claim(unit, POS_ID, external_id)
@@ -392,6 +413,9 @@ class LoyaltyCommands(PointsQueries):
                 lots=lots,
                 zone=self.business_timezone,
             )
+            assert invoice is not None  # take_back refuses an unknown invoice
+            owed = next(e.points for e in events if isinstance(e, loyalty.InvoiceReturned))
+            events += campaign_steps.returned(unit, self._ids, invoice, points=owed, at=when)
             unit.record(events)
             return _points_of(events, loyalty.PointsTakenBack)
 
@@ -407,6 +431,7 @@ def _earn_reads(
         (loyalty.INVOICE.record_id(purchase.invoice_id, ids), loyalty.evolve_invoice),
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
         (loyalty.account_id(customer), loyalty_account.evolve_account),
+        (CAMPAIGN_BOOK_ID, evolve_book),
     ]
 
 

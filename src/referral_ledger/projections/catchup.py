@@ -1,7 +1,8 @@
 """Keeping the views current: the catch-up loop, and the rebuild.
 
 A catch-up reads the view events after the views' position (`tracking`),
-folds them (`leads.apply` and `directory.apply`, through `SqlRecords`), and in ONE transaction
+folds them (`leads.apply`, `directory.apply` and the leaderboard's `standing`, through
+`SqlRecords`), and in ONE transaction
 moves the position with a compare-and-set and writes the changed rows. A
 crash before commit leaves both as they were; a second runner that read the
 same position finds it moved and writes nothing. So every event is applied
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from referral_ledger.aggregates.base import Event
-from referral_ledger.projections import directory, tracking
+from referral_ledger.projections import directory, leaderboard, tracking
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.log import LogReader, RevenueChange
@@ -89,7 +90,9 @@ def catch_up(
             progress(upto, stop)
 
 
-class Records(fold.ViewRecords, directory.DirectoryRecords, Protocol):
+class Records(
+    fold.ViewRecords, directory.DirectoryRecords, leaderboard.LeaderboardRecords, Protocol
+):
     """Where the folds of every view read and write their rows."""
 
 
@@ -108,6 +111,8 @@ def apply(event: Event, records: Records) -> None:
         fold.apply(event, records)
     if isinstance(event, directory.DIRECTORY_EVENTS):
         directory.apply(event, records)
+    if isinstance(event, leaderboard.LEADERBOARD_EVENTS):
+        records.put_standing(leaderboard.standing(event))
 
 
 def rebuild(sql: ViewsSQL, log: LogReader, store: Store, progress: Progress | None = None) -> int:

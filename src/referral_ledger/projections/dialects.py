@@ -28,7 +28,13 @@ from referral_ledger.projections.rows import CUSTOMER_COLUMNS, LEAD_COLUMNS
 
 #: The views' tables (the position table is the tracking's, and outlives
 #: them); SQLite's search index of the directory is a table of its own.
-VIEW_TABLES: Final = ("rl_leads", "rl_revenue", "rl_customers", "rl_customers_fts")
+VIEW_TABLES: Final = (
+    "rl_leads",
+    "rl_revenue",
+    "rl_customers",
+    "rl_customers_fts",
+    "rl_campaign_points",
+)
 
 #: Plain indexes for the filters and the common sorts; each ends with the
 #: tie-breakers, so a page in that order can be read off the index.
@@ -46,6 +52,11 @@ _LEAD_CONFLICT: Final = "ON CONFLICT (referral_id) DO UPDATE SET " + ", ".join(
 )
 _REVENUE_COLUMNS: Final = ("customer_id", "revenue")
 _REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
+_STANDING_COLUMNS: Final = ("campaign_id", "customer_id", "points", "reached")
+_STANDING_CONFLICT: Final = (
+    "ON CONFLICT (campaign_id, customer_id) DO UPDATE SET "
+    "points = excluded.points, reached = excluded.reached"
+)
 
 #: PostgreSQL leaves room in each page of the revenue table, so updating a
 #: customer's revenue (every purchase) writes the new row version in the same
@@ -59,6 +70,8 @@ _PG_ARRAY_TYPES: Final = {
     "status_rank": "integer[]",
     "sales_assistance": "integer[]",
     "contacted": "integer[]",
+    "points": "bigint[]",
+    "reached": "bigint[]",
     "purchase_count": "bigint[]",
     "balance": "bigint[]",
 }
@@ -134,6 +147,12 @@ class ViewsSQL(ABC):
             ),
             "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
             f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL){self._revenue_storage}",
+            "CREATE TABLE IF NOT EXISTS {p}rl_campaign_points ("
+            f"campaign_id {text} NOT NULL, customer_id {text} NOT NULL, "
+            "points BIGINT NOT NULL, reached BIGINT NOT NULL, "
+            "PRIMARY KEY (campaign_id, customer_id))",
+            "CREATE INDEX IF NOT EXISTS rl_campaign_points_rank "
+            "ON {p}rl_campaign_points (campaign_id, points DESC, reached)",
             f"CREATE TABLE IF NOT EXISTS {{p}}rl_customers ({self._customer_key}, "
             f"name {text} NOT NULL, phones {text} NOT NULL, email {text}, "
             f"customer_group {text}, tags {text} NOT NULL, level {text}, source {text}, "
@@ -184,6 +203,10 @@ class ViewsSQL(ABC):
     def write_revenue(self, cursor: Any, revenue: dict[str, Decimal], stored: set[str]) -> None:
         """Write customers' revenue; `stored`: those whose row is known to exist."""
         self._upsert_revenue(cursor, revenue)
+
+    def write_standings(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert or update leaderboard rows (distinct (campaign, customer) keys)."""
+        self._upsert(cursor, "rl_campaign_points", _STANDING_COLUMNS, _STANDING_CONFLICT, rows)
 
     def _upsert_revenue(self, cursor: Any, revenue: dict[str, Decimal]) -> None:
         self._upsert(
@@ -363,13 +386,17 @@ class PostgresViews(ViewsSQL):
 
     def empty_tables(self, cursor: Any) -> None:
         # No dead rows left behind for the rebuild's writes to step over.
-        self.execute(cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue, {p}rl_customers")
+        self.execute(
+            cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue, {p}rl_customers, {p}rl_campaign_points"
+        )
         # Tables made before the setting get it too (it applies to new pages).
         self.execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({_REVENUE_FILL})")
 
     def refresh_statistics(self) -> None:
         with self.transaction(commit=True) as cursor:
-            self.execute(cursor, "ANALYZE {p}rl_leads, {p}rl_revenue, {p}rl_customers")
+            self.execute(
+                cursor, "ANALYZE {p}rl_leads, {p}rl_revenue, {p}rl_customers, {p}rl_campaign_points"
+            )
 
     def select_many(self, cursor: Any, table: str, key: str, ids: list[str]) -> Iterator[Any]:
         """One query, the ids as one array."""

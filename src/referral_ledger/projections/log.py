@@ -31,13 +31,20 @@ from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.persistence.log import Row, row_selector
-from referral_ledger.projections import directory
+from referral_ledger.projections import directory, leaderboard
 from referral_ledger.projections import leads as fold
 from referral_ledger.serialization import upcast
 from referral_ledger.store import Store
 
 TOPICS: Final = tuple(
-    dict.fromkeys(get_topic(cls) for cls in (*fold.VIEW_EVENTS, *directory.DIRECTORY_EVENTS))
+    dict.fromkeys(
+        get_topic(cls)
+        for cls in (
+            *fold.VIEW_EVENTS,
+            *directory.DIRECTORY_EVENTS,
+            *leaderboard.LEADERBOARD_EVENTS,
+        )
+    )
 )
 
 _HEX: Final = re.compile("[0-9a-f]{32}")

@@ -154,9 +154,26 @@ def conversion_by_rep(
     return sorted(result, key=lambda r: (r.rep is None, r.rep or ""))
 
 
+def leaderboard(sql: ViewsSQL, campaign_id: str, limit: int) -> list[tuple[UUID, int]]:
+    """A campaign's racers, best first, ties to who reached the figure first."""
+    with sql.transaction(commit=False) as cursor:
+        rows = sql.execute(
+            cursor,
+            "SELECT customer_id, points FROM {p}rl_campaign_points WHERE campaign_id = ? "
+            "ORDER BY points DESC, reached LIMIT ?",
+            (campaign_id, limit),
+        )
+    return [(UUID(row["customer_id"]), int(row["points"])) for row in rows]
+
+
 def dump(sql: ViewsSQL) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every view, sorted: for comparing a live view with a rebuild."""
-    tables = {"leads": "rl_leads", "revenue": "rl_revenue", "customers": "rl_customers"}
+    tables = {
+        "leads": "rl_leads",
+        "revenue": "rl_revenue",
+        "customers": "rl_customers",
+        "leaderboard": "rl_campaign_points",
+    }
     result = {}
     with sql.transaction(commit=False) as cursor:
         for name, table in tables.items():

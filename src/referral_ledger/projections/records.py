@@ -19,6 +19,7 @@ from referral_ledger.projections import directory
 from referral_ledger.projections import leads as fold
 from referral_ledger.projections.dialects import ViewsSQL
 from referral_ledger.projections.directory import CustomerRow
+from referral_ledger.projections.leaderboard import Standing
 from referral_ledger.projections.leads import LeadRow
 from referral_ledger.projections.log import RevenueChange
 from referral_ledger.projections.rows import (
@@ -107,6 +108,8 @@ class SqlRecords:
         self._dirty_revenue: set[str] = set()
         #: Customers whose revenue row exists in the table (read, or known).
         self._stored_revenue: set[str] = set()
+        #: Leaderboard rows to write, by (campaign, customer): never read back.
+        self._standings: dict[tuple[str, str], Standing] = {}
         self._customers: dict[UUID, CustomerRow | None] = {}
         self._dirty_customers: set[UUID] = set()
 
@@ -190,6 +193,10 @@ class SqlRecords:
         self._revenue[customer] = EXACT.add(self._revenue_of(customer), amount)
         self._dirty_revenue.add(customer)
 
+    def put_standing(self, row: Standing) -> None:
+        """A leaderboard row (written from its event alone: see `leaderboard`)."""
+        self._standings[row.campaign_id, row.customer] = row
+
     def _revenue_of(self, customer: str) -> Decimal:
         if customer not in self._revenue:
             known = self._known
@@ -229,6 +236,8 @@ class SqlRecords:
             self._sql.write_leads(
                 self._cursor, [lead_params(lead) for lead in leads if lead is not None]
             )
+        if self._standings:
+            self._sql.write_standings(self._cursor, list(self._standings.values()))
         rows = [self._customers[i] for i in self._dirty_customers]
         if rows:
             self._sql.write_customers(

@@ -5,6 +5,7 @@ store) or PostgreSQL, in the same schema. `ViewStore` puts together the
 parts, each in a module of its own:
 
 - `leads`: the lead table's rows and the pure fold of events into them;
+- `leaderboard`: the campaigns' race rows, folded from the campaign records;
 - `directory`: the customer directory's rows and fold (`directory_queries`
   answers its questions);
 - `rows`: those rows as SQL columns and values;
@@ -153,6 +154,9 @@ class ViewStore:
         self, since: datetime | None, until: datetime | None
     ) -> list[ConversionRow]:
         return queries.conversion_by_rep(self.sql, since, until)
+
+    def leaderboard(self, campaign_id: str, limit: int) -> list[tuple[UUID, int]]:
+        return queries.leaderboard(self.sql, campaign_id, limit)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every view, sorted: for comparing a live view with a rebuild."""

@@ -6,7 +6,7 @@ modules that register the ledger's own reactions and jobs are imported here,
 so opening a ledger finds them all.
 """
 
-from referral_ledger.reactions import commissions, points_expiry, referrals
+from referral_ledger.reactions import campaigns, commissions, points_expiry, referrals
 from referral_ledger.reactions.registry import (
     JOBS,
     REACTIONS,
@@ -25,6 +25,7 @@ __all__ = [
     "Job",
     "Reaction",
     "Registry",
+    "campaigns",
     "commissions",
     "job",
     "points_expiry",

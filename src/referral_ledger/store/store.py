@@ -34,6 +34,7 @@ from referral_ledger.serialization import converter
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
 from referral_ledger.store.saving import Outcome, UnitWrite
 from referral_ledger.store.snapshot import Snapshot
+from referral_ledger.store.turns import Turns
 from referral_ledger.store.unit import CommandStats, UnitOfWork, _Record
 
 _reading = translated("cannot read the ledger's store")
@@ -69,6 +70,8 @@ class Store:
         self.stats = CommandStats()
         self.cache = StateCache(cache_size)
         self._reader = bulk_reader(app)
+        #: Turns on hot records (see `turns.py`): advisory locks on PostgreSQL.
+        self.turns = _turns_for(app)
         #: Called with the events of each unit this store commits, after the
         #: commit, in the committing thread: how the ledger runs its reactions
         #: inline without any command calling them.
@@ -216,7 +219,15 @@ class Store:
         held (persistence/stamped.py), so `as_of` replays what queries saw.
         """
         self.stats.commands += 1
+        try:
+            return self._attempts(decide, tracking)
+        finally:
+            self.turns.release()
+
+    def _attempts(self, decide: Callable[[UnitOfWork], T], tracking: Tracking | None) -> T:
         for attempt in range(self.max_attempts):
+            # A turn taken by the attempt before (see `turns.py`) ends with it.
+            self.turns.release()
             self.stats.attempts += 1
             unit = UnitOfWork(self)
             try:
@@ -237,9 +248,11 @@ class Store:
                 return result
             if outcome is Outcome.CONFLICT:
                 self.stats.conflicts_retried += 1
+                self.turns.release()  # never hold a turn while backing off
                 # Jittered backoff, so racing writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
+            self.turns.release()  # committed: the next writer may go on
             # Records this unit created enter the cache when first read again:
             # most are written once (invoices, redemptions, phones), and would
             # push out the accounts and customers read over and over.
@@ -325,3 +338,12 @@ class Store:
                 f"cannot read the stored events (wrong cipher_key, or no key for an "
                 f"encrypted store?): {first_error}"
             ) from None
+
+
+def _turns_for(app: EventLog) -> Turns:
+    """Advisory-lock turns on PostgreSQL (namespaced by schema); no-ops elsewhere."""
+    if not is_postgres(app.env):
+        return Turns(None, "")
+    recorder: Any = app.recorder
+    datastore = recorder.datastore
+    return Turns(datastore, f"referral_ledger:{datastore.schema}")

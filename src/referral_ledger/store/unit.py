@@ -83,6 +83,11 @@ class UnitOfWork:
         if aggregate_id not in self._records:
             self._records[aggregate_id] = _Record(None, evolve)
 
+    def take_turn(self, key: str) -> None:
+        """Wait for the turn on a hot record before reading it (see `store/turns.py`):
+        the commands advancing it then queue instead of retrying. Until the attempt ends."""
+        self._store.turns.take(key)
+
     def record(self, events: list[Event]) -> None:
         """Add decided events; they are applied to the loaded states at once."""
         for event in events:
