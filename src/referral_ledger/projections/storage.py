@@ -39,7 +39,7 @@ from referral_ledger.values import DEFAULT_REGION
 
 #: Bump when the tables' shape or the fold changes: a ledger opened with a
 #: newer version drops the views and rebuilds them from the log.
-VIEW_VERSION: Final = 4
+VIEW_VERSION: Final = 5
 __all__ = ["SORTABLE", "TOPICS", "ViewStore"]
 
 
