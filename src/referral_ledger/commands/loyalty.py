@@ -24,6 +24,7 @@ from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
+from referral_ledger.commands import sale_steps
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -37,6 +38,7 @@ from referral_ledger.store import (
     UnitOfWork,
 )
 from referral_ledger.values import (
+    EXACT,
     RecordIds,
     parse_id,
     parse_money,
@@ -131,7 +133,17 @@ class LoyaltyCommands(PointsQueries):
 
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
-            return self._earn(unit, customer, purchase)[0]
+            points = self._earn(unit, customer, purchase)[0]
+            # A referred customer's ordinary purchases earn their referrer commission too.
+            sale_steps.after_purchase(
+                unit,
+                customer_id=customer,
+                invoice_id=purchase.invoice_id,
+                amount=purchase.amount,
+                payable=purchase.amount,
+                at=purchase.at,
+            )
+            return points
 
         return self._store.run(decide)
 
@@ -357,7 +369,8 @@ class LoyaltyCommands(PointsQueries):
         Points are taken in proportion to the amount returned (`None`: all that
         is left), rounded down, never more than the invoice earned, and never
         below a zero balance: what the balance cannot cover is recorded as the
-        event's `shortfall`.
+        event's `shortfall`. The referrer's commission is taken back in the same
+        proportion, and a full return gives a checkout's voucher use back.
         """
         customer = parse_id(customer_id, "customer_id")
         reference = parse_reference(invoice_id, "invoice_id")
@@ -393,6 +406,18 @@ class LoyaltyCommands(PointsQueries):
                 zone=self.business_timezone,
             )
             unit.record(events)
+            assert invoice is not None  # take_back refuses an unknown invoice
+            back = next(e for e in events if isinstance(e, loyalty.InvoiceReturned))
+            sale_steps.after_return(
+                unit,
+                self._ids,
+                customer_id=customer,
+                invoice_id=reference,
+                voucher=invoice.voucher,
+                returned=back.amount,
+                fully_returned=EXACT.add(invoice.returned_amount, back.amount) >= invoice.amount,
+                at=when,
+            )
             return _points_of(events, loyalty.PointsTakenBack)
 
         return self._store.run(decide)
