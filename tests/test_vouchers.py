@@ -115,9 +115,9 @@ def test_a_full_return_releases_the_use_a_partial_one_does_not(shop: Ledger) -> 
     a, b = customer(shop, 1), customer(shop, 2)
     shop.create_voucher(Voucher(code="ONE", discount=1000, usage_limit=1))
     sell(shop, a, "HD-1", Decimal(5000), voucher="ONE")
-    give_back(shop, a, "HD-1", Decimal(4000), Decimal(5000), voucher="ONE")
+    give_back(shop, a, "HD-1", Decimal(4000), Decimal(5000))
     assert shop.get_voucher("ONE").used == 1
-    give_back(shop, a, "HD-1", Decimal(5000), Decimal(5000), voucher="ONE")
+    give_back(shop, a, "HD-1", Decimal(5000), Decimal(5000))
     assert shop.get_voucher("ONE").used == 0
     assert sell(shop, b, "HD-2", Decimal(5000), voucher="ONE")[0] == Decimal(1000)
 
@@ -272,7 +272,7 @@ def test_voucher_and_referrer_records_survive_snapshots(sqlite_url: str) -> None
                 referral_code=code,
                 warehouse="Kho 1",
             )
-        give_back(ledger, buyers[0], "HD-0", Decimal(10_000), Decimal(10_000), voucher="V")
+        give_back(ledger, buyers[0], "HD-0", Decimal(10_000), Decimal(10_000))
         ledger.pay_commissions(owner, "PO-1", at=START + timedelta(days=30))
         expected = (ledger.get_voucher("V"), ledger.commissions(owner))
     with Ledger.open(sqlite_url, cache_size=0) as reopened:

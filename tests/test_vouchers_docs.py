@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from referral_ledger import CommissionRow, Ledger, LoyaltyProgram
-from till import sell
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 VN = timezone(timedelta(hours=7))
@@ -34,8 +33,8 @@ def test_the_referral_code_example_gives_its_figures() -> None:
     )
     binh = ledger.register_customer("Trần Thị Bình", ["0987 654 321"])
     at = datetime(2026, 3, 1, 10, tzinfo=VN)
-    _, discount, _ = sell(ledger, binh, "HD-1", Decimal(200_000), referral_code=code, at=at)
-    assert discount == Decimal(30_000)
+    first = ledger.checkout(binh, "HD-1", Decimal(200_000), referral_code=code, at=at)
+    assert first.referral_discount == Decimal(30_000)
     assert ledger.referred_by(binh) == an
     assert ledger.commissions(an) == [
         CommissionRow(

@@ -69,6 +69,7 @@ class VoucherMachine(RuleBasedStateMachine):
         self.uses: dict[str, dict[str, tuple[str, int]]] = {}
         self.sales: dict[str, tuple[str, str, int]] = {}
         self.returned: set[str] = set()
+        self.back: dict[str, int] = {}
 
     def teardown(self) -> None:
         self.ledger.close()
@@ -165,9 +166,10 @@ class VoucherMachine(RuleBasedStateMachine):
             invoice,
             Decimal(returned),
             Decimal(amount),
-            voucher=code,
         )
-        if returned >= amount:
+        # Returns add up: the one that brings the invoice back whole releases the use.
+        self.back[invoice] = min(amount, self.back.get(invoice, 0) + returned)
+        if self.back[invoice] >= amount:
             self.uses[code].pop(invoice, None)
             self.returned.add(invoice)
 

@@ -1,8 +1,9 @@
-"""A stand-in for `checkout` in tests: runs the sale steps (`commands/sale_steps.py`) in one unit.
+"""Sales and returns in the figures the voucher and commission tests check, through the ledger.
 
-It does what `checkout` does with them (the steps record into the sale's
-unit of work; a refused part refuses the whole sale) without the points, so
-the steps are tested on their own; `ledger.checkout` calls the same steps.
+`sell` is `ledger.checkout` (one transaction: voucher, referral code, the
+purchase, the commission); `give_back` is `ledger.return_purchase`. They
+answer with the commission earned / taken back, read from the referrer's
+commission lines, which `Checkout` does not carry.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from decimal import Decimal
 from uuid import UUID
 
 from referral_ledger import Ledger
-from referral_ledger.aggregates import customer_record as customers
-from referral_ledger.commands import sale_steps
-from referral_ledger.store import UnitOfWork
+
+
+def _commission(ledger: Ledger, customer_id: UUID, invoice_id: str) -> Decimal:
+    """The commission the invoice has earned net of what returns took back (0: none)."""
+    referrer = ledger.referred_by(customer_id)
+    if referrer is None:
+        return Decimal(0)
+    rows = ledger.commissions(referrer)
+    return sum((r.commission for r in rows if r.invoice_id == invoice_id), Decimal(0))
 
 
 def sell(
@@ -28,40 +35,18 @@ def sell(
     warehouse: str | None = None,
     at: datetime | None = None,
 ) -> tuple[Decimal, Decimal, Decimal]:
-    """(voucher discount, referral discount, commission) of one sale, all in one unit."""
-    when = ledger._context.business_time(at)
-    code, referral, where = sale_steps.parse_sale_codes(voucher, referral_code, warehouse)
-
-    def decide(unit: UnitOfWork) -> tuple[Decimal, Decimal, Decimal]:
-        buyer = unit.load(customer_id, customers.evolve_customer)
-        assert buyer is not None
-        voucher_discount, referral_discount = sale_steps.discounts(
-            unit,
-            ledger._ids,
-            customer_id=customer_id,
-            customer_tags=buyer.tags,
-            invoice_id=invoice_id,
-            amount=amount,
-            voucher=code,
-            referral_code=referral,
-            warehouse=where,
-            at=when,
-        )
-        payable = max(Decimal(0), amount - voucher_discount - referral_discount)
-        commission = sale_steps.after_purchase(
-            unit,
-            customer_id=customer_id,
-            invoice_id=invoice_id,
-            amount=amount,
-            payable=payable,
-            at=when,
-        )
-        return voucher_discount, referral_discount, commission
-
-    result = ledger._store.run(decide)
-    # The purchase itself (its own unit here; checkout records it in the same one).
-    ledger.record_purchase(customer_id, invoice_id, amount, at=when)
-    return result
+    """(voucher discount, referral discount, commission) of one checkout."""
+    sale = ledger.checkout(
+        customer_id,
+        invoice_id,
+        amount,
+        voucher=voucher,
+        referral_code=referral_code,
+        warehouse=warehouse,
+        at=at,
+    )
+    commission = _commission(ledger, customer_id, invoice_id)
+    return sale.voucher_discount, sale.referral_discount, commission
 
 
 def give_back(
@@ -71,23 +56,17 @@ def give_back(
     returned: Decimal,
     invoice_amount: Decimal,
     *,
-    voucher: str | None = None,
     at: datetime | None = None,
 ) -> Decimal:
-    """A return of `returned`: the commission taken back; a full return releases the voucher."""
-    when = ledger._context.business_time(at)
-    code = sale_steps.parse_sale_codes(voucher, None, None)[0]
+    """A return of `returned`, at most what is left (all of it once it reaches `invoice_amount`).
 
-    def decide(unit: UnitOfWork) -> Decimal:
-        return sale_steps.after_return(
-            unit,
-            ledger._ids,
-            customer_id=customer_id,
-            invoice_id=invoice_id,
-            voucher=code,
-            returned=returned,
-            fully_returned=returned >= invoice_amount,
-            at=when,
-        )
-
-    return ledger._store.run(decide)
+    Returns the commission it took back.
+    """
+    row = next(r for r in ledger.purchases(customer_id) if r.invoice_id == invoice_id)
+    left = row.amount - row.returned
+    if left == 0 or returned <= 0:
+        return Decimal(0)
+    before = _commission(ledger, customer_id, invoice_id)
+    whole = returned >= min(invoice_amount, left)
+    ledger.return_purchase(customer_id, invoice_id, None if whole else returned, at=at)
+    return before - _commission(ledger, customer_id, invoice_id)

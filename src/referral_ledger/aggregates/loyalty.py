@@ -96,6 +96,10 @@ class Invoice:
     points_redeemed: int = 0
     redeemed_value: Decimal = Decimal(0)
     points_refunded: int = 0
+    #: The voucher used (`checkout`) and the discounts the sale got.
+    voucher: str | None = None
+    voucher_discount: Decimal = Decimal(0)
+    referral_discount: Decimal = Decimal(0)
 
 
 @attrs.frozen
@@ -235,6 +239,11 @@ class InvoiceRecorded(ClaimEvent):
     redeemed: int = 0
     #: What those points were worth.
     redeemed_value: Decimal = Decimal(0)
+    #: The voucher used by `checkout` (a full return gives its use back), and
+    #: the voucher's and referral code's discounts (None / 0 before 0.2).
+    voucher: str | None = None
+    voucher_discount: Decimal = Decimal(0)
+    referral_discount: Decimal = Decimal(0)
 
     @property
     def claimed(self) -> tuple[str, UUID]:
@@ -284,6 +293,9 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 campaigns=event.campaigns,
                 points_redeemed=event.redeemed,
                 redeemed_value=event.redeemed_value,
+                voucher=event.voucher,
+                voucher_discount=event.voucher_discount,
+                referral_discount=event.referral_discount,
             )
         case InvoiceReturned() if invoice is not None:
             return attrs.evolve(

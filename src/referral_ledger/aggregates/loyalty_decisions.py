@@ -81,6 +81,7 @@ def earn(
     zone: tzinfo = UTC,
     redeemed: tuple[int, Decimal] = (0, Decimal(0)),
     bonuses: tuple[CampaignBonus, ...] = (),
+    discounts: tuple[str | None, Decimal, Decimal] = (None, Decimal(0), Decimal(0)),
 ) -> list[Event]:
     """Record a purchase and the points it earns, as a lot dated by the program in force.
 
@@ -90,11 +91,15 @@ def earn(
     (`INVOICE.record_id`; unkeyed when not given). `zone`: the business time
     zone the lot's dates are computed in. `redeemed`: the points redeemed at
     the till with this purchase (`checkout`) and their value, which earns nothing.
+    `discounts`: the voucher code used (`checkout`), its discount and the
+    referral code's, which earn nothing either.
     """
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
-    eligible = max(Decimal(0), EXACT.subtract(eligible, redeemed[1]))
+    voucher, voucher_discount, referral_discount = discounts
+    off = EXACT.add(EXACT.add(redeemed[1], voucher_discount), referral_discount)
+    eligible = max(Decimal(0), EXACT.subtract(eligible, off))
     points = rules.points_for(program, eligible) + sum(b.points for b in bonuses)
     rules.check_points_fit(
         program,
@@ -137,6 +142,9 @@ def earn(
             redeemed=redeemed[0],
             redeemed_value=redeemed[1],
             campaigns=tuple(b.campaign_id for b in bonuses),
+            voucher=voucher,
+            voucher_discount=voucher_discount,
+            referral_discount=referral_discount,
         ),
     ]
     events += tier_change(account, events, customer_id, program, now, purchase.at)

@@ -3,8 +3,10 @@
 The points redeemed at the till and the purchase they pay for are decided
 together and saved in one unit of work: a refused part (the redemption)
 refuses the whole, recording nothing, and the same invoice again returns the
-first result. Points are earned on the money paid: the points' value earns
-nothing. Voucher and referral-code discounts come with their own issues.
+first result. The voucher's and the referral code's discounts
+(`sale_steps`) come first, then the points, on what is left; points are
+earned on the money paid: discounts and the points' value earn nothing. The
+referrer's commission is on the payable amount.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import attrs
 
 from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates.base import Evolve
+from referral_ledger.commands import sale_steps
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import InvalidInput
 from referral_ledger.store import UnitOfWork
-from referral_ledger.values import EXACT, parse_id, parse_points, parse_reference
+from referral_ledger.values import EXACT, parse_id, parse_points
 
 
 @attrs.frozen
@@ -62,20 +65,14 @@ class CheckoutCommands(LoyaltyCommands):
     ) -> Checkout:
         """Record a sale: points redeemed (the rules of `redeem_points`), then the purchase.
 
-        Raises `RedemptionRefused` (recording nothing) when the points cannot
-        be redeemed, and `InvalidInput` when they are worth more than the
-        amount. The same `invoice_id` with the same figures returns the same
+        Raises `VoucherRefused`, `ReferralCodeRefused` or `RedemptionRefused`
+        (recording nothing) when that part is refused, and `InvalidInput` when
+        the points are worth more than the amount left after the discounts.
+        The same `invoice_id` with the same figures returns the same
         `Checkout`; with other figures it is refused.
         """
         customer = parse_id(customer_id, "customer_id")
-        if voucher is not None:
-            raise InvalidInput(f"voucher discounts are not available yet: voucher={voucher!r}")
-        if referral_code is not None:
-            raise InvalidInput(
-                f"referral-code discounts are not available yet: referral_code={referral_code!r}"
-            )
-        if warehouse is not None:
-            parse_reference(warehouse, "warehouse")
+        code, referral, where = sale_steps.parse_sale_codes(voucher, referral_code, warehouse)
         points = parse_points(redeem_points, "redeem_points")
         purchase = self._purchase(invoice_id, amount, discounted_amount, points, at)
         redemption = redemption_id_of(purchase.invoice_id)
@@ -92,13 +89,32 @@ class CheckoutCommands(LoyaltyCommands):
             invoice = unit.load(invoice_record, loyalty.evolve_invoice)
             if invoice is not None:
                 loyalty_decisions.check_same_purchase(invoice, customer, purchase)
+                if code is not None and invoice.voucher != code:
+                    raise InvalidInput(
+                        f"invoice_id {purchase.invoice_id!r} was already recorded with "
+                        f"voucher {invoice.voucher!r}, not {code!r}"
+                    )
                 return _result(
                     invoice.invoice_id,
                     invoice.amount,
+                    (invoice.voucher_discount, invoice.referral_discount),
                     points,
                     invoice.redeemed_value,
                     invoice.points,
                 )
+            off = sale_steps.discounts(
+                unit,
+                self._ids,
+                customer_id=customer,
+                customer_tags=record.tags,
+                invoice_id=purchase.invoice_id,
+                amount=purchase.amount,
+                voucher=code,
+                referral_code=referral,
+                warehouse=where,
+                at=purchase.at,
+            )
+            left = max(Decimal(0), EXACT.subtract(purchase.amount, EXACT.add(*off)))
             settings = self._loyalty_settings(unit)
             account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
             events = []
@@ -121,9 +137,10 @@ class CheckoutCommands(LoyaltyCommands):
                 redeemed = events[0]
                 assert isinstance(redeemed, loyalty.PointsRedeemed)
                 value = redeemed.value
-                if value > purchase.amount:
+                if value > left:
                     raise InvalidInput(
-                        f"{points} points are worth {value}: more than the amount {purchase.amount}"
+                        f"{points} points are worth {value}: more than the amount {left}"
+                        + (" left after the discounts" if left != purchase.amount else "")
                     )
                 account = loyalty_account.evolve_account(account, redeemed)
             events += loyalty_decisions.earn(
@@ -137,22 +154,42 @@ class CheckoutCommands(LoyaltyCommands):
                 invoice_record=invoice_record,
                 zone=self.business_timezone,
                 redeemed=(points, value),
+                discounts=(code, *off),
             )
             unit.record(events)
             earned = next(e for e in events if isinstance(e, loyalty.PointsEarned))
-            return _result(purchase.invoice_id, purchase.amount, points, value, earned.points)
+            invoice_id = purchase.invoice_id
+            result = _result(invoice_id, purchase.amount, off, points, value, earned.points)
+            sale_steps.after_purchase(
+                unit,
+                customer_id=customer,
+                invoice_id=purchase.invoice_id,
+                amount=purchase.amount,
+                payable=result.payable,
+                at=purchase.at,
+            )
+            return result
 
         return self._store.run(decide)
 
 
-def _result(invoice_id: str, amount: Decimal, points: int, value: Decimal, earned: int) -> Checkout:
+def _result(
+    invoice_id: str,
+    amount: Decimal,
+    discounts: tuple[Decimal, Decimal],
+    points: int,
+    value: Decimal,
+    earned: int,
+) -> Checkout:
+    voucher_discount, referral_discount = discounts
+    off = EXACT.add(EXACT.add(voucher_discount, referral_discount), value)
     return Checkout(
         invoice_id=invoice_id,
         amount=amount,
-        voucher_discount=Decimal(0),
-        referral_discount=Decimal(0),
+        voucher_discount=voucher_discount,
+        referral_discount=referral_discount,
         points_redeemed=points,
         points_value=value,
-        payable=max(Decimal(0), EXACT.subtract(amount, value)),
+        payable=max(Decimal(0), EXACT.subtract(amount, off)),
         points_earned=earned,
     )

@@ -26,6 +26,7 @@ from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
 from referral_ledger.commands import campaigns as campaign_steps
+from referral_ledger.commands import sale_steps
 from referral_ledger.commands.points import PointsQueries
 from referral_ledger.errors import (
     ConcurrencyConflict,
@@ -39,6 +40,7 @@ from referral_ledger.store import (
     UnitOfWork,
 )
 from referral_ledger.values import (
+    EXACT,
     RecordIds,
     parse_id,
     parse_money,
@@ -133,7 +135,17 @@ class LoyaltyCommands(PointsQueries):
 
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
-            return self._earn(unit, customer, purchase)[0]
+            points = self._earn(unit, customer, purchase)[0]
+            # A referred customer's ordinary purchases earn their referrer commission too.
+            sale_steps.after_purchase(
+                unit,
+                customer_id=customer,
+                invoice_id=purchase.invoice_id,
+                amount=purchase.amount,
+                payable=purchase.amount,
+                at=purchase.at,
+            )
+            return points
 
         return self._store.run(decide)
 
@@ -378,7 +390,8 @@ class LoyaltyCommands(PointsQueries):
         Points are taken in proportion to the amount returned (`None`: all that
         is left), rounded down, never more than the invoice earned, and never
         below a zero balance: what the balance cannot cover is recorded as the
-        event's `shortfall`.
+        event's `shortfall`. The referrer's commission is taken back in the same
+        proportion, and a full return gives a checkout's voucher use back.
         """
         customer = parse_id(customer_id, "customer_id")
         reference = parse_reference(invoice_id, "invoice_id")
@@ -417,6 +430,17 @@ class LoyaltyCommands(PointsQueries):
             owed = next(e.points for e in events if isinstance(e, loyalty.InvoiceReturned))
             events += campaign_steps.returned(unit, self._ids, invoice, points=owed, at=when)
             unit.record(events)
+            back = next(e for e in events if isinstance(e, loyalty.InvoiceReturned))
+            sale_steps.after_return(
+                unit,
+                self._ids,
+                customer_id=customer,
+                invoice_id=reference,
+                voucher=invoice.voucher,
+                returned=back.amount,
+                fully_returned=EXACT.add(invoice.returned_amount, back.amount) >= invoice.amount,
+                at=when,
+            )
             return _points_of(events, loyalty.PointsTakenBack)
 
         return self._store.run(decide)
