@@ -25,6 +25,12 @@ from referral_ledger.aggregates.campaign import CAMPAIGN_BOOK_ID, evolve_book
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, ProgramSettings
+from referral_ledger.aggregates.referral_code import (
+    REFERRAL_CODE_PROGRAM_ID,
+    evolve_referred,
+    referred_id,
+)
+from referral_ledger.aggregates.referral_code import evolve_settings as evolve_code_settings
 from referral_ledger.commands import campaigns as campaign_steps
 from referral_ledger.commands import sale_steps
 from referral_ledger.commands.points import PointsQueries
@@ -456,6 +462,9 @@ def _earn_reads(
         (LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings),
         (loyalty.account_id(customer), loyalty_account.evolve_account),
         (CAMPAIGN_BOOK_ID, evolve_book),
+        # What the referrer's commission reads (`sale_steps.after_purchase`).
+        (referred_id(customer), evolve_referred),
+        (REFERRAL_CODE_PROGRAM_ID, evolve_code_settings),
     ]
 
 
