@@ -22,7 +22,6 @@ from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
 from referral_ledger.commands.campaigns import CampaignCommands
-from referral_ledger.commands.checkout import CheckoutCommands
 from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
@@ -30,6 +29,7 @@ from referral_ledger.commands.delegate import Delegate
 from referral_ledger.commands.directory import DirectoryQueries
 from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
+from referral_ledger.commands.sales import SalesCommands
 from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
@@ -70,7 +70,7 @@ class Ledger:
         self._context = context
         # One object per area; a group that needs another is given it.
         self._customers = CustomerCommands(context)
-        self._loyalty = CheckoutCommands(context)
+        self._loyalty = SalesCommands(context)
         self._referrals = ReferralCommands(context)
         self._crm = CrmCommands(context)
         self._vouchers = VoucherCommands(context)
@@ -291,18 +291,18 @@ class Ledger:
 
     # --- loyalty points (commands/loyalty.py, readings in commands/points.py) ---
 
-    configure_loyalty = Delegate("_loyalty", CheckoutCommands.configure_loyalty)
-    loyalty_program = Delegate("_loyalty", CheckoutCommands.loyalty_program)
-    record_purchase = Delegate("_loyalty", CheckoutCommands.record_purchase)
-    import_purchases = Delegate("_loyalty", CheckoutCommands.import_purchases)
-    redeem_points = Delegate("_loyalty", CheckoutCommands.redeem_points)
-    return_purchase = Delegate("_loyalty", CheckoutCommands.return_purchase)
-    balance = Delegate("_loyalty", CheckoutCommands.balance)
-    statement = Delegate("_loyalty", CheckoutCommands.statement)
-    points_summary = Delegate("_loyalty", CheckoutCommands.points_summary)
-    loyalty_account = Delegate("_loyalty", CheckoutCommands.loyalty_account)
-    expiring_points = Delegate("_loyalty", CheckoutCommands.expiring_points)
-    checkout = Delegate("_loyalty", CheckoutCommands.checkout)
+    configure_loyalty = Delegate("_loyalty", SalesCommands.configure_loyalty)
+    loyalty_program = Delegate("_loyalty", SalesCommands.loyalty_program)
+    record_purchase = Delegate("_loyalty", SalesCommands.record_purchase)
+    import_purchases = Delegate("_loyalty", SalesCommands.import_purchases)
+    redeem_points = Delegate("_loyalty", SalesCommands.redeem_points)
+    return_purchase = Delegate("_loyalty", SalesCommands.return_purchase)
+    balance = Delegate("_loyalty", SalesCommands.balance)
+    statement = Delegate("_loyalty", SalesCommands.statement)
+    points_summary = Delegate("_loyalty", SalesCommands.points_summary)
+    loyalty_account = Delegate("_loyalty", SalesCommands.loyalty_account)
+    expiring_points = Delegate("_loyalty", SalesCommands.expiring_points)
+    checkout = Delegate("_loyalty", SalesCommands.checkout)
 
     # --- campaigns (commands/campaigns.py) ------------------------------------
 
