@@ -11,8 +11,9 @@ from eventsourcing.utils import get_topic
 from referral_ledger.aggregates.customer import Customer, CustomerRegistered
 from referral_ledger.aggregates.loyalty import InvoiceRecorded
 from referral_ledger.audit import read_log
-from referral_ledger.cli.base import Record
+from referral_ledger.cli.base import Record, UsageError
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.sheet_rows import VI_HEADERS
 
 #: What `export customers` writes and `import customers` reads, in that order.
 CUSTOMER_COLUMNS: Final = (
@@ -87,3 +88,19 @@ def purchase_records(ledger: Ledger) -> list[Record]:
             }
         )
     return result
+
+
+def with_headers(
+    kind: str, rows: list[Record], fields: list[str], headers: str
+) -> tuple[list[Record], list[str]]:
+    """`rows` under `headers`: "en" the field names, "vi" the Vietnamese headers that
+    `import` reads without a `--map` (`policies.sheet_rows.VI_HEADERS`)."""
+    if headers == "en":
+        return rows, fields
+    if kind not in ("customers", "purchases"):
+        raise UsageError(
+            f"--headers {headers}: only the customers and purchases exports (the tables "
+            f"import reads) have Vietnamese headers, not {kind}"
+        )
+    names = VI_HEADERS[kind]
+    return [{names[f]: row.get(f) for f in fields} for row in rows], [names[f] for f in fields]

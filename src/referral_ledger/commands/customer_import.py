@@ -1,11 +1,18 @@
-"""Bulk customer import: rows to validated create-or-edits, batches to units of work."""
+"""Bulk customer import: rows to validated create-or-edits, batches to units of work.
+
+Every row that is not created is named in the report with what it matched and
+why, and under `on_duplicate_phone="update"` rows of one import that fight over
+a phone are refused as conflicts (the first row is kept): otherwise each
+re-import would flip the customer between them.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
+from uuid import UUID
 
 import attrs
 
@@ -14,6 +21,31 @@ from referral_ledger.policies.customer_fields import CustomerFields
 
 #: What a registration or an edit did to the ledger.
 Outcome: TypeAlias = Literal["created", "updated", "unchanged", "skipped"]
+#: What became of an import row that was not created.
+RowOutcomeName: TypeAlias = Literal["updated", "unchanged", "skipped", "conflict", "rejected"]
+#: The scalar details two rows sharing a phone must not disagree on under "update".
+_CONFLICTING: Final = (
+    "name", "external_id", "email", "group", "source", "notes", "assigned_staff", "social_page",
+)  # fmt: skip
+
+
+@attrs.frozen
+class RowOutcome:
+    """An import row that was not created: what it matched, and why it went as it did."""
+
+    #: The row's number, counting from 1.
+    number: int
+    outcome: RowOutcomeName
+    #: The customer the row landed on (None: rejected, or a conflict).
+    customer_id: UUID | None = None
+    #: What identified that customer: "external_id" (the POS id) or "phone".
+    matched_by: Literal["external_id", "phone"] | None = None
+    #: The POS id or the phone (E.164) that matched.
+    matched: str | None = None
+    #: Why, in words a clerk can act on.
+    reason: str = ""
+    #: For a conflict: the earlier row it fights with.
+    other_row: int | None = None
 
 
 @attrs.frozen
@@ -28,23 +60,46 @@ class Upsert:
 
 @attrs.frozen
 class ImportReport:
-    """What a bulk import did; `rejected` holds (row number from 1, reason) pairs."""
+    """What a bulk import did; `rejected` holds (row number from 1, reason) pairs.
+
+    `rows` names every row that was not created, in row order: updated,
+    unchanged, skipped, conflicting and rejected rows alike (`RowOutcome`);
+    `conflicts` counts rows refused for fighting over a phone under "update".
+    """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
     rejected: list[tuple[int, str]] = attrs.Factory(list)
+    conflicts: int = 0
+    rows: list[RowOutcome] = attrs.Factory(list)
 
     @property
     def total(self) -> int:
         """Every row seen."""
-        return self.created + self.updated + self.unchanged + self.skipped + len(self.rejected)
+        counted = self.created + self.updated + self.unchanged + self.skipped + self.conflicts
+        return counted + len(self.rejected)
+
+    def of(self, outcome: RowOutcomeName) -> list[RowOutcome]:
+        """The rows that went `outcome`."""
+        return [row for row in self.rows if row.outcome == outcome]
 
 
-#: Applies a batch of numbered rows in one unit of work: (number, outcome or
-#: None for a refused row, the reason) for each.
-ApplyBatch: TypeAlias = Callable[[list[tuple[int, Upsert]]], list[tuple[int, Outcome | None, str]]]
+@attrs.frozen
+class RowResult:
+    """What applying one row did: the outcome (None: refused), the customer, what
+    matched it and why (empty for a created row)."""
+
+    outcome: Outcome | None
+    customer_id: UUID | None = None
+    matched_by: Literal["external_id", "phone"] | None = None
+    matched: str | None = None
+    reason: str = ""
+
+
+#: Applies a batch of numbered rows in one unit of work: (number, result) for each.
+ApplyBatch: TypeAlias = Callable[[list[tuple[int, Upsert]]], list[tuple[int, RowResult]]]
 
 
 def check_batch_size(batch_size: object) -> int:
@@ -58,29 +113,85 @@ def import_in_batches(
     batch_size: int,
     parse: Callable[[object], Upsert],
     apply: ApplyBatch,
+    *,
+    refuse_conflicts: bool = False,
 ) -> ImportReport:
-    """Parse each row and apply them `batch_size` at a time; never stops on a bad row."""
+    """Parse each row and apply them `batch_size` at a time; never stops on a bad row.
+
+    With `refuse_conflicts` (policy "update") a row sharing a phone with an
+    earlier row of this import but naming another customer is refused."""
     if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
         raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
     counts: dict[str, int] = dict.fromkeys(("created", "updated", "unchanged", "skipped"), 0)
     rejected: list[tuple[int, str]] = []
+    noted: list[RowOutcome] = []
+    # phone -> the first row of this import giving it: held for the whole import,
+    # so conflicts are found across batches (a few dozen bytes a phone).
+    first_with: dict[str, tuple[int, CustomerFields]] = {}
     numbered = enumerate(rows, start=1)
     while batch := list(itertools.islice(numbered, batch_size)):
         parsed: list[tuple[int, Upsert]] = []
         for number, row in batch:
             try:
-                parsed.append((number, parse(row)))
+                upsert = parse(row)
             except LedgerError as error:
                 rejected.append((number, str(error)))
+                continue
+            conflict = _conflict(number, upsert.details, first_with) if refuse_conflicts else None
+            if conflict is not None:
+                noted.append(conflict)
+            else:
+                parsed.append((number, upsert))
         try:
             outcomes = apply(parsed)
         except ConcurrencyConflict as error:
             rejected += [(number, str(error)) for number, _ in parsed]
             continue
-        for number, outcome, reason in outcomes:
-            if outcome is None:
-                rejected.append((number, reason))
-            else:
-                counts[outcome] += 1
+        for number, result in outcomes:
+            if result.outcome is None:
+                rejected.append((number, result.reason))
+                continue
+            counts[result.outcome] += 1
+            if result.outcome != "created":
+                noted.append(_noted(number, result.outcome, result))
     rejected.sort()
-    return ImportReport(rejected=rejected, **counts)
+    noted += [RowOutcome(number, "rejected", reason=reason) for number, reason in rejected]
+    noted.sort(key=lambda row: row.number)
+    conflicts = sum(1 for row in noted if row.outcome == "conflict")
+    return ImportReport(rejected=rejected, conflicts=conflicts, rows=noted, **counts)
+
+
+def _noted(number: int, outcome: RowOutcomeName, result: RowResult) -> RowOutcome:
+    return RowOutcome(
+        number, outcome, result.customer_id, result.matched_by, result.matched, result.reason
+    )
+
+
+def _conflict(
+    number: int, details: CustomerFields, first_with: dict[str, tuple[int, CustomerFields]]
+) -> RowOutcome | None:
+    """The conflict of a row with the first earlier row sharing one of its phones and
+    disagreeing on a detail both give; else None, and its phones are noted."""
+    for phone in details.phones:
+        if phone not in first_with:
+            continue
+        other_number, other = first_with[phone]
+        for field in _CONFLICTING:
+            mine, theirs = getattr(details, field), getattr(other, field)
+            if mine is not None and theirs is not None and mine != theirs:
+                return RowOutcome(
+                    number,
+                    "conflict",
+                    matched_by="phone",
+                    matched=phone,
+                    other_row=other_number,
+                    reason=(
+                        f"phone {phone} is also in an earlier row whose {field} is {theirs!r} "
+                        f"(this row: {mine!r}); under on-duplicate-phone 'update' both rows "
+                        "would land on one customer and every re-import would flip it: "
+                        "the earlier row was kept, this one recorded nothing"
+                    ),
+                )
+    for phone in details.phones:
+        first_with.setdefault(phone, (number, details))
+    return None
