@@ -73,7 +73,8 @@ class ImportReport:
     skipped: int = 0
     rejected: list[tuple[int, str]] = attrs.Factory(list)
     conflicts: int = 0
-    rows: list[RowOutcome] = attrs.Factory(list)
+    #: Not compared: two reports are equal when their counts and rejections are.
+    rows: list[RowOutcome] = attrs.field(factory=list, eq=False)
 
     @property
     def total(self) -> int:
