@@ -1,9 +1,9 @@
 """Bulk customer import: rows to validated create-or-edits, batches to units of work.
 
 Every row that is not created is named in the report with what it matched and
-why, and under `on_duplicate_phone="update"` rows of one import that fight over
-a phone are refused as conflicts (the first row is kept): otherwise each
-re-import would flip the customer between them.
+why, and rows of one import that fight over a customer (a POS id, or under
+`on_duplicate_phone="update"` a phone) are refused as conflicts, the first row
+kept: otherwise each re-import would flip the customer between them.
 """
 
 from __future__ import annotations
@@ -11,22 +11,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Final, Literal, TypeAlias
+from typing import Literal, TypeAlias
 from uuid import UUID
 
 import attrs
 
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.policies.customer_fields import CustomerFields
+from referral_ledger.policies.import_conflicts import ConflictFinder
 
 #: What a registration or an edit did to the ledger.
 Outcome: TypeAlias = Literal["created", "updated", "unchanged", "skipped"]
 #: What became of an import row that was not created.
 RowOutcomeName: TypeAlias = Literal["updated", "unchanged", "skipped", "conflict", "rejected"]
-#: The scalar details two rows sharing a phone must not disagree on under "update".
-_CONFLICTING: Final = (
-    "name", "external_id", "email", "group", "source", "notes", "assigned_staff", "social_page",
-)  # fmt: skip
 
 
 @attrs.frozen
@@ -115,20 +112,21 @@ def import_in_batches(
     parse: Callable[[object], Upsert],
     apply: ApplyBatch,
     *,
-    refuse_conflicts: bool = False,
+    conflicts_by_phone: bool = False,
 ) -> ImportReport:
     """Parse each row and apply them `batch_size` at a time; never stops on a bad row.
 
-    With `refuse_conflicts` (policy "update") a row sharing a phone with an
-    earlier row of this import but naming another customer is refused."""
+    A row that fights over a customer with an earlier row of this import (see
+    `policies/import_conflicts.py`; sharing a phone counts with
+    `conflicts_by_phone`, policy "update") is refused."""
     if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
         raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
     counts: dict[str, int] = dict.fromkeys(("created", "updated", "unchanged", "skipped"), 0)
     rejected: list[tuple[int, str]] = []
     noted: list[RowOutcome] = []
-    # phone -> the first row of this import giving it: held for the whole import,
-    # so conflicts are found across batches (a few dozen bytes a phone).
-    first_with: dict[str, tuple[int, CustomerFields]] = {}
+    # Held for the whole import, so conflicts are found across batches: a few
+    # dozen bytes for each phone and POS id.
+    finder = ConflictFinder(by_phone=conflicts_by_phone)
     numbered = enumerate(rows, start=1)
     while batch := list(itertools.islice(numbered, batch_size)):
         parsed: list[tuple[int, Upsert]] = []
@@ -138,7 +136,7 @@ def import_in_batches(
             except LedgerError as error:
                 rejected.append((number, str(error)))
                 continue
-            conflict = _conflict(number, upsert.details, first_with) if refuse_conflicts else None
+            conflict = _conflict(number, upsert, finder)
             if conflict is not None:
                 noted.append(conflict)
             else:
@@ -168,31 +166,22 @@ def _noted(number: int, outcome: RowOutcomeName, result: RowResult) -> RowOutcom
     )
 
 
-def _conflict(
-    number: int, details: CustomerFields, first_with: dict[str, tuple[int, CustomerFields]]
-) -> RowOutcome | None:
-    """The conflict of a row with the first earlier row sharing one of its phones and
-    disagreeing on a detail both give; else None, and its phones are noted."""
-    for phone in details.phones:
-        if phone not in first_with:
-            continue
-        other_number, other = first_with[phone]
-        for field in _CONFLICTING:
-            mine, theirs = getattr(details, field), getattr(other, field)
-            if mine is not None and theirs is not None and mine != theirs:
-                return RowOutcome(
-                    number,
-                    "conflict",
-                    matched_by="phone",
-                    matched=phone,
-                    other_row=other_number,
-                    reason=(
-                        f"phone {phone} is also in an earlier row whose {field} is {theirs!r} "
-                        f"(this row: {mine!r}); under on-duplicate-phone 'update' both rows "
-                        "would land on one customer and every re-import would flip it: "
-                        "the earlier row was kept, this one recorded nothing"
-                    ),
-                )
-    for phone in details.phones:
-        first_with.setdefault(phone, (number, details))
-    return None
+def _conflict(number: int, upsert: Upsert, finder: ConflictFinder) -> RowOutcome | None:
+    """Row `number` refused as a conflict if it fights with an earlier row."""
+    found = finder.find(number, upsert.details, upsert.fields)
+    if found is None:
+        return None
+    phone = found.shared_kind == "phone"
+    shared = f"phone {found.shared}" if phone else f"POS id {found.shared!r}"
+    return RowOutcome(
+        number,
+        "conflict",
+        matched_by="phone" if phone else "external_id",
+        matched=found.shared,
+        other_row=found.other_row,
+        reason=(
+            f"an earlier row with {shared} gives {found.field} {found.theirs!r}, this "
+            f"row {found.mine!r}: both land on one customer and every re-import would flip "
+            "it; the earlier row was kept, this one recorded nothing"
+        ),
+    )

@@ -239,11 +239,12 @@ class CustomerCommands(CustomerSteps):
 
         Every row not created is named in `ImportReport.rows` with the
         customer it landed on, what matched it (its POS id or a phone) and
-        why. Under "update", a row that shares a phone with an earlier row of
-        the same import and disagrees with it on a detail both give (a name, a
-        POS id) is refused as a `conflict`, recording nothing; the earlier row
-        is kept. Without this, each re-import would flip the customer between
-        the two rows.
+        why. Rows of one import that land on one customer (the same POS id,
+        or under "update" a shared phone) and disagree on a detail both give
+        (a name; phones a POS row sets exactly) are refused as a `conflict`,
+        recording nothing; the earlier row is kept. Without this each re-import
+        would flip the customer between the rows
+        (`policies/import_conflicts.py` says exactly when rows fight).
         """
         policy = rules.parse_policy(on_duplicate_phone)
         size = check_batch_size(batch_size)
@@ -258,7 +259,7 @@ class CustomerCommands(CustomerSteps):
             lambda batch: self._store.run(
                 partial(self._import_batch, rows=batch, policy=policy, by=actor)
             ),
-            refuse_conflicts=policy == "update",
+            conflicts_by_phone=policy == "update",
         )
         return report
 
