@@ -133,7 +133,7 @@ def shop(tmp_path: Path) -> Path:
 
 def details(db: Path) -> list[tuple[object, ...]]:
     with Ledger.open(f"sqlite:///{db}") as ledger:
-        result = []
+        result: list[tuple[object, ...]] = []
         for phone in ("0911000001", "0911000002"):
             found = ledger.find_customer_by_phone(phone)
             assert found is not None

@@ -55,7 +55,7 @@ def upload_rows(path: Path) -> list[dict[str, object]]:
 
 
 def customers(ledger: Ledger) -> list[tuple[object, ...]]:
-    result = []
+    result: list[tuple[object, ...]] = []
     for pos_id in ("KH-001", "KH-002", "KH-003"):
         found = ledger.find_customer_by_external_id(pos_id)
         assert found is not None, pos_id
