@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from referral_ledger import ImportReport, Ledger
+from stores import fresh_store
 from support import Clock
 
 AN, BINH, CHI = "+84911000001", "+84911000002", "+84911000003"
@@ -164,18 +165,47 @@ _rows = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=_rows, policy=st.sampled_from(["update", "skip", "reject"]))
-def test_importing_the_same_file_again_records_nothing(
-    rows: list[dict[str, object]], policy: Any
-) -> None:
+def reimport_records_nothing(kind: str, rows: list[dict[str, object]], policy: Any) -> None:
     """The guarantee conflicts exist for: a file imported twice changes nothing the
     second time (no flip), whatever rows collide. ("create" makes a new customer of
     every row without a POS id each time, by its definition.)"""
-    with Ledger.open("memory://", clock=Clock(datetime(2025, 1, 1, tzinfo=UTC))) as ledger:
-        first = ledger.import_customers(rows, on_duplicate_phone=policy)
-        before = ledger.event_count()
-        second = ledger.import_customers(rows, on_duplicate_phone=policy)
-        assert before == ledger.event_count(), (first.rows, second.rows)
-        assert (0, 0) == (second.created, second.updated)
-        assert first.total == second.total == len(rows)
+    url, cleanup = fresh_store(kind)
+    try:
+        with Ledger.open(url, clock=Clock(datetime(2025, 1, 1, tzinfo=UTC))) as ledger:
+            first = ledger.import_customers(rows, on_duplicate_phone=policy)
+            before = ledger.event_count()
+            second = ledger.import_customers(rows, on_duplicate_phone=policy)
+            assert before == ledger.event_count(), (first.rows, second.rows)
+            assert (0, 0) == (second.created, second.updated)
+            assert first.total == second.total == len(rows)
+    finally:
+        cleanup()
+
+
+_POLICIES = st.sampled_from(["update", "skip", "reject"])
+_SLOW = [HealthCheck.too_slow]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=_SLOW)
+@given(rows=_rows, policy=_POLICIES)
+def test_importing_the_same_file_again_records_nothing(
+    rows: list[dict[str, object]], policy: Any
+) -> None:
+    reimport_records_nothing("memory", rows, policy)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=_SLOW)
+@given(rows=_rows, policy=_POLICIES)
+def test_importing_the_same_file_again_records_nothing_on_sqlite(
+    rows: list[dict[str, object]], policy: Any
+) -> None:
+    reimport_records_nothing("sqlite", rows, policy)
+
+
+@pytest.mark.postgres
+@settings(max_examples=15, deadline=None, suppress_health_check=_SLOW)
+@given(rows=_rows, policy=_POLICIES)
+def test_importing_the_same_file_again_records_nothing_on_postgres(
+    rows: list[dict[str, object]], policy: Any
+) -> None:
+    reimport_records_nothing("postgres", rows, policy)

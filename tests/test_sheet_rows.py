@@ -139,6 +139,21 @@ def test_a_row_with_an_unknown_header_is_rejected_naming_it(ledger: Ledger) -> N
         header_fields(["Sinh nhật"], {}, "customers")
 
 
+def test_two_columns_for_one_field_are_refused_rather_than_one_overwriting_the_other(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row = {"name": "An", "Điện thoại": "0911000001", "phones": "0911000002"}
+    report = ledger.import_customers([row], mapping={})
+    assert [(1, "columns 'Điện thoại' and 'phones' both hold phones")] == report.rejected
+    sheet = tmp_path / "kh.csv"
+    sheet.write_text("name,Họ tên,phones\nAn,Bình,0911000001\n", encoding="utf-8")
+    db = tmp_path / "shop.db"
+    code, _, err = run(capsys, "import", "customers", str(sheet), "--db", str(db),
+                       "--map", "Họ tên=name")  # fmt: skip
+    assert 1 == code and "columns 'name' and 'Họ tên' both hold name" in err
+    assert not db.exists()
+
+
 def test_purchases_with_a_mapping_read_sheet_amounts_and_business_times(ledger: Ledger) -> None:
     ledger.configure_loyalty(scenario.LOYALTY)
     ledger.import_customers([{"name": "An", "phone": "0911000001", "external_id": "KH-1"}])

@@ -117,13 +117,14 @@ def header_fields(
     """The field under each header (None: an ignored or unnamed column).
 
     The mapping wins, then field names, then `VI_HEADERS`; `InvalidInput`
-    names every header that is none of these."""
+    names every header that is none of these, or two columns holding one field."""
     fields = SHEET_FIELDS[_kind(kind)]
     mapped = {header_key(column): field for column, field in mapping.items()}
     known = {header_key(name): name for name in fields}
     known.update((header_key(vi), field) for field, vi in VI_HEADERS[kind].items())
     result: list[str | None] = []
     unknown: list[str] = []
+    column_of: dict[str, str] = {}
     for header in headers:
         key = header_key(header)
         field = mapped.get(key) or known.get(key)
@@ -131,7 +132,13 @@ def header_fields(
             result.append(None)
         elif field is None:
             unknown.append(str(header).strip())
+        elif field in column_of:
+            # Two columns for one field: one would silently overwrite the other.
+            raise InvalidInput(
+                f"columns {column_of[field]!r} and {str(header).strip()!r} both hold {field}"
+            )
         else:
+            column_of[field] = str(header).strip()
             result.append(field)
     if unknown:
         raise InvalidInput(f"unknown column(s) {', '.join(map(repr, unknown))}")
@@ -149,8 +156,6 @@ def sheet_row(
     for field, header in zip(header_fields(headers, mapping, kind), headers, strict=True):
         cell = row[header]
         if field is not None and not blank(cell):
-            if field in result:
-                raise InvalidInput(f"two columns hold {field}: give it once")
             result[field] = cell_value(field, cell, zone)
     return result
 
