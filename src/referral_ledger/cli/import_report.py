@@ -1,6 +1,6 @@
-"""`import`'s run and report: the rows handed to the library's import as the sheet
-has them (one code path with a host's upload handler), and every row that was not
-created named on the screen and in `--report FILE`.
+"""`import`'s run and report: the sheet's cells handed to the library's import with
+`mapping={}` (the library reads every cell, as for a host's upload handler), and
+every row that was not created named on the screen and in `--report FILE`.
 """
 
 from __future__ import annotations
