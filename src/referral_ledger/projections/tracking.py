@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from referral_ledger.projections.dialects import VIEW_TABLES, ViewsSQL
+from referral_ledger.projections.dialects import ViewsSQL
+from referral_ledger.projections.view_tables import VIEW_TABLES
 
 VIEW_NAME: Final = "views"
 
