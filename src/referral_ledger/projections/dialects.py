@@ -24,6 +24,7 @@ from referral_ledger.projections.directory_sql import (
     CUSTOMER_FILL,
     SQLITE_CUSTOMER_SEARCH,
     escape_like,
+    narrower,
 )
 from referral_ledger.projections.rows import CUSTOMER_COLUMNS, LEAD_COLUMNS
 from referral_ledger.projections.view_tables import (
@@ -60,6 +61,8 @@ class ViewsSQL(ABC):
     postgres: ClassVar[bool]
     #: What the views' CREATE TABLE statements say in this dialect.
     _words: ClassVar[TableWords]
+    #: "`search` contains the parameter", as a position (0: not found).
+    _contains: ClassVar[str]
     #: Whether `customer_search` may use a search index (set at install).
     customer_index = False
 
@@ -95,10 +98,18 @@ class ViewsSQL(ABC):
         """CREATE TABLE and CREATE INDEX of the views (IF NOT EXISTS)."""
         return view_tables.table_statements(self._words)
 
-    def customer_search(self, term: str) -> tuple[str, str]:
+    def customer_search(self, term: str) -> tuple[str, tuple[str, ...]]:
         """A condition on the directory for "`search` contains `term`", and
-        its parameter."""
-        return "search LIKE ? ESCAPE '\\'", f"%{escape_like(term)}%"
+        its parameters."""
+        narrow = narrower(term)
+        if narrow is None:
+            return "search LIKE ? ESCAPE '\\'", (f"%{escape_like(term)}%",)
+        # The index finds the narrower part; the whole term is checked on
+        # those rows only (`strpos`: a test no index is planned for).
+        return (
+            f"search LIKE ? ESCAPE '\\' AND {self._contains} > 0",
+            (f"%{escape_like(narrow)}%", term),
+        )
 
     @abstractmethod
     def lock_schema(self, cursor: Any) -> None:
@@ -159,10 +170,16 @@ class ViewsSQL(ABC):
         """Insert or update `rows` (distinct keys) of `table`."""
 
 
+def _phrase(term: str) -> str:
+    """`term` as an FTS5 phrase: the texts holding it."""
+    return '"' + term.replace('"', '""') + '"'
+
+
 class SQLiteViews(ViewsSQL):
     """SQLite: one writer at a time, statements run in-process."""
 
     postgres = False
+    _contains = "instr(search, ?)"
     _words = TableWords(
         text="TEXT",
         revenue_storage="",
@@ -189,18 +206,18 @@ class SQLiteViews(ViewsSQL):
         else:
             self.customer_index = True
 
-    def customer_search(self, term: str) -> tuple[str, str]:
+    def customer_search(self, term: str) -> tuple[str, tuple[str, ...]]:
         # A phrase of trigrams matches exactly the texts holding `term` (3
         # characters or more; shorter ones scan). Not `LIKE`: FTS5 checks
         # each row a LIKE finds against the text again (4x slower), and an
         # `ESCAPE` clause keeps it from using the index at all (a scan).
         if not self.customer_index or len(term) < 3:
             return super().customer_search(term)
-        phrase = '"' + term.replace('"', '""') + '"'
-        return (
-            "row_no IN (SELECT rowid FROM rl_customers_fts WHERE rl_customers_fts MATCH ?)",
-            phrase,
-        )
+        narrow = narrower(term)
+        found = "row_no IN (SELECT rowid FROM rl_customers_fts WHERE rl_customers_fts MATCH ?)"
+        if narrow is None:
+            return found, (_phrase(term),)
+        return f"{found} AND instr(search, ?) > 0", (_phrase(narrow), term)
 
     def empty_tables(self, cursor: Any) -> None:
         # The search index first: emptying it is one statement, where the
@@ -250,6 +267,7 @@ class PostgresViews(ViewsSQL):
     """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
 
     postgres = True
+    _contains = "strpos(search, ?)"
     _words = TableWords(
         # Byte order: the same order as SQLite's, whatever the server's locale.
         text='TEXT COLLATE "C"',

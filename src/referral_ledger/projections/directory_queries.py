@@ -94,9 +94,9 @@ def _where(sql: ViewsSQL, which: CustomerFilter) -> tuple[str, list[object]]:
         where.append("tags LIKE ? ESCAPE '\\'")
         params.append(f"%\n{escape_like(which.tag)}\n%")
     if which.search:
-        clause, pattern = sql.customer_search(search_term(which.search, which.region))
+        clause, values = sql.customer_search(search_term(which.search, which.region))
         where.append(clause)
-        params.append(pattern)
+        params.extend(values)
     return " AND ".join(where), params
 
 
