@@ -117,14 +117,17 @@ def write_rows(ledger: Ledger, start: int, stop: int, batch: int = 10_000) -> No
     sql.refresh_statistics()
 
 
-def scenario_directory(url: Callable[[str], str], sizes: list[int]) -> list[dict[str, Any]]:
-    """p50/p99 of `customers(search=...)` per size; `url(name)` is a new store's URL."""
+def scenario_directory(
+    url: Callable[[str], str], sizes: list[int], *, bulk: bool = False
+) -> list[dict[str, Any]]:
+    """p50/p99 of `customers(search=...)` per size; `url(name)` is a new store's URL;
+    `bulk`: the rows are written by `write_rows`, not registered."""
     ledger = Ledger.open(url("directory"))
     results = []
     registered = 0
     for size in sizes:
         start = time.perf_counter()
-        register(ledger, registered, size)
+        (write_rows if bulk else register)(ledger, registered, size)
         ledger.catch_up_projections()
         load_s = time.perf_counter() - start
         registered = size
@@ -141,6 +144,7 @@ def scenario_directory(url: Callable[[str], str], sizes: list[int]) -> list[dict
         results.append(
             {
                 "customers": size,
+                "bulk_rows": bulk,
                 "load_and_project_s": load_s,
                 "p50_ms": statistics.median(every) * 1000,
                 "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,

@@ -957,6 +957,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cache-size", type=int, help="Ledger.open(cache_size=...) for the import scenarios"
     )
+    parser.add_argument(
+        "--directory-bulk",
+        action="store_true",
+        help="directory: write its rows straight into the table (no events; for 1M)",
+    )
     parser.add_argument("--child-bulk", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1010,7 +1015,7 @@ def main(argv: list[str] | None = None) -> None:
                 by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
-                    functools.partial(places.url, store), sizes
+                    functools.partial(places.url, store), sizes, bulk=args.directory_bulk
                 )
         finally:
             places.close()

@@ -84,6 +84,11 @@ class ViewsSQL(ABC):
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    def read(self, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of one read-only statement, on a connection of its own."""
+        with self.transaction(commit=False) as cursor:
+            return self.execute(cursor, text, params)
+
     def execute(self, cursor: Any, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run `text` (in `?`/`{p}` form); its rows, or [] if it has none."""
         cursor.execute(self.sql(text), params)
@@ -281,6 +286,14 @@ class PostgresViews(ViewsSQL):
 
     def sql(self, text: str) -> str:
         return super().sql(text).replace("?", "%s")
+
+    def read(self, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """One statement on an autocommit connection: its own snapshot, with
+        no BEGIN and ROLLBACK around it (three round trips became one; a
+        directory search over 1,000,000 customers was mostly round trips)."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(self.sql(text), params)
+            return list(cursor.fetchall())
 
     def lock_schema(self, cursor: Any) -> None:
         # Two processes opening a new schema at once would race on

@@ -56,12 +56,7 @@ def install(sql: ViewsSQL, version: int) -> None:
 
 def position(sql: ViewsSQL) -> int:
     """The log position the views reflect."""
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(
-            cursor,
-            "SELECT position FROM {p}rl_view_positions WHERE view_name = ?",
-            (VIEW_NAME,),
-        )
+    rows = sql.read("SELECT position FROM {p}rl_view_positions WHERE view_name = ?", (VIEW_NAME,))
     return int(rows[0]["position"])
 
 
