@@ -110,6 +110,26 @@ def test_search_matches_the_name_without_accents_or_the_email(
 # --- rows, filters, sorting, paging --------------------------------------------------
 
 
+def test_a_search_looked_up_by_its_digits_still_matches_the_whole_term(ledger: Ledger) -> None:
+    """A phone is looked up by its last 7 digits, and a term with a number by
+    the number (`directory_sql.narrower`); rows holding only that part are
+    not matches."""
+    same_tail = ledger.register_customer("Một", ["0975 500 600"], email="le12345@shop.vn")
+    ledger.register_customer("Hai", ["0905 500 600"], email="khach12345@other.vn")
+    three = ledger.register_customer("Ba", ["0912 000 003"], email="khach12345@shop.vn")
+    ledger.register_customer("Nguyễn 12345", ["0912 000 004"])
+    for term, expected in (
+        ("0975500600", [same_tail]),
+        ("+84 975 500 600", [same_tail]),
+        ("khach12345@shop", [three]),
+        ("nguyen 12345", [ledger.find_customer_by_phone("0912000004")]),
+        ("12345@shop", [same_tail, three]),
+    ):
+        found = sorted(row.customer_id for row in ledger.customers(search=term))
+        assert sorted(expected) == found, term  # type: ignore[type-var]
+        assert len(expected) == ledger.count_customers(search=term), term
+
+
 def test_a_row_shows_details_and_loyalty_standing(
     ledger: Ledger, shop: dict[str, UUID], clock: Clock
 ) -> None:
