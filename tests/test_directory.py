@@ -20,6 +20,7 @@ from referral_ledger import (
     ReferralProgram,
     Tier,
 )
+from referral_ledger.projections import dialects
 from support import Clock
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -377,3 +378,34 @@ def test_conversion_by_department_counts_its_members_only(ledger: Ledger) -> Non
     assert 3 == len(ledger.conversion_by_rep())
     with pytest.raises(InvalidInput, match="department"):
         ledger.conversion_by_rep(department=" ")
+
+
+@pytest.mark.postgres
+def test_postgres_finds_a_searchs_matches_before_ordering_them(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory's search query cannot be planned as a walk of the name
+    index testing each row (16 s over 1,000,000 customers): the matches are
+    found first, then ordered (a Sort in the plan). Read from the plan of the
+    query it sends, with bitmap and sequential scans off, so the planner is
+    tempted to walk the index."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    original = dialects.PostgresViews.read
+
+    def spy(self: dialects.PostgresViews, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        if "rl_customers" in text:
+            sent.append((self.sql(text), params))
+        return original(self, text, params)
+
+    monkeypatch.setattr(dialects.PostgresViews, "read", spy)
+    with Ledger.open(fresh_pg_url) as ledger:
+        for n in range(30):
+            ledger.register_customer(f"Nguyễn Văn {n}", [f"0912{n:06d}"])
+        assert 30 == len(ledger.customers(search="nguyen", limit=50))
+        query, params = sent[-1]
+        with ledger._views.sql.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + query, params)
+            plan = "\n".join(row["QUERY PLAN"] for row in cursor.fetchall())
+    assert "Sort Key: hits.name_key" in plan, plan
