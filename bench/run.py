@@ -20,7 +20,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
 6. ``directory`` customers(search=...) p50/p99 over N customers: names, phones,
-   emails (``bench/directory.py``; not run by default).
+   emails (``bench/directory.py``; not run by default). ``--directory-bulk``
+   writes the rows straight into the directory's table (for 1,000,000).
 7. ``chain``   the hash chain's cost: record_purchase one per transaction and
    import_purchases of the smallest size, on a chained store and on one written
    as before the chain (``without_chain``), interleaved in the same run. Not run
