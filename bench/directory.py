@@ -14,7 +14,9 @@ email, and a common surname (the worst case: a third of the customers match).
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -131,30 +133,43 @@ def scenario_directory(
         ledger.catch_up_projections()
         load_s = time.perf_counter() - start
         registered = size
-        searches = terms(size)
-        times: dict[str, list[float]] = {label: [] for label in searches}
-        found: dict[str, int] = {}
-        for _ in range(ROUNDS):
-            for label, term in searches.items():
-                start = time.perf_counter()
-                rows = ledger.customers(search=term, limit=50)
-                times[label].append(time.perf_counter() - start)
-                found[label] = len(rows)
-        every = sorted(t for ts in times.values() for t in ts)
-        results.append(
-            {
-                "customers": size,
-                "bulk_rows": bulk,
-                "load_and_project_s": load_s,
-                "p50_ms": statistics.median(every) * 1000,
-                "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,
-                "per_term_p50_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
-                "terms": searches,
-                "rows_found": found,
-            }
-        )
+        results.append({"customers": size, "bulk_rows": bulk, "load_and_project_s": load_s})
+        results[-1].update(measure(ledger, size))
     ledger.close()
     return results
+
+
+def measure(ledger: Ledger, size: int) -> dict[str, Any]:
+    """`ROUNDS` rounds of the searches over a directory of `size` customers."""
+    searches = terms(size)
+    times: dict[str, list[float]] = {label: [] for label in searches}
+    found: dict[str, int] = {}
+    for _ in range(ROUNDS):
+        for label, term in searches.items():
+            start = time.perf_counter()
+            rows = ledger.customers(search=term, limit=50)
+            times[label].append(time.perf_counter() - start)
+            found[label] = len(rows)
+    every = sorted(t for ts in times.values() for t in ts)
+    return {
+        "p50_ms": statistics.median(every) * 1000,
+        "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,
+        "per_term_p50_ms": {k: statistics.median(v) * 1000 for k, v in times.items()},
+        "terms": searches,
+        "rows_found": found,
+    }
+
+
+def main() -> None:
+    """Search a directory built before (by `write_rows` or `register`) again:
+    ``python bench/directory.py URL SIZE [--build]`` (``--build``: write its
+    rows first). Prints the figures as JSON."""
+    url, size = sys.argv[1], int(sys.argv[2])
+    with Ledger.open(url) as ledger:
+        if "--build" in sys.argv:
+            write_rows(ledger, 0, size)
+        figures = {"customers": size, "url": url.split("?")[0], **measure(ledger, size)}
+    print(json.dumps(figures, indent=1))
 
 
 def report_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[object]]]:
@@ -173,3 +188,7 @@ def report_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[obj
             ]
         )
     return header, rows
+
+
+if __name__ == "__main__":
+    main()
