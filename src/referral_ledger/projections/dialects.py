@@ -61,6 +61,8 @@ class ViewsSQL(ABC):
     postgres: ClassVar[bool]
     #: What the views' CREATE TABLE statements say in this dialect.
     _words: ClassVar[TableWords]
+    #: The events table's column of log positions.
+    log_position: ClassVar[str]
     #: "`search` contains the parameter", as a position (0: not found).
     _contains: ClassVar[str]
     #: Whether `customer_search` may use a search index (set at install).
@@ -184,6 +186,7 @@ class SQLiteViews(ViewsSQL):
     """SQLite: one writer at a time, statements run in-process."""
 
     postgres = False
+    log_position = "rowid"
     _contains = "instr(search, ?)"
     _words = TableWords(
         text="TEXT",
@@ -272,6 +275,7 @@ class PostgresViews(ViewsSQL):
     """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
 
     postgres = True
+    log_position = "notification_id"
     _contains = "strpos(search, ?)"
     _words = TableWords(
         # Byte order: the same order as SQLite's, whatever the server's locale.

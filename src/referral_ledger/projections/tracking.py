@@ -60,6 +60,17 @@ def position(sql: ViewsSQL) -> int:
     return int(rows[0]["position"])
 
 
+def position_and_head(sql: ViewsSQL, events: str) -> tuple[int, int]:
+    """The views' position and the log's newest position (0: empty), in one
+    statement: the views in the events' own database (table `events`)."""
+    rows = sql.read(
+        f"SELECT position, (SELECT MAX({sql.log_position}) FROM {{p}}{events}) AS head "
+        "FROM {p}rl_view_positions WHERE view_name = ?",
+        (VIEW_NAME,),
+    )
+    return int(rows[0]["position"]), int(rows[0]["head"] or 0)
+
+
 def advance(sql: ViewsSQL, cursor: Any, position: int, upto: int) -> None:
     """Move the views from `position` to `upto`, or raise `Superseded`."""
     # First statement of the transaction, and a write: SQLite takes the
