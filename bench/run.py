@@ -20,7 +20,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
    replaying all its events.
 5. ``search``  lead_table(search=...) p50/p99 over N leads, accent-insensitive.
 6. ``directory`` customers(search=...) p50/p99 over N customers: names, phones,
-   emails (``bench/directory.py``; not run by default).
+   emails (``bench/directory.py``; not run by default). ``--directory-bulk``
+   writes the rows straight into the directory's table (for 1,000,000).
 7. ``chain``   the hash chain's cost: record_purchase one per transaction and
    import_purchases of the smallest size, on a chained store and on one written
    as before the chain (``without_chain``), interleaved in the same run. Not run
@@ -957,6 +958,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cache-size", type=int, help="Ledger.open(cache_size=...) for the import scenarios"
     )
+    parser.add_argument(
+        "--directory-bulk",
+        action="store_true",
+        help="directory: write its rows straight into the table (no events; for 1M)",
+    )
     parser.add_argument("--child-bulk", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1010,7 +1016,7 @@ def main(argv: list[str] | None = None) -> None:
                 by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
-                    functools.partial(places.url, store), sizes
+                    functools.partial(places.url, store), sizes, bulk=args.directory_bulk
                 )
         finally:
             places.close()

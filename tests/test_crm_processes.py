@@ -12,6 +12,7 @@ others so their commands collide.
 from __future__ import annotations
 
 import multiprocessing
+import time
 import traceback
 from collections import Counter
 from typing import Any
@@ -28,6 +29,7 @@ FAIRNESS_PROCESSES = 3
 PER_PROCESS = 100
 EMAIL_PROCESSES = 4
 EMAIL_ROUNDS = 3
+CONFIGURE_ROUNDS = 4
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -69,6 +71,39 @@ def register_same_email(url: str, worker: int, barrier: Any, results: Any) -> No
                     outcome.append("duplicate")
                 else:
                     outcome.append(str(customer))
+        results.put({"worker": worker, "outcome": outcome})
+    except BaseException:
+        barrier.abort()
+        results.put({"worker": worker, "error": traceback.format_exc()})
+
+
+def configure_or_register(url: str, worker: int, barrier: Any, results: Any) -> None:
+    """Worker 0 makes email unique each round (and plain again after it); the
+    others each register a customer with that round's email, after a pause
+    that differs by worker and round, so they land before, during and after."""
+    try:
+        outcome: list[str] = []
+        with Ledger.open(url) as ledger:
+            for n in range(CONFIGURE_ROUNDS):
+                barrier.wait(BARRIER_TIMEOUT)
+                try:
+                    if worker == 0:
+                        ledger.configure_customer_fields(
+                            required={"name", "phones"}, unique={"phones", "email"}
+                        )
+                    else:
+                        time.sleep(0.01 * ((worker * 7 + n * 3) % 10))
+                        ledger.register_customer(
+                            f"Khách {worker}-{n}", [f"0986{worker:03d}{n:03d}"],
+                            email=f"round{n}@shop.vn",
+                        )  # fmt: skip
+                except DuplicateValue:
+                    outcome.append("duplicate")
+                else:
+                    outcome.append("done")
+                barrier.wait(BARRIER_TIMEOUT)
+                if worker == 0:  # plain again, with no one registering
+                    ledger.configure_customer_fields(required={"name", "phones"}, unique={"phones"})
         results.put({"worker": worker, "outcome": outcome})
     except BaseException:
         barrier.abort()
@@ -146,3 +181,19 @@ def test_a_unique_email_from_several_processes_goes_to_one_customer(shared_url: 
                 ledger.find_customer_by_phone(f"0987{w:03d}{n:03d}") for w in range(EMAIL_PROCESSES)
             ]
             assert [winners[0]] == [str(c) for c in registered if c is not None]
+
+
+def test_making_email_unique_while_processes_register_it_leaves_no_shared_email(
+    shared_url: str,
+) -> None:
+    """One process makes email unique while 3 others register that email: when
+    the configuration held, exactly one customer holds the email; when it was
+    refused, customers did share it (the refusal was true)."""
+    results = race(shared_url, configure_or_register, EMAIL_PROCESSES)
+    with Ledger.open(shared_url) as ledger:
+        rows = ledger.customers(limit=1000)
+        for n in range(CONFIGURE_ROUNDS):
+            holders = [r.customer_id for r in rows if r.email == f"round{n}@shop.vn"]
+            configured = results[0]["outcome"][n] == "done"
+            outcomes = [r["outcome"][n] for r in results]
+            assert (len(holders) <= 1) if configured else (len(holders) >= 2), (n, outcomes)

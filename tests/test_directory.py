@@ -20,6 +20,7 @@ from referral_ledger import (
     ReferralProgram,
     Tier,
 )
+from referral_ledger.projections import dialects
 from support import Clock
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -108,6 +109,26 @@ def test_search_matches_the_name_without_accents_or_the_email(
 
 
 # --- rows, filters, sorting, paging --------------------------------------------------
+
+
+def test_a_search_looked_up_by_its_digits_still_matches_the_whole_term(ledger: Ledger) -> None:
+    """A phone is looked up by its last 7 digits, and a term with a number by
+    the number (`directory_sql.narrower`); rows holding only that part are
+    not matches."""
+    same_tail = ledger.register_customer("Một", ["0975 500 600"], email="le12345@shop.vn")
+    ledger.register_customer("Hai", ["0905 500 600"], email="khach12345@other.vn")
+    three = ledger.register_customer("Ba", ["0912 000 003"], email="khach12345@shop.vn")
+    ledger.register_customer("Nguyễn 12345", ["0912 000 004"])
+    for term, expected in (
+        ("0975500600", [same_tail]),
+        ("+84 975 500 600", [same_tail]),
+        ("khach12345@shop", [three]),
+        ("nguyen 12345", [ledger.find_customer_by_phone("0912000004")]),
+        ("12345@shop", [same_tail, three]),
+    ):
+        found = sorted(row.customer_id for row in ledger.customers(search=term))
+        assert sorted(expected) == found, term  # type: ignore[type-var]
+        assert len(expected) == ledger.count_customers(search=term), term
 
 
 def test_a_row_shows_details_and_loyalty_standing(
@@ -357,3 +378,34 @@ def test_conversion_by_department_counts_its_members_only(ledger: Ledger) -> Non
     assert 3 == len(ledger.conversion_by_rep())
     with pytest.raises(InvalidInput, match="department"):
         ledger.conversion_by_rep(department=" ")
+
+
+@pytest.mark.postgres
+def test_postgres_finds_a_searchs_matches_before_ordering_them(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory's search query cannot be planned as a walk of the name
+    index testing each row (16 s over 1,000,000 customers): the matches are
+    found first, then ordered (a Sort in the plan). Read from the plan of the
+    query it sends, with bitmap and sequential scans off, so the planner is
+    tempted to walk the index."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    original = dialects.PostgresViews.read
+
+    def spy(self: dialects.PostgresViews, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        if "rl_customers" in text:
+            sent.append((self.sql(text), params))
+        return original(self, text, params)
+
+    monkeypatch.setattr(dialects.PostgresViews, "read", spy)
+    with Ledger.open(fresh_pg_url) as ledger:
+        for n in range(30):
+            ledger.register_customer(f"Nguyễn Văn {n}", [f"0912{n:06d}"])
+        assert 30 == len(ledger.customers(search="nguyen", limit=50))
+        query, params = sent[-1]
+        with ledger._views.sql.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + query, params)
+            plan = "\n".join(row["QUERY PLAN"] for row in cursor.fetchall())
+    assert "Sort Key: hits.name_key" in plan, plan

@@ -176,6 +176,9 @@ class DirectoryMachine(RuleBasedStateMachine):
         model = self.model[customer]
         for field, value in changes.items():
             setattr(model, "staff" if field == "assigned_staff" else field, value)
+        if "tags" in changes:
+            # A default tag typed by its display name is kept by its key.
+            model.tags = frozenset(tag_key(t) for t in changes["tags"])
 
     @rule(
         customer=customers,

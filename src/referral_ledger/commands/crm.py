@@ -22,7 +22,7 @@ from referral_ledger.aggregates.customer_settings import (
     evolve_sources,
 )
 from referral_ledger.aggregates.staff import STAFF_DIRECTORY, StaffMember, evolve_staff
-from referral_ledger.commands.base import LedgerBase
+from referral_ledger.commands.unique_values import UniqueValues
 from referral_ledger.errors import InvalidInput
 from referral_ledger.policies import assignment as rules
 from referral_ledger.policies import field_settings
@@ -38,7 +38,7 @@ from referral_ledger.values import (
 )
 
 
-class CrmCommands(LedgerBase):
+class CrmCommands(UniqueValues):
     """Staff, owner-assignment rules, customer field settings and sources."""
 
     # --- staff ---------------------------------------------------------------
@@ -175,15 +175,22 @@ class CrmCommands(LedgerBase):
         Fields: name, phones, email, group, source, social_page, external_id,
         addresses, assigned_staff; `name` is always required. A registration
         or edit missing a required field raises `InvalidInput`; a value of a
-        unique field another customer holds raises `DuplicateValue`. Values
-        recorded before a field was made unique hold no claim.
+        unique field another customer holds raises `DuplicateValue`.
+
+        Making a field unique claims the values customers hold already; if two
+        customers share one, it raises `DuplicateValue` naming them and the
+        value, and records nothing (see `commands/unique_values.py`).
         """
         settings = field_settings.parse_settings(required, unique)
         when = self._business_time(at)
 
         def decide(unit: UnitOfWork) -> None:
             record = unit.load(FIELD_SETTINGS, evolve_field_settings)
-            unit.record(customer_settings.configure(record, settings, unit.now, when))
+            events = customer_settings.configure(record, settings, unit.now, when)
+            if events:
+                before = record.settings if record else DEFAULT_SETTINGS
+                unit.record(events)
+                self._claim_held_values(unit, before, settings)
 
         self._store.run(decide)
 

@@ -18,6 +18,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates import claims
+from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates.assignment import (
     RULE_BOOK,
     TURN_KIND,
@@ -53,7 +54,11 @@ class CrmSteps(LedgerBase):
     """Field settings and owner assignment, as steps of the customer commands."""
 
     def _field_settings(self, unit: UnitOfWork) -> FieldSettings:
+        """The settings in force; the unit saves only if they still are (a
+        field made unique meanwhile has its values claimed, and this unit's
+        must be too: it is decided again)."""
         record = unit.load(FIELD_SETTINGS, evolve_field_settings)
+        unit.guard(FIELD_SETTINGS)
         return record.settings if record else DEFAULT_SETTINGS
 
     def _unique_claims(
@@ -78,6 +83,12 @@ class CrmSteps(LedgerBase):
                 record_id = self._claim_id(kind, value)
                 claim = unit.load(record_id, claims.evolve_claim)
                 others = claim.others(customer_id) if claim else ()
+                for stale in [o for o in others if not self._holds(unit, o, field, value)]:
+                    # Claimed while the field was unique once, and changed
+                    # while it was not (nothing released it then): free.
+                    unit.record(claims.release(kind, claim, stale, unit.now))
+                    claim = unit.load(record_id, claims.evolve_claim)
+                    others = claim.others(customer_id) if claim else ()
                 if others:
                     raise DuplicateValue(
                         f"{field} {getattr(after, field)!r} already belongs to customer {others[0]}"
@@ -89,6 +100,11 @@ class CrmSteps(LedgerBase):
                 claim = unit.load(self._claim_id(kind, value), claims.evolve_claim)
                 events += claims.release(kind, claim, customer_id, unit.now)
         return events
+
+    def _holds(self, unit: UnitOfWork, customer_id: UUID, field: str, value: str) -> bool:
+        """Whether the customer holds `value` of `field` now."""
+        record = unit.load(customer_id, customers.evolve_customer)
+        return record is not None and value in unique_keys(field, record)
 
     def _assignment(
         self,

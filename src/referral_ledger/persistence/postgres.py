@@ -73,7 +73,7 @@ from referral_ledger.persistence.errors import (
     connection_lost,
     retry_reads,
 )
-from referral_ledger.persistence.stamped import command_id_of, stamp
+from referral_ledger.persistence.stamped import check_guards, command_id_of, guards_of, stamp
 
 #: The column holding the id of the command attempt that wrote a transaction.
 COMMAND_COLUMN: Final = "command_id"
@@ -159,6 +159,13 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
             "COPY {schema}.{events} "
             "(originator_id, originator_version, topic, state, {command}, {link}) "
             "FROM STDIN (FORMAT BINARY)"
+        ).format(**names)
+        self.select_version = SQL(
+            "SELECT MAX(originator_version) AS v FROM {schema}.{events} WHERE originator_id = %s"
+        ).format(**names)
+        self.select_recorded_after = SQL(
+            "SELECT 1 AS found FROM {schema}.{events} "
+            "WHERE notification_id > %s AND topic = ANY(%s) LIMIT 1"
         ).format(**names)
         self.sql_create_statements += [
             SQL(statement).format(**names)
@@ -258,6 +265,7 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
                 pass  # to the result of the last statement, the read
             head = curs.fetchone()
             stamp(stored_events)  # under the lock: the recording time (before the links)
+            self._check_guards(curs, stored_events)
             command = command_id_of(stored_events)
             previous = chain_hash_of(None if head is None else head["link"])
             links = self.chain.links(previous, stored_events)
@@ -272,6 +280,7 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
             self._lock_table(curs)
             self._notify_channel(curs)
             stamp(stored_events)  # under the lock: the recording time
+            self._check_guards(curs, stored_events)
             command = command_id_of(stored_events)
             with curs.copy(self.copy_statement) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea", "uuid"])
@@ -280,6 +289,22 @@ class CopyPostgresProcessRecorder(PostgresProcessRecorder):
                         (e.originator_id, e.originator_version, e.topic, e.state, command)
                     )
                     command = None  # only the first row: one is proof of all
+
+    def _check_guards(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """The reads the command rests on, checked under the table lock (stamped.py)."""
+        guards = guards_of(stored_events)
+        if not guards:
+            return
+
+        def version_of(record_id: UUID) -> int:
+            curs.execute(self.select_version, (record_id,), prepare=True)
+            return int(curs.fetchone()["v"] or 0)
+
+        def recorded_after(position: int, topics: tuple[str, ...]) -> bool:
+            curs.execute(self.select_recorded_after, (position, list(topics)), prepare=True)
+            return curs.fetchone() is not None
+
+        check_guards(guards, version_of, recorded_after)
 
     @retry_reads
     def command_at(self, originator_id: UUID, originator_version: int) -> UUID | None:

@@ -71,7 +71,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from referral_ledger.chain import ChainHead, EventChain, StoredRow, chain_hash_of
 from referral_ledger.persistence.errors import StoreUnavailable
-from referral_ledger.persistence.stamped import StampedEvents
+from referral_ledger.persistence.stamped import StampedEvents, check_guards
 
 #: The links of the hash chain, by log position.
 CHAIN_TABLE: Final = "event_chain"
@@ -162,6 +162,7 @@ class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
             # write does): the events' recording time is read under it.
             c.execute(self.take_write_lock_statement)
             stored_events.stamp()
+            self._check_guards(c, stored_events)
         params = [
             (
                 e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id,
@@ -187,6 +188,27 @@ class BulkSQLiteProcessRecorder(SQLiteProcessRecorder):
         if tracking is not None:
             self._insert_tracking(c, tracking)
         return ids
+
+    def _check_guards(self, c: SQLiteCursor, stored_events: StampedEvents) -> None:
+        """The reads the command rests on, checked under the write lock (stamped.py)."""
+        table = self.events_table_name
+
+        def version_of(record_id: UUID) -> int:
+            c.execute(
+                f"SELECT MAX(originator_version) FROM {table} WHERE originator_id = ?",
+                (record_id.hex,),
+            )
+            return int(c.fetchone()[0] or 0)
+
+        def recorded_after(position: int, topics: tuple[str, ...]) -> bool:
+            marks = ", ".join("?" for _ in topics)
+            c.execute(
+                f"SELECT 1 FROM {table} WHERE rowid > ? AND topic IN ({marks}) LIMIT 1",
+                (position, *topics),
+            )
+            return c.fetchone() is not None
+
+        check_guards(stored_events.guards, version_of, recorded_after)
 
     @property
     def _last_id_and_link(self) -> str:

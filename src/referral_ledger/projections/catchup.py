@@ -53,17 +53,24 @@ def catch_up(
     store: Store,
     batch_size: int = 1000,
     progress: Progress | None = None,
+    events_table: str | None = None,
 ) -> int:
     """Fold every event recorded since the views' position; returns how many.
 
-    `progress(position, last_position)` is called after each batch.
+    `progress(position, last_position)` is called after each batch. `events_table`:
+    the events table, when the views are in its database; then the views'
+    position and the log's end are read in one statement (every query checks
+    them first: one round trip of its three on PostgreSQL).
     """
     processed = 0
     known = Known()
     while True:
-        position = tracking.position(sql)
+        if events_table is None:
+            position = tracking.position(sql)
+            stop = store.last_position()
+        else:
+            position, stop = tracking.position_and_head(sql, events_table)
         known.valid_at(position)
-        stop = store.last_position()
         if position >= stop:
             if processed >= ANALYZE_AFTER:
                 sql.refresh_statistics()

@@ -1,10 +1,11 @@
-"""The views' SQL, per database: SQLite (also the in-memory store) and PostgreSQL.
+"""The views' SQL mechanics, per database: SQLite (also the in-memory store) and PostgreSQL.
 
 Everything that differs between the two is here, behind `ViewsSQL`: the
-placeholder and schema prefix, the tables' DDL options, the lock that
-serialises creating them, PostgreSQL's trigram index and statistics, how
-the tables are emptied, and how rows are read and written in bulk. The
-catch-up, the tracking and the queries are written once against it.
+placeholder and schema prefix, the words the tables' DDL takes, the lock
+that serialises creating them, the search indexes each has, statistics,
+how the tables are emptied, and how rows are read and written in bulk. The
+catch-up, the tracking and the queries are written once against it; the
+statements of each view are in `view_tables.py` and `directory_sql.py`.
 Statements are written with `?` placeholders and `{p}` before a table name
 (the schema on PostgreSQL); `sql()` turns them into the dialect's own.
 """
@@ -17,54 +18,25 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
+from referral_ledger.projections import view_tables
 from referral_ledger.projections.directory_sql import (
     CUSTOMER_CONFLICT,
     CUSTOMER_FILL,
-    CUSTOMER_INDEXES,
     SQLITE_CUSTOMER_SEARCH,
     escape_like,
+    narrower,
 )
 from referral_ledger.projections.rows import CUSTOMER_COLUMNS, LEAD_COLUMNS
-
-#: The views' tables (the position table is the tracking's, and outlives
-#: them); SQLite's search index of the directory is a table of its own.
-VIEW_TABLES: Final = (
-    "rl_leads",
-    "rl_revenue",
-    "rl_customers",
-    "rl_customers_fts",
-    "rl_campaign_points",
+from referral_ledger.projections.view_tables import (
+    LEAD_CONFLICT,
+    REVENUE_COLUMNS,
+    REVENUE_CONFLICT,
+    REVENUE_FILL,
+    STANDING_COLUMNS,
+    STANDING_CONFLICT,
+    TableWords,
 )
 
-#: Plain indexes for the filters and the common sorts; each ends with the
-#: tie-breakers, so a page in that order can be read off the index.
-_LEAD_INDEXES: Final = {
-    "submitted": "submitted_at, referral_id",
-    "updated": "updated_at, submitted_at, referral_id",
-    "status": "status_rank, submitted_at, referral_id",
-    "program": "program, submitted_at, referral_id",
-    "name": "name_key, submitted_at, referral_id",
-    "business": "business_key, submitted_at, referral_id",
-    "rep": "rep, submitted_at",
-}
-_LEAD_CONFLICT: Final = "ON CONFLICT (referral_id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in LEAD_COLUMNS[1:]
-)
-_REVENUE_COLUMNS: Final = ("customer_id", "revenue")
-_REVENUE_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET revenue = excluded.revenue"
-_STANDING_COLUMNS: Final = ("campaign_id", "customer_id", "points", "reached")
-_STANDING_CONFLICT: Final = (
-    "ON CONFLICT (campaign_id, customer_id) DO UPDATE SET "
-    "points = excluded.points, reached = excluded.reached"
-)
-
-#: PostgreSQL leaves room in each page of the revenue table, so updating a
-#: customer's revenue (every purchase) writes the new row version in the same
-#: page and no index entry (a HOT update), and later reads prune the old
-#: versions. Full pages (the default) make every update a new index entry and
-#: leave a dead row behind, until a vacuum: a rebuild that updates each
-#: customer's row many times got slower as it went (and the table 4x bigger).
-_REVENUE_FILL: Final = "fillfactor = 50"
 #: The array type each non-text column is sent as to PostgreSQL's `unnest`.
 _PG_ARRAY_TYPES: Final = {
     "status_rank": "integer[]",
@@ -87,15 +59,12 @@ class ViewsSQL(ABC):
 
     #: True on PostgreSQL (the catch-up and queries do not need to know).
     postgres: ClassVar[bool]
-    #: The column type of text values.
-    _text: ClassVar[str]
-    #: What follows the revenue table's column list in its CREATE TABLE.
-    _revenue_storage: ClassVar[str]
-    #: The directory's key column(s): SQLite's search index needs a stable
-    #: integer row number as well.
-    _customer_key: ClassVar[str]
-    #: What follows the directory's column list in its CREATE TABLE.
-    _customer_storage: ClassVar[str]
+    #: What the views' CREATE TABLE statements say in this dialect.
+    _words: ClassVar[TableWords]
+    #: The events table's column of log positions.
+    log_position: ClassVar[str]
+    #: "`search` contains the parameter", as a position (0: not found).
+    _contains: ClassVar[str]
     #: Whether `customer_search` may use a search index (set at install).
     customer_index = False
 
@@ -117,6 +86,11 @@ class ViewsSQL(ABC):
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    def read(self, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of one read-only statement, on a connection of its own."""
+        with self.transaction(commit=False) as cursor:
+            return self.execute(cursor, text, params)
+
     def execute(self, cursor: Any, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run `text` (in `?`/`{p}` form); its rows, or [] if it has none."""
         cursor.execute(self.sql(text), params)
@@ -129,46 +103,20 @@ class ViewsSQL(ABC):
 
     def table_statements(self) -> list[str]:
         """CREATE TABLE and CREATE INDEX of the views (IF NOT EXISTS)."""
-        text = self._text
-        return [
-            "CREATE TABLE IF NOT EXISTS {p}rl_leads ("
-            f"referral_id {text} PRIMARY KEY, referrer_id {text} NOT NULL, "
-            f"name {text} NOT NULL, phone {text} NOT NULL, email {text}, "
-            f"business_name {text}, website {text}, industry {text} NOT NULL, "
-            f"program {text} NOT NULL, status {text} NOT NULL, status_rank INTEGER NOT NULL, "
-            f"rep {text}, submitted_at {text} NOT NULL, updated_at {text} NOT NULL, "
-            "sales_assistance INTEGER NOT NULL, contacted INTEGER NOT NULL, "
-            f"plan {text}, reward {text}, rewarded_at {text}, referred_customer_id {text}, "
-            f"search {text} NOT NULL, name_key {text} NOT NULL, business_key {text} NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS rl_leads_referrer ON {p}rl_leads (referrer_id, status)",
-            *(
-                f"CREATE INDEX IF NOT EXISTS rl_leads_{name} ON {{p}}rl_leads ({columns})"
-                for name, columns in _LEAD_INDEXES.items()
-            ),
-            "CREATE TABLE IF NOT EXISTS {p}rl_revenue ("
-            f"customer_id {text} PRIMARY KEY, revenue TEXT NOT NULL){self._revenue_storage}",
-            "CREATE TABLE IF NOT EXISTS {p}rl_campaign_points ("
-            f"campaign_id {text} NOT NULL, customer_id {text} NOT NULL, "
-            "points BIGINT NOT NULL, reached BIGINT NOT NULL, "
-            "PRIMARY KEY (campaign_id, customer_id))",
-            "CREATE INDEX IF NOT EXISTS rl_campaign_points_rank "
-            "ON {p}rl_campaign_points (campaign_id, points DESC, reached)",
-            f"CREATE TABLE IF NOT EXISTS {{p}}rl_customers ({self._customer_key}, "
-            f"name {text} NOT NULL, phones {text} NOT NULL, email {text}, "
-            f"customer_group {text}, tags {text} NOT NULL, level {text}, source {text}, "
-            f"assigned_staff {text}, purchase_count BIGINT NOT NULL, balance BIGINT NOT NULL, "
-            f"registered_at {text} NOT NULL, name_key {text} NOT NULL, search {text} NOT NULL)"
-            f"{self._customer_storage}",
-            *(
-                f"CREATE INDEX IF NOT EXISTS rl_customers_{name} ON {{p}}rl_customers ({columns})"
-                for name, columns in CUSTOMER_INDEXES.items()
-            ),
-        ]
+        return view_tables.table_statements(self._words)
 
-    def customer_search(self, term: str) -> tuple[str, str]:
+    def customer_search(self, term: str) -> tuple[str, tuple[str, ...]]:
         """A condition on the directory for "`search` contains `term`", and
-        its parameter."""
-        return "search LIKE ? ESCAPE '\\'", f"%{escape_like(term)}%"
+        its parameters."""
+        narrow = narrower(term)
+        if narrow is None:
+            return "search LIKE ? ESCAPE '\\'", (f"%{escape_like(term)}%",)
+        # The index finds the narrower part; the whole term is checked on
+        # those rows only (`strpos`: a test no index is planned for).
+        return (
+            f"search LIKE ? ESCAPE '\\' AND {self._contains} > 0",
+            (f"%{escape_like(narrow)}%", term),
+        )
 
     @abstractmethod
     def lock_schema(self, cursor: Any) -> None:
@@ -194,7 +142,7 @@ class ViewsSQL(ABC):
 
     def write_leads(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert or update lead rows (`LEAD_COLUMNS` values, distinct keys)."""
-        self._upsert(cursor, "rl_leads", LEAD_COLUMNS, _LEAD_CONFLICT, rows)
+        self._upsert(cursor, "rl_leads", LEAD_COLUMNS, LEAD_CONFLICT, rows)
 
     def write_customers(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert or update directory rows (`CUSTOMER_COLUMNS` values, distinct keys)."""
@@ -206,14 +154,14 @@ class ViewsSQL(ABC):
 
     def write_standings(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert or update leaderboard rows (distinct (campaign, customer) keys)."""
-        self._upsert(cursor, "rl_campaign_points", _STANDING_COLUMNS, _STANDING_CONFLICT, rows)
+        self._upsert(cursor, "rl_campaign_points", STANDING_COLUMNS, STANDING_CONFLICT, rows)
 
     def _upsert_revenue(self, cursor: Any, revenue: dict[str, Decimal]) -> None:
         self._upsert(
             cursor,
             "rl_revenue",
-            _REVENUE_COLUMNS,
-            _REVENUE_CONFLICT,
+            REVENUE_COLUMNS,
+            REVENUE_CONFLICT,
             [(customer, str(amount)) for customer, amount in revenue.items()],
         )
 
@@ -229,14 +177,23 @@ class ViewsSQL(ABC):
         """Insert or update `rows` (distinct keys) of `table`."""
 
 
+def _phrase(term: str) -> str:
+    """`term` as an FTS5 phrase: the texts holding it."""
+    return '"' + term.replace('"', '""') + '"'
+
+
 class SQLiteViews(ViewsSQL):
     """SQLite: one writer at a time, statements run in-process."""
 
     postgres = False
-    _text = "TEXT"
-    _revenue_storage = ""
-    _customer_key = "row_no INTEGER PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE"
-    _customer_storage = ""
+    log_position = "rowid"
+    _contains = "instr(search, ?)"
+    _words = TableWords(
+        text="TEXT",
+        revenue_storage="",
+        customer_key="row_no INTEGER PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE",
+        customer_storage="",
+    )
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, "")
@@ -257,18 +214,18 @@ class SQLiteViews(ViewsSQL):
         else:
             self.customer_index = True
 
-    def customer_search(self, term: str) -> tuple[str, str]:
+    def customer_search(self, term: str) -> tuple[str, tuple[str, ...]]:
         # A phrase of trigrams matches exactly the texts holding `term` (3
         # characters or more; shorter ones scan). Not `LIKE`: FTS5 checks
         # each row a LIKE finds against the text again (4x slower), and an
         # `ESCAPE` clause keeps it from using the index at all (a scan).
         if not self.customer_index or len(term) < 3:
             return super().customer_search(term)
-        phrase = '"' + term.replace('"', '""') + '"'
-        return (
-            "row_no IN (SELECT rowid FROM rl_customers_fts WHERE rl_customers_fts MATCH ?)",
-            phrase,
-        )
+        narrow = narrower(term)
+        found = "row_no IN (SELECT rowid FROM rl_customers_fts WHERE rl_customers_fts MATCH ?)"
+        if narrow is None:
+            return found, (_phrase(term),)
+        return f"{found} AND instr(search, ?) > 0", (_phrase(narrow), term)
 
     def empty_tables(self, cursor: Any) -> None:
         # The search index first: emptying it is one statement, where the
@@ -318,17 +275,29 @@ class PostgresViews(ViewsSQL):
     """PostgreSQL: the ledger's schema, arrays instead of one statement per row."""
 
     postgres = True
-    # Byte order: the same order as SQLite's, whatever the server's locale.
-    _text = 'TEXT COLLATE "C"'
-    _revenue_storage = f" WITH ({_REVENUE_FILL})"
-    _customer_key = 'customer_id TEXT COLLATE "C" PRIMARY KEY'
-    _customer_storage = f" WITH ({CUSTOMER_FILL})"
+    log_position = "notification_id"
+    _contains = "strpos(search, ?)"
+    _words = TableWords(
+        # Byte order: the same order as SQLite's, whatever the server's locale.
+        text='TEXT COLLATE "C"',
+        revenue_storage=f" WITH ({REVENUE_FILL})",
+        customer_key='customer_id TEXT COLLATE "C" PRIMARY KEY',
+        customer_storage=f" WITH ({CUSTOMER_FILL})",
+    )
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, f'"{datastore.schema}".')
 
     def sql(self, text: str) -> str:
         return super().sql(text).replace("?", "%s")
+
+    def read(self, text: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """One statement on an autocommit connection: its own snapshot, with
+        no BEGIN and ROLLBACK around it (three round trips became one; a
+        directory search over 1,000,000 customers was mostly round trips)."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(self.sql(text), params)
+            return list(cursor.fetchall())
 
     def lock_schema(self, cursor: Any) -> None:
         # Two processes opening a new schema at once would race on
@@ -355,23 +324,8 @@ class PostgresViews(ViewsSQL):
             "FROM pg_extension WHERE extname = 'pg_trgm'",
         )
         if found:
-            namespace = found[0]["namespace"]
-            self._try(
-                cursor,
-                "CREATE INDEX IF NOT EXISTS rl_leads_search ON {p}rl_leads "
-                f"USING gin (search {namespace}.gin_trgm_ops)",
-            )
-            # Without GIN's pending list: its unsorted entries are scanned by
-            # every search until a vacuum merges them, and a server with
-            # autovacuum off (or behind) made a one-customer search 17 ms
-            # over 10,000 customers. Inserts pay instead, once per customer
-            # (a purchase leaves the text as it was: a HOT update, see
-            # `CUSTOMER_FILL`).
-            self._try(
-                cursor,
-                "CREATE INDEX IF NOT EXISTS rl_customers_search ON {p}rl_customers "
-                f"USING gin (search {namespace}.gin_trgm_ops) WITH (fastupdate = off)",
-            )
+            for statement in view_tables.pg_search_indexes(found[0]["namespace"]):
+                self._try(cursor, statement)
 
     def _try(self, cursor: Any, statement: str) -> bool:
         """Run `statement` in a savepoint; on failure undo it and go on."""
@@ -390,7 +344,7 @@ class PostgresViews(ViewsSQL):
             cursor, "TRUNCATE {p}rl_leads, {p}rl_revenue, {p}rl_customers, {p}rl_campaign_points"
         )
         # Tables made before the setting get it too (it applies to new pages).
-        self.execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({_REVENUE_FILL})")
+        self.execute(cursor, f"ALTER TABLE {{p}}rl_revenue SET ({REVENUE_FILL})")
 
     def refresh_statistics(self) -> None:
         with self.transaction(commit=True) as cursor:

@@ -60,21 +60,25 @@ def customers(
         terms.insert(0, f"{column} IS NULL")
     if sort_by != "customer_id":
         terms.append("customer_id ASC")
-    query = (
-        f"SELECT * FROM {{p}}rl_customers WHERE {where} ORDER BY {', '.join(terms)} "
-        "LIMIT ? OFFSET ?"
-    )
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(cursor, query, (*params, limit, offset))
+    order = f"ORDER BY {', '.join(terms)} LIMIT ? OFFSET ?"
+    if sql.postgres and which.search and len(search_term(which.search, which.region)) >= 3:
+        # The matches first, then their order: PostgreSQL's planner, unable
+        # to tell how many rows a trigram search finds, walked the name
+        # index and tested every row on the way (16 s over 1,000,000
+        # customers for a name 1,667 of them share; 160 ms this way).
+        query = (
+            f"WITH hits AS MATERIALIZED (SELECT * FROM {{p}}rl_customers WHERE {where}) "
+            f"SELECT * FROM hits {order}"
+        )
+    else:
+        query = f"SELECT * FROM {{p}}rl_customers WHERE {where} {order}"
+    rows = sql.read(query, (*params, limit, offset))
     return [customer_from(row) for row in rows]
 
 
 def count_customers(sql: ViewsSQL, which: CustomerFilter) -> int:
     where, params = _where(sql, which)
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(
-            cursor, f"SELECT COUNT(*) AS n FROM {{p}}rl_customers WHERE {where}", tuple(params)
-        )
+    rows = sql.read(f"SELECT COUNT(*) AS n FROM {{p}}rl_customers WHERE {where}", tuple(params))
     return int(rows[0]["n"])
 
 
@@ -94,9 +98,9 @@ def _where(sql: ViewsSQL, which: CustomerFilter) -> tuple[str, list[object]]:
         where.append("tags LIKE ? ESCAPE '\\'")
         params.append(f"%\n{escape_like(which.tag)}\n%")
     if which.search:
-        clause, pattern = sql.customer_search(search_term(which.search, which.region))
+        clause, values = sql.customer_search(search_term(which.search, which.region))
         where.append(clause)
-        params.append(pattern)
+        params.extend(values)
     return " AND ".join(where), params
 
 

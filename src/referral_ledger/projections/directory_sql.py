@@ -6,6 +6,7 @@ the differences between the databases.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from referral_ledger.projections.rows import CUSTOMER_COLUMNS
@@ -26,6 +27,36 @@ CUSTOMER_CONFLICT: Final = "ON CONFLICT (customer_id) DO UPDATE SET " + ", ".joi
 #: Room in the directory's pages for the same reason as the revenue's: a
 #: purchase changes a customer's balance, no indexed column.
 CUSTOMER_FILL: Final = "fillfactor = 70"
+
+
+#: How many of a phone's last digits a search looks up in the index first.
+PHONE_TAIL: Final = 7
+#: The shortest run of digits inside a term that is looked up first.
+DIGIT_RUN: Final = 5
+_DIGIT_RUNS: Final = re.compile(r"[0-9]+")
+
+
+def narrower(term: str) -> str | None:
+    """A part of `term` the search index finds fewer rows for, when there is
+    one; the rows it finds are then checked for the whole term.
+
+    Digits are the rare part of what a shop types. A phone's leading digits
+    are shared by most customers (the country code and the carrier's
+    prefix: `849`, `090` are in every row's text), so a whole number's
+    trigrams include the index's longest lists, and reading them was a phone
+    search's whole cost (130 ms over 1,000,000 customers on SQLite); its
+    last 7 digits are spread evenly and find a handful of rows (1.5 ms).
+    Likewise the letters of a name or an email's domain are shared by many
+    customers, while a number in it (`khach500007@`) is nearly its own. Every
+    row holding the term holds the part: the results are the same.
+    """
+    if len(term) > PHONE_TAIL and term.isdigit():
+        return term[-PHONE_TAIL:]
+    runs = _DIGIT_RUNS.findall(term)
+    longest = max(runs, key=len, default="")
+    if len(longest) >= DIGIT_RUN and len(longest) < len(term):
+        return longest[-PHONE_TAIL:]
+    return None
 
 
 def escape_like(term: str) -> str:

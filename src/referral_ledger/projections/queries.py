@@ -65,8 +65,7 @@ def lead_table(
         terms.insert(0, f"{sort_by} IS NULL")
     order = ", ".join(terms)
     query = "SELECT * FROM {p}rl_leads WHERE " + where + f" ORDER BY {order} LIMIT ? OFFSET ?"
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(cursor, query, (*params, limit, offset))
+    rows = sql.read(query, (*params, limit, offset))
     return [lead_from(row) for row in rows]
 
 
@@ -80,10 +79,7 @@ def count_leads(
 ) -> int:
     """How many leads `lead_table` would page through with these filters."""
     where, params = _lead_where(status, program, search, region)
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(
-            cursor, "SELECT COUNT(*) AS n FROM {p}rl_leads WHERE " + where, tuple(params)
-        )
+    rows = sql.read("SELECT COUNT(*) AS n FROM {p}rl_leads WHERE " + where, tuple(params))
     return int(rows[0]["n"])
 
 

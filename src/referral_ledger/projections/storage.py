@@ -63,6 +63,10 @@ class ViewStore:
             datastore = recorder.datastore
             self.sql = PostgresViews(datastore) if store.is_postgres else SQLiteViews(datastore)
         tracking.install(self.sql, VIEW_VERSION)
+        #: The events table, when the views share its database (None: they do not).
+        self._events_table: str | None = (
+            None if in_memory else store.app.recorder.events_table_name  # type: ignore[attr-defined]
+        )
 
     def close(self) -> None:
         """Release a private in-memory database (the ledger's own is closed with it)."""
@@ -87,7 +91,9 @@ class ViewStore:
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Fold every event recorded since the views' position; returns how many."""
-        return catchup.catch_up(self.sql, self._log, self.store, batch_size, progress)
+        return catchup.catch_up(
+            self.sql, self._log, self.store, batch_size, progress, events_table=self._events_table
+        )
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the views and fold the whole log again; returns the events folded."""

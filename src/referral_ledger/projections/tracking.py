@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from referral_ledger.projections.dialects import VIEW_TABLES, ViewsSQL
+from referral_ledger.projections.dialects import ViewsSQL
+from referral_ledger.projections.view_tables import VIEW_TABLES
 
 VIEW_NAME: Final = "views"
 
@@ -55,13 +56,19 @@ def install(sql: ViewsSQL, version: int) -> None:
 
 def position(sql: ViewsSQL) -> int:
     """The log position the views reflect."""
-    with sql.transaction(commit=False) as cursor:
-        rows = sql.execute(
-            cursor,
-            "SELECT position FROM {p}rl_view_positions WHERE view_name = ?",
-            (VIEW_NAME,),
-        )
+    rows = sql.read("SELECT position FROM {p}rl_view_positions WHERE view_name = ?", (VIEW_NAME,))
     return int(rows[0]["position"])
+
+
+def position_and_head(sql: ViewsSQL, events: str) -> tuple[int, int]:
+    """The views' position and the log's newest position (0: empty), in one
+    statement: the views in the events' own database (table `events`)."""
+    rows = sql.read(
+        f"SELECT position, (SELECT MAX({sql.log_position}) FROM {{p}}{events}) AS head "
+        "FROM {p}rl_view_positions WHERE view_name = ?",
+        (VIEW_NAME,),
+    )
+    return int(rows[0]["position"]), int(rows[0]["head"] or 0)
 
 
 def advance(sql: ViewsSQL, cursor: Any, position: int, upto: int) -> None:

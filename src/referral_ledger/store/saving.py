@@ -82,7 +82,9 @@ class UnitWrite:
         self._unit = unit
         #: The events as stored: stamped with their recording time at each write.
         self.events: list[Event] = unit.pending
-        self.stored = StampedEvents(len(unit.pending), self._encode, uuid4())
+        self.stored = StampedEvents(
+            len(unit.pending), self._encode, uuid4(), guards=tuple(unit.guards)
+        )
 
     def _encode(self) -> list[StoredEvent]:
         # Called with the store's write lock held: the recording time is now.

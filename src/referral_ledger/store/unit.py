@@ -9,6 +9,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger.aggregates.base import Event, Evolve, State
+from referral_ledger.persistence.stamped import Guard, Quiet, Unmoved
 
 if TYPE_CHECKING:
     from referral_ledger.store.store import Store
@@ -51,6 +52,8 @@ class UnitOfWork:
         self._records: dict[UUID, _Record] = {}
         self.pending: list[Event] = []
         self.now = store.clock()
+        #: Reads the events rest on, checked when they are saved (persistence/stamped.py).
+        self.guards: list[Guard] = []
 
     def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """The current state of an aggregate (None if it has no events yet)."""
@@ -73,6 +76,19 @@ class UnitOfWork:
         if wanted:
             for aggregate_id, state in self._store.load_many(wanted).items():
                 held[aggregate_id] = _Record(state, wanted[aggregate_id])
+
+    def guard(self, aggregate_id: UUID) -> None:
+        """Save this unit's events only if `aggregate_id` (loaded) is still at
+        the version read: for a record the decision rests on but the unit
+        does not write (the field settings a registration obeyed)."""
+        guard = Unmoved(aggregate_id, self._records[aggregate_id].read)
+        if guard not in self.guards:
+            self.guards.append(guard)
+
+    def guard_quiet(self, position: int, topics: tuple[str, ...]) -> None:
+        """Save this unit's events only if no event of `topics` was recorded
+        after log position `position` (what the unit read from the log)."""
+        self.guards.append(Quiet(position, topics))
 
     def new(self, aggregate_id: UUID, evolve: Evolve[S]) -> None:
         """Declare a record this unit creates, without reading it first.
