@@ -59,13 +59,31 @@ def base_points(
     purchase: Purchase,
     program: LoyaltyProgram,
     group: str | None,
-    redeemed_value: Decimal = Decimal(0),
+    paid_otherwise: Decimal = Decimal(0),
 ) -> int:
-    """The points a purchase earns by the program alone (before campaign bonuses)."""
+    """The points a purchase earns by the program alone (before campaign bonuses).
+
+    `paid_otherwise`: what the sale did not pay in money (`checkout`'s
+    discounts and the value of the points redeemed), which earns nothing.
+    """
+    return rules.points_for(program, _eligible(purchase, program, group, paid_otherwise))
+
+
+def _eligible(
+    purchase: Purchase, program: LoyaltyProgram, group: str | None, paid_otherwise: Decimal
+) -> Decimal:
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
-    return rules.points_for(program, max(Decimal(0), EXACT.subtract(eligible, redeemed_value)))
+    return max(Decimal(0), EXACT.subtract(eligible, paid_otherwise))
+
+
+def paid_otherwise(
+    redeemed: tuple[int, Decimal], discounts: tuple[str | None, Decimal, Decimal]
+) -> Decimal:
+    """What a sale paid other than in money: the points' value and the discounts."""
+    _, voucher_discount, referral_discount = discounts
+    return EXACT.add(EXACT.add(redeemed[1], voucher_discount), referral_discount)
 
 
 def earn(
@@ -94,13 +112,10 @@ def earn(
     `discounts`: the voucher code used (`checkout`), its discount and the
     referral code's, which earn nothing either.
     """
-    eligible = rules.eligible_amount(
-        program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
-    )
     voucher, voucher_discount, referral_discount = discounts
-    off = EXACT.add(EXACT.add(redeemed[1], voucher_discount), referral_discount)
-    eligible = max(Decimal(0), EXACT.subtract(eligible, off))
-    points = rules.points_for(program, eligible) + sum(b.points for b in bonuses)
+    eligible = _eligible(purchase, program, group, paid_otherwise(redeemed, discounts))
+    bonus = sum(b.points for b in bonuses)
+    points = rules.points_for(program, eligible) + bonus
     rules.check_points_fit(
         program,
         purchase.amount,
@@ -142,6 +157,7 @@ def earn(
             redeemed=redeemed[0],
             redeemed_value=redeemed[1],
             campaigns=tuple(b.campaign_id for b in bonuses),
+            bonus=bonus,
             voucher=voucher,
             voucher_discount=voucher_discount,
             referral_discount=referral_discount,
