@@ -59,31 +59,26 @@ def base_points(
     purchase: Purchase,
     program: LoyaltyProgram,
     group: str | None,
-    paid_otherwise: Decimal = Decimal(0),
+    redeemed: tuple[int, Decimal] = (0, Decimal(0)),
+    discounts: tuple[str | None, Decimal, Decimal] = (None, Decimal(0), Decimal(0)),
 ) -> int:
-    """The points a purchase earns by the program alone (before campaign bonuses).
-
-    `paid_otherwise`: what the sale did not pay in money (`checkout`'s
-    discounts and the value of the points redeemed), which earns nothing.
-    """
-    return rules.points_for(program, _eligible(purchase, program, group, paid_otherwise))
+    """The points a purchase earns by the program alone (before campaign bonuses), on
+    the money paid: `checkout`'s discounts and redeemed points earn nothing (as in `earn`)."""
+    return rules.points_for(program, _eligible(purchase, program, group, redeemed, discounts))
 
 
 def _eligible(
-    purchase: Purchase, program: LoyaltyProgram, group: str | None, paid_otherwise: Decimal
+    purchase: Purchase,
+    program: LoyaltyProgram,
+    group: str | None,
+    redeemed: tuple[int, Decimal],
+    discounts: tuple[str | None, Decimal, Decimal],
 ) -> Decimal:
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
-    return max(Decimal(0), EXACT.subtract(eligible, paid_otherwise))
-
-
-def paid_otherwise(
-    redeemed: tuple[int, Decimal], discounts: tuple[str | None, Decimal, Decimal]
-) -> Decimal:
-    """What a sale paid other than in money: the points' value and the discounts."""
-    _, voucher_discount, referral_discount = discounts
-    return EXACT.add(EXACT.add(redeemed[1], voucher_discount), referral_discount)
+    off = EXACT.add(EXACT.add(redeemed[1], discounts[1]), discounts[2])
+    return max(Decimal(0), EXACT.subtract(eligible, off))
 
 
 def earn(
@@ -113,7 +108,7 @@ def earn(
     referral code's, which earn nothing either.
     """
     voucher, voucher_discount, referral_discount = discounts
-    eligible = _eligible(purchase, program, group, paid_otherwise(redeemed, discounts))
+    eligible = _eligible(purchase, program, group, redeemed, discounts)
     bonus = sum(b.points for b in bonuses)
     points = rules.points_for(program, eligible) + bonus
     rules.check_points_fit(

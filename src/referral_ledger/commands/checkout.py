@@ -5,8 +5,10 @@ together and saved in one unit of work: a refused part (the redemption)
 refuses the whole, recording nothing, and the same invoice again returns the
 first result. The voucher's and the referral code's discounts
 (`sale_steps`) come first, then the points, on what is left; points are
-earned on the money paid: discounts and the points' value earn nothing. The
-referrer's commission is on the payable amount.
+earned on the money paid: discounts and the points' value earn nothing.
+Earning is `LoyaltyCommands._earn`, the step `record_purchase` and
+`import_purchases` take too, so campaign bonuses, limits and budgets apply
+to a checkout alike. The referrer's commission is on the payable amount.
 """
 
 from __future__ import annotations

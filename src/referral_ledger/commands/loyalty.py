@@ -188,10 +188,7 @@ class LoyaltyCommands(PointsQueries):
         settings = self._loyalty_settings(unit)
         account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
         base = loyalty_decisions.base_points(
-            purchase,
-            settings.program,
-            record.group,
-            loyalty_decisions.paid_otherwise(redeemed, discounts),
+            purchase, settings.program, record.group, redeemed, discounts
         )
         found = campaign_steps.bonuses(
             unit,
