@@ -27,7 +27,8 @@ Scenarios (docs/performance.md explains each figure and its baseline):
    as before the chain (``without_chain``), interleaved in the same run. Not run
    by default: ``--scenarios chain --json docs/performance-chain.json``.
 8. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
-   campaign (every purchase advances its budget record) vs the same outside its window.
+   campaign (every purchase advances its budget record) vs the same outside its window,
+   and checkout inside it.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -773,7 +774,15 @@ def report(results: dict[str, Any]) -> None:
         if "campaigns" in by:
             table(
                 f"[{store}] 6. purchases in one campaign (the shared budget record), per second",
-                ["processes", "in campaign/s", "retried", "surfaced", "outside window/s", "ratio"],
+                [
+                    "processes",
+                    "in campaign/s",
+                    "retried",
+                    "surfaced",
+                    "outside window/s",
+                    "ratio",
+                    "checkouts in campaign/s",
+                ],
                 [
                     [
                         r["processes"],
@@ -782,6 +791,7 @@ def report(results: dict[str, Any]) -> None:
                         r["in_campaign"]["conflicts_surfaced"],
                         r["outside"]["per_s"],
                         r["ratio"],
+                        r.get("checkout_in_campaign", {}).get("per_s", "-"),
                     ]
                     for r in by["campaigns"]
                 ],

@@ -106,3 +106,34 @@ def test_docs_worked_race_is_what_the_demo_records(race_db: str) -> None:
         if isinstance(e, CampaignPurchaseCounted)
     }
     assert recorded == documented
+
+
+@pytest.mark.parametrize("command", [["campaigns"], ["leaderboard", "DUA-T4"]])
+def test_both_commands_in_every_format(
+    race_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    """table, csv and json on stdout; .xlsx and .csv files by `export`: the same rows."""
+    expected = "DUA-T4" if command == ["campaigns"] else "Lê Văn Cường"
+    code, out, err = run(capsys, *command, "--db", race_db)
+    assert (0, "") == (code, err) and expected in out
+    code, out, _ = run(capsys, *command, "--format", "csv", "--db", race_db)
+    as_csv = list(csv.DictReader(io.StringIO(out)))
+    code, out, _ = run(capsys, *command, "--format", "json", "--db", race_db)
+    as_json = json.loads(out)
+    assert [set(r.values()) & {expected} for r in as_csv][:1] == [{expected}]
+    # The same fields and values (csv writes an empty cell for null).
+    assert [("" if v is None else str(v)) for v in as_json[0].values()] == list(as_csv[0].values())
+    from openpyxl import load_workbook
+
+    for suffix in ("xlsx", "csv"):
+        target = tmp_path / f"{command[0]}.{suffix}"
+        assert 0 == run(capsys, "export", *command, "--to", str(target), "--db", race_db)[0]
+        if suffix == "csv":
+            exported = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"))))
+            assert exported == as_csv
+        else:
+            sheet = load_workbook(target).active
+            assert sheet is not None
+            header, *values = list(sheet.iter_rows(values_only=True))
+            assert list(header) == list(as_csv[0])
+            assert len(values) == len(as_csv) and expected in values[0]

@@ -2,13 +2,16 @@
 
 A Hypothesis state machine adds campaigns (and the same ones again, and the
 same ids with other settings), records purchases of three customers at
-business times in and out of the windows, returns them, ends campaigns
-early and closes them with `process_due`, against a plain model written
-from the rules in docs/campaigns.md. After every step: each purchase earned
-what the model says, no customer got more bonus than a limit and no
-campaign more than its budget, every leaderboard is the model's, and a
-refused command recorded nothing. Views equal a rebuild. On memory, SQLite
-and PostgreSQL, each example on a new, empty store.
+business times in and out of the windows (by `record_purchase`, and by
+`checkout` with and without a voucher: bonuses on the money paid), returns
+them, ends campaigns early and closes them with `process_due`, against a
+plain model written from the rules in docs/campaigns.md. After every step:
+each purchase earned what the model says, no customer got more bonus than a
+limit and no campaign more than its budget (in the campaigns' own records
+too, and by the audit), a repeated checkout returns the same result, every
+leaderboard is the model's, and a refused command recorded nothing. Views
+equal a rebuild. On memory, SQLite and PostgreSQL, each example on a new,
+empty store.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from referral_ledger import Campaign, InvalidInput, Ledger, LoyaltyProgram, NotFound
+from referral_ledger import Campaign, InvalidInput, Ledger, LoyaltyProgram, NotFound, Voucher
+from referral_ledger.aggregates.campaign import campaign_record_id, evolve_campaign
 from referral_ledger.policies.loyalty import points_to_take_back
 from stores import fresh_store
 
@@ -34,6 +38,8 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 IDS = ("A", "B", "C")
 #: (group, tags) of the three customers.
 PEOPLE = (("VIP", ("hot",)), (None, ()), ("VIP", ()))
+#: A voucher anyone may use at checkout, any number of times.
+VOUCHER, VOUCHER_DISCOUNT = "GIAM10", 10000
 
 
 @attrs.define
@@ -103,6 +109,7 @@ class CampaignMachine(RuleBasedStateMachine):
             for n, (group, tags) in enumerate(PEOPLE, start=1)
         ]
         self.people = dict(zip(self.customers, PEOPLE, strict=True))
+        self.ledger.create_voucher(Voucher(code=VOUCHER, discount=Decimal(VOUCHER_DISCOUNT)))
         self.model: dict[str, Model] = {}
         #: invoice -> [customer, amount, returned, points, taken, campaigns]
         self.invoices: dict[str, list[Any]] = {}
@@ -137,11 +144,42 @@ class CampaignMachine(RuleBasedStateMachine):
         hour=st.integers(0, 23),
     )
     def purchase(self, who: int, amount: int, day: int, hour: int) -> None:
-        customer = self.customers[who]
-        group, tags = self.people[customer]
-        at = T0 + timedelta(days=day, hours=hour)
+        customer, at = self.customers[who], T0 + timedelta(days=day, hours=hour)
         invoice = f"HD-{len(self.invoices) + 1}"
-        base = amount // 1000
+        total, _ = self._sale(customer, invoice, amount, 0, at)
+        assert self.ledger.record_purchase(customer, invoice, amount, at=at) == total
+
+    @rule(
+        who=st.integers(0, 2),
+        amount=st.sampled_from([10000, 30000, 60000, 150000]),
+        day=st.integers(0, 15),
+        hour=st.integers(0, 23),
+        voucher=st.booleans(),
+    )
+    def checkout(self, who: int, amount: int, day: int, hour: int, voucher: bool) -> None:
+        """The till: bonuses on the base points of the money paid after the voucher."""
+        customer, at = self.customers[who], T0 + timedelta(days=day, hours=hour)
+        invoice = f"HD-{len(self.invoices) + 1}"
+        off = VOUCHER_DISCOUNT if voucher else 0
+        total, bonus = self._sale(customer, invoice, amount, off, at)
+        sale = self.ledger.checkout(
+            customer, invoice, amount, voucher=VOUCHER if voucher else None, at=at
+        )
+        assert (sale.points_earned, sale.bonus_points) == (total, bonus)
+        # The same checkout again: the same result, nothing spent again.
+        before = self.ledger.event_count()
+        again = self.ledger.checkout(
+            customer, invoice, amount, voucher=VOUCHER if voucher else None, at=at
+        )
+        assert again == sale
+        self._unchanged(before)
+
+    def _sale(
+        self, customer: UUID, invoice: str, amount: int, off: int, at: datetime
+    ) -> tuple[int, int]:
+        """What the model says a sale earns (all its points, the bonus), and count it."""
+        group, tags = self.people[customer]
+        base = (amount - off) // 1000
         bonuses = []
         for cid in sorted(self.model):
             m = self.model[cid]
@@ -162,7 +200,6 @@ class CampaignMachine(RuleBasedStateMachine):
                 bonus = min(bonus, c.budget_points - m.granted)
             bonuses.append((m, max(0, bonus)))
         total = base + sum(b for _, b in bonuses)
-        assert self.ledger.record_purchase(customer, invoice, amount, at=at) == total
         for m, bonus in bonuses:
             racer = m.racers[customer]
             m.version += 1
@@ -170,6 +207,7 @@ class CampaignMachine(RuleBasedStateMachine):
             racer[:] = [racer[0] + 1, racer[1] + bonus, racer[2] + total, m.version]
         self.invoices[invoice] = [customer, amount, 0, total, 0, [m for m, _ in bonuses]]
         self.latest = max(self.latest, at)
+        return total, sum(b for _, b in bonuses)
 
     @precondition(lambda self: self.invoices)
     @rule(data=st.data(), half=st.booleans())
@@ -233,13 +271,24 @@ class CampaignMachine(RuleBasedStateMachine):
         self.ledger.rebuild_projections()
         assert self.ledger._views.dump() == live
 
+    @rule()
+    def the_audit_finds_nothing(self) -> None:
+        """The audit's campaign check (budget, limits, earned == counted) agrees."""
+        assert list(self.ledger.audit().problems) == []
+
     @invariant()
     def limits_and_budgets_hold(self) -> None:
-        for m in self.model.values():
+        """In the ledger's own records, not only the model's: granted and each racer's bonus."""
+        for cid, m in self.model.items():
             c = m.campaign
+            state = self.ledger._store.load(campaign_record_id(cid), evolve_campaign)
+            assert state is not None
+            assert state.granted == m.granted
             if c.budget_points is not None:
                 assert m.granted <= c.budget_points
-            for racer in m.racers.values():
+            for customer, racer in m.racers.items():
+                held = state.racers.get(customer.hex)
+                assert ((held.purchases, held.bonus) if held else (0, 0)) == tuple(racer[:2])
                 if c.per_customer_limit is not None:
                     assert racer[1] <= c.per_customer_limit
 

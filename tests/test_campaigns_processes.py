@@ -1,9 +1,10 @@
 """A campaign's budget and limits under real concurrency: 8 OS processes, one campaign.
 
-Every purchase in the campaign reads and advances the campaign's record in
-its own transaction, so the processes' purchases conflict on it and retry:
-the budget is handed out exactly, never more, and the purchase that reaches
-it gets the remainder. On one SQLite file and on PostgreSQL.
+Every purchase in the campaign (recorded, or at the till by `checkout`: half
+of them) reads and advances the campaign's record in its own transaction,
+so the processes' purchases conflict on it and retry: the budget is handed
+out exactly, never more, and the purchase that reaches it gets the
+remainder. On one SQLite file and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def test_eight_processes_hand_out_exactly_the_budget(shared_url: str) -> None:  
     # Purchase n of worker w is customer (6w + n) mod 16's: three purchases
     # each, from different workers, wanting 45 bonus points against a limit
     # of 40; and 16 x 40 = 640 against a budget of 500. Both are raced.
+    # Every other purchase is a checkout: the till spends the same limits and budget.
     plan = [
         [
-            (customers[(w * PER_WORKER + n) % CUSTOMERS], f"W{w}-{n}", 10000)
+            (customers[(w * PER_WORKER + n) % CUSTOMERS], f"W{w}-{n}", 10000, n % 2 == 1)
             for n in range(PER_WORKER)
         ]
         for w in range(PROCESSES)
@@ -71,7 +73,7 @@ def test_eight_processes_hand_out_exactly_the_budget(shared_url: str) -> None:  
     totals: dict[UUID, int] = {}
     bonus_of: dict[UUID, int] = {}
     for purchases in plan:
-        for customer, invoice, _ in purchases:
+        for customer, invoice, _, _ in purchases:
             totals[customer] = totals.get(customer, 0) + earned[invoice]
             bonus_of[customer] = bonus_of.get(customer, 0) + bonuses[invoice]
     assert max(bonus_of.values()) <= LIMIT

@@ -4,9 +4,8 @@ Two shops with contracts refer five businesses; the leads move through every
 status (one stays submitted, one is in progress, one is rewarded by hand,
 one is ineligible, and one is rewarded by itself when the referred café
 registers and signs a contract). Customers buy, redeem and return; one
-reaches the VIP tier. With `race=True`, April brings a points race (a
-campaign with double points, a bonus on every second purchase, a limit per
-customer and a budget), closed on 1 May with its final ranking.
+reaches the VIP tier. More scenes can follow the story (`run(scenes=...)`),
+each in a module of its own: `demo_race.scene` is April's points race.
 
 The story is played in the order of its dates. Given a `StoryClock` (the
 clock of the ledger it plays on: `Ledger.open(url, clock=clock)`), each step
@@ -22,7 +21,7 @@ scenario again on the same ledger records nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
@@ -33,7 +32,6 @@ import attrs
 
 from referral_ledger.errors import ProgramNotConfigured
 from referral_ledger.ledger import Ledger
-from referral_ledger.policies.campaigns import Campaign
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
 from referral_ledger.policies.referral import ReferralProgram
 from referral_ledger.values import normalise_phone
@@ -258,33 +256,6 @@ REDEMPTIONS: Final = (
 #: (customer POS id, invoice id, amount returned, business time)
 RETURNS: Final = (("POS-C003", "INV-0001", Decimal(350_000), shop_time(3, 15, 10, 30)),)
 
-#: The points race of April (`run(..., race=True)`, `referral-ledger demo --race`):
-#: double points, 50 more on every second purchase, at most 400 bonus points a
-#: customer and 1,000 in all.
-RACE: Final = Campaign(
-    campaign_id="DUA-T4",
-    name="Đua tích điểm tháng 4",
-    starts_at=shop_time(4, 1, 0),
-    ends_at=shop_time(5, 1, 0),
-    multiplier=Decimal(2),
-    bonus_points=50,
-    every_nth_purchase=2,
-    per_customer_limit=400,
-    budget_points=1000,
-)
-RACE_PURCHASES: Final = (
-    ("POS-C004", "INV-0101", Decimal(1_200_000), Decimal(0), shop_time(4, 3, 10, 0)),
-    ("POS-C003", "INV-0102", Decimal(2_500_000), Decimal(0), shop_time(4, 5, 17, 30)),
-    ("POS-C005", "INV-0103", Decimal(1_800_000), Decimal(0), shop_time(4, 8, 9, 45)),
-    ("POS-C004", "INV-0104", Decimal(900_000), Decimal(0), shop_time(4, 12, 15, 0)),
-    ("POS-C003", "INV-0105", Decimal(3_100_000), Decimal(0), shop_time(4, 20, 19, 10)),
-    ("POS-C005", "INV-0106", Decimal(2_400_000), Decimal(0), shop_time(4, 26, 11, 20)),
-    ("POS-C004", "INV-0107", Decimal(1_600_000), Decimal(0), shop_time(4, 29, 16, 0)),
-)
-RACE_RETURNS: Final = (("POS-C005", "INV-0106", Decimal(1_200_000), shop_time(4, 28, 9, 0)),)
-#: When the race is closed (`process_due`): its final ranking is recorded.
-RACE_CLOSED: Final = shop_time(5, 1, 0)
-
 
 @attrs.frozen
 class DemoCast:
@@ -298,14 +269,20 @@ class DemoCast:
 #: When the shop sets up its loyalty and referral programs.
 OPENING: Final = shop_time(1, 1, 8)
 
+#: A step of the story: its business time, and the call that plays it.
 Action: TypeAlias = tuple[datetime, Callable[[], object]]
+#: A scene added to the story: its actions, given the ledger and the customers by POS id
+#: (filled in as the story plays, so an action looks its customer up when it runs).
+Scene: TypeAlias = Callable[[Ledger, dict[str, UUID]], list[Action]]
 
 
-def run(ledger: Ledger, clock: StoryClock | None = None, *, race: bool = False) -> DemoCast:
+def run(
+    ledger: Ledger, clock: StoryClock | None = None, *, scenes: Sequence[Scene] = ()
+) -> DemoCast:
     """Play the scenario on `ledger` in the order of its dates; a second run records nothing.
 
     With `clock` (the ledger's own clock), each step is recorded at its story date.
-    With `race`, April's points race follows (`RACE`), closed on 1 May."""
+    `scenes` are played with the story, every action in date order."""
     ids: dict[str, UUID] = {}
     # The referrals' phones already in the ledger, so leads are referred once.
     referred = {row.phone: row.referral_id for row in ledger.lead_table(limit=1000)}
@@ -316,21 +293,14 @@ def run(ledger: Ledger, clock: StoryClock | None = None, *, race: bool = False) 
         actions += _lead_actions(ledger, script, ids, referred)
     for pos_id, invoice, amount, discounted, at in PURCHASES:
         actions.append(
-            (at, partial(_purchase, ledger, ids, pos_id, invoice, amount, discounted, at))
+            (at, partial(purchase, ledger, ids, pos_id, invoice, amount, discounted, at))
         )
     for pos_id, redemption, points, at in REDEMPTIONS:
         actions.append((at, partial(_redeem, ledger, ids, pos_id, redemption, points, at)))
     for pos_id, invoice, amount, at in RETURNS:
-        actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
-    if race:
-        actions.append((RACE.starts_at, partial(ledger.add_campaign, RACE, RACE.starts_at)))
-        for pos_id, invoice, amount, discounted, at in RACE_PURCHASES:
-            actions.append(
-                (at, partial(_purchase, ledger, ids, pos_id, invoice, amount, discounted, at))
-            )
-        for pos_id, invoice, amount, at in RACE_RETURNS:
-            actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
-        actions.append((RACE_CLOSED, partial(ledger.process_due, RACE_CLOSED)))
+        actions.append((at, partial(give_back, ledger, ids, pos_id, invoice, amount, at)))
+    for scene in scenes:
+        actions += scene(ledger, ids)
     # A stable sort: steps at the same moment keep the order above.
     for moment, action in sorted(actions, key=lambda pair: pair[0]):
         if clock is not None:
@@ -409,7 +379,7 @@ def _lead_actions(
     return actions
 
 
-def _purchase(
+def purchase(
     ledger: Ledger,
     ids: dict[str, UUID],
     pos_id: str,
@@ -418,6 +388,7 @@ def _purchase(
     discounted: Decimal,
     at: datetime,
 ) -> None:
+    """Record a purchase of the customer with POS id `pos_id` (again: records nothing)."""
     ledger.record_purchase(ids[pos_id], invoice, amount, discounted, at=at)
 
 
@@ -427,9 +398,10 @@ def _redeem(
     ledger.redeem_points(ids[pos_id], points, redemption, at=at)
 
 
-def _return(
+def give_back(
     ledger: Ledger, ids: dict[str, UUID], pos_id: str, invoice: str, amount: Decimal, at: datetime
 ) -> None:
+    """Record the return of `amount` of `invoice`, unless its return is recorded already."""
     returned = {row.reference for row in ledger.statement(ids[pos_id]) if row.kind == "return"}
     if invoice not in returned:
         ledger.return_purchase(ids[pos_id], invoice, amount, at=at)

@@ -88,6 +88,8 @@ class Invoice:
     points_taken_back: int = 0
     #: The campaigns that counted the purchase (their races lose its returns).
     campaigns: tuple[str, ...] = ()
+    #: Of `points`, the campaigns' bonus.
+    bonus_points: int = 0
     #: Points of the invoice's lot that expired unspent, and how many of those
     #: returns counted as taken back (never charged to the balance again).
     points_expired: int = 0
@@ -234,6 +236,8 @@ class InvoiceRecorded(ClaimEvent):
     points: int
     at: datetime
     campaigns: tuple[str, ...] = ()
+    #: Of `points`, the campaigns' bonus (0 before campaigns: stores of 0.1).
+    bonus: int = 0
     #: Points redeemed at the till by `checkout` (0: a purchase recorded
     #: alone, whose `points_used` is only what the host said).
     redeemed: int = 0
@@ -291,6 +295,7 @@ def evolve_invoice(invoice: Invoice | None, event: Event) -> Invoice:
                 event.points_used,
                 event.points,
                 campaigns=event.campaigns,
+                bonus_points=event.bonus,
                 points_redeemed=event.redeemed,
                 redeemed_value=event.redeemed_value,
                 voucher=event.voucher,

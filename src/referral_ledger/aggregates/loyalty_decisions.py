@@ -59,13 +59,26 @@ def base_points(
     purchase: Purchase,
     program: LoyaltyProgram,
     group: str | None,
-    redeemed_value: Decimal = Decimal(0),
+    redeemed: tuple[int, Decimal] = (0, Decimal(0)),
+    discounts: tuple[str | None, Decimal, Decimal] = (None, Decimal(0), Decimal(0)),
 ) -> int:
-    """The points a purchase earns by the program alone (before campaign bonuses)."""
+    """The points a purchase earns by the program alone (before campaign bonuses), on
+    the money paid: `checkout`'s discounts and redeemed points earn nothing (as in `earn`)."""
+    return rules.points_for(program, _eligible(purchase, program, group, redeemed, discounts))
+
+
+def _eligible(
+    purchase: Purchase,
+    program: LoyaltyProgram,
+    group: str | None,
+    redeemed: tuple[int, Decimal],
+    discounts: tuple[str | None, Decimal, Decimal],
+) -> Decimal:
     eligible = rules.eligible_amount(
         program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
     )
-    return rules.points_for(program, max(Decimal(0), EXACT.subtract(eligible, redeemed_value)))
+    off = EXACT.add(EXACT.add(redeemed[1], discounts[1]), discounts[2])
+    return max(Decimal(0), EXACT.subtract(eligible, off))
 
 
 def earn(
@@ -94,13 +107,10 @@ def earn(
     `discounts`: the voucher code used (`checkout`), its discount and the
     referral code's, which earn nothing either.
     """
-    eligible = rules.eligible_amount(
-        program, purchase.amount, purchase.discounted_amount, purchase.points_used, group
-    )
     voucher, voucher_discount, referral_discount = discounts
-    off = EXACT.add(EXACT.add(redeemed[1], voucher_discount), referral_discount)
-    eligible = max(Decimal(0), EXACT.subtract(eligible, off))
-    points = rules.points_for(program, eligible) + sum(b.points for b in bonuses)
+    eligible = _eligible(purchase, program, group, redeemed, discounts)
+    bonus = sum(b.points for b in bonuses)
+    points = rules.points_for(program, eligible) + bonus
     rules.check_points_fit(
         program,
         purchase.amount,
@@ -142,6 +152,7 @@ def earn(
             redeemed=redeemed[0],
             redeemed_value=redeemed[1],
             campaigns=tuple(b.campaign_id for b in bonuses),
+            bonus=bonus,
             voucher=voucher,
             voucher_discount=voucher_discount,
             referral_discount=referral_discount,

@@ -7,7 +7,9 @@ reordered event is reported), and every record's versions follow each other.
 Promises: every stored event decodes; every points account's balance equals
 the sum of its movements and never went below zero; no invoice was earned
 twice; every referral's timeline follows the allowed moves in time order;
-and every read model equals a rebuild of it from the log. It returns an
+no campaign handed out more bonus than its budget nor any customer more than
+its per-customer limit, and each bonus earned is the one its campaign
+counted; and every read model equals a rebuild of it from the log. It returns an
 `AuditReport` listing each problem with the log position it concerns.
 
 `state_as_of(ledger, when)` lists every customer's balance and every

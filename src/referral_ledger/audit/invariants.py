@@ -1,5 +1,5 @@
 """The ledger's own invariants, checked over the log: balances, invoices, referral
-timelines, and the views against a rebuild."""
+timelines, campaign budgets and limits, and the views against a rebuild."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from referral_ledger.aggregates.referral import (
     ReferredCustomerLinked,
     RepAssigned,
 )
+from referral_ledger.audit.campaigns import CampaignLimits
 from referral_ledger.audit.log import reason
 from referral_ledger.audit.report import Problem
 
@@ -62,9 +63,11 @@ class Invariants:
         self.earned: Counter[str] = Counter()
         self.recorded: defaultdict[str, list[int]] = defaultdict(list)
         self.timelines: dict[UUID, _Timeline] = {}
+        self.campaigns = CampaignLimits(self.problems)
 
     def event(self, event: Event, position: int) -> None:
         problems = self.problems
+        self.campaigns.event(event, position)
         if isinstance(event, loyalty.PointsEarned | loyalty.PointsRedeemed):
             _move(self.accounts, event, position, problems)
             if isinstance(event, loyalty.PointsEarned):
@@ -96,6 +99,7 @@ class Invariants:
 
     def finish(self, ledger: Ledger) -> list[Problem]:
         """After the last event: each account's balance as the ledger answers it."""
+        self.campaigns.finish()
         for account_id, account in self.accounts.items():
             _check_account(ledger, account_id, account, self.problems)
         return self.problems

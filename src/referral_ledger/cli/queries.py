@@ -9,6 +9,7 @@ from uuid import UUID
 import attrs
 
 from referral_ledger import demo as scenario
+from referral_ledger import demo_race
 from referral_ledger.cli.base import (
     PROG,
     all_leads,
@@ -138,7 +139,7 @@ def run_demo(args: argparse.Namespace) -> int:
     clock = scenario.StoryClock()
     with open_ledger(args.db, create=True, clock=clock) as ledger:
         before = ledger.event_count()
-        story = scenario.run(ledger, clock, race=args.race)
+        story = scenario.run(ledger, clock, scenes=[demo_race.scene] if args.race else [])
         after = ledger.event_count()
         where = sqlite_path(ledger_url(args.db)) or hide_password(args.db)
         print(f"Ledger: {where}")
@@ -158,7 +159,7 @@ def run_demo(args: argparse.Namespace) -> int:
             table(_statement_title(ledger, story.customer_id), statement, statement_columns(zone))
         )
         if args.race:
-            race = scenario.RACE
+            race = demo_race.RACE
             board = ledger.campaign_leaderboard(race.campaign_id)
             console.print(table(f"Leaderboard of {race.name}", board, LEADERBOARD_COLUMNS))
         db = args.db

@@ -5,8 +5,10 @@ together and saved in one unit of work: a refused part (the redemption)
 refuses the whole, recording nothing, and the same invoice again returns the
 first result. The voucher's and the referral code's discounts
 (`sale_steps`) come first, then the points, on what is left; points are
-earned on the money paid: discounts and the points' value earn nothing. The
-referrer's commission is on the payable amount.
+earned on the money paid: discounts and the points' value earn nothing.
+Earning is `LoyaltyCommands._earn`, the step `record_purchase` and
+`import_purchases` take too, so campaign bonuses, limits and budgets apply
+to a checkout alike. The referrer's commission is on the payable amount.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import attrs
 
 from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates.base import Evolve
+from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.commands import sale_steps
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import InvalidInput
@@ -39,7 +43,7 @@ class Checkout:
     #: amount - discounts - points value, never below 0.
     payable: Decimal
     points_earned: int
-    #: Campaign bonus points (0 until campaigns exist).
+    #: Of `points_earned`, the campaigns' bonus points.
     bonus_points: int = 0
 
 
@@ -75,8 +79,9 @@ class CheckoutCommands(LoyaltyCommands):
         code, referral, where = sale_steps.parse_sale_codes(voucher, referral_code, warehouse)
         points = parse_points(redeem_points, "redeem_points")
         purchase = self._purchase(invoice_id, amount, discounted_amount, points, at)
-        redemption = redemption_id_of(purchase.invoice_id)
-        redemption_record = self._claim_id(loyalty.REDEMPTION, redemption)
+        redemption_record = self._claim_id(
+            loyalty.REDEMPTION, redemption_id_of(purchase.invoice_id)
+        )
         reads: list[tuple[Any, Evolve[Any]]] = [
             *_earn_reads(customer, purchase, self._ids),
             (redemption_record, loyalty.evolve_redemption),
@@ -101,6 +106,7 @@ class CheckoutCommands(LoyaltyCommands):
                     points,
                     invoice.redeemed_value,
                     invoice.points,
+                    invoice.bonus_points,
                 )
             off = sale_steps.discounts(
                 unit,
@@ -115,51 +121,16 @@ class CheckoutCommands(LoyaltyCommands):
                 at=purchase.at,
             )
             left = max(Decimal(0), EXACT.subtract(purchase.amount, EXACT.add(*off)))
-            settings = self._loyalty_settings(unit)
-            account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
-            events = []
-            value = Decimal(0)
-            if points:
-                room, lots = self._room(account, purchase.at)
-                events += loyalty_decisions.redeem(
-                    account,
-                    customer_id=customer,
-                    redemption_id=redemption,
-                    points=points,
-                    program=settings.program,
-                    program_version=settings.version,
-                    at=purchase.at,
-                    now=unit.now,
-                    redemption_record=redemption_record,
-                    room=room,
-                    lots=lots,
-                )
-                redeemed = events[0]
-                assert isinstance(redeemed, loyalty.PointsRedeemed)
-                value = redeemed.value
-                if value > left:
-                    raise InvalidInput(
-                        f"{points} points are worth {value}: more than the amount {left}"
-                        + (" left after the discounts" if left != purchase.amount else "")
-                    )
-                account = loyalty_account.evolve_account(account, redeemed)
-            events += loyalty_decisions.earn(
-                account,
-                customer_id=customer,
-                purchase=purchase,
-                program=settings.program,
-                program_version=settings.version,
-                group=record.group,
-                now=unit.now,
-                invoice_record=invoice_record,
-                zone=self.business_timezone,
-                redeemed=(points, value),
-                discounts=(code, *off),
+            value = self._redeem_at_till(unit, customer, purchase, points, left)
+            # The same earning step as `record_purchase`: campaign bonuses, limits and
+            # budgets apply to a checkout alike, on the money paid.
+            earned = self._earn(
+                unit, customer, purchase, redeemed=(points, value), discounts=(code, *off)
             )
-            unit.record(events)
-            earned = next(e for e in events if isinstance(e, loyalty.PointsEarned))
             invoice_id = purchase.invoice_id
-            result = _result(invoice_id, purchase.amount, off, points, value, earned.points)
+            result = _result(
+                invoice_id, purchase.amount, off, points, value, earned.points, earned.bonus
+            )
             sale_steps.after_purchase(
                 unit,
                 customer_id=customer,
@@ -172,6 +143,42 @@ class CheckoutCommands(LoyaltyCommands):
 
         return self._store.run(decide)
 
+    def _redeem_at_till(
+        self, unit: UnitOfWork, customer: UUID, purchase: Purchase, points: int, left: Decimal
+    ) -> Decimal:
+        """Record `points` redeemed towards the sale (the rules of `redeem_points`);
+        returns their value, which may not exceed `left`, the amount after the discounts."""
+        if not points:
+            return Decimal(0)
+        settings = self._loyalty_settings(unit)
+        account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
+        room, lots = self._room(account, purchase.at)
+        events = loyalty_decisions.redeem(
+            account,
+            customer_id=customer,
+            redemption_id=redemption_id_of(purchase.invoice_id),
+            points=points,
+            program=settings.program,
+            program_version=settings.version,
+            at=purchase.at,
+            now=unit.now,
+            redemption_record=self._claim_id(
+                loyalty.REDEMPTION, redemption_id_of(purchase.invoice_id)
+            ),
+            room=room,
+            lots=lots,
+        )
+        redeemed = events[0]
+        assert isinstance(redeemed, loyalty.PointsRedeemed)
+        if redeemed.value > left:
+            raise InvalidInput(
+                f"{points} points are worth {redeemed.value}: more than the amount {left}"
+                + (" left after the discounts" if left != purchase.amount else "")
+            )
+        # Recorded now, so the earning step reads the account as the redemption left it.
+        unit.record(events)
+        return redeemed.value
+
 
 def _result(
     invoice_id: str,
@@ -180,6 +187,7 @@ def _result(
     points: int,
     value: Decimal,
     earned: int,
+    bonus: int,
 ) -> Checkout:
     voucher_discount, referral_discount = discounts
     off = EXACT.add(EXACT.add(voucher_discount, referral_discount), value)
@@ -192,4 +200,5 @@ def _result(
         points_value=value,
         payable=max(Decimal(0), EXACT.subtract(amount, off)),
         points_earned=earned,
+        bonus_points=bonus,
     )

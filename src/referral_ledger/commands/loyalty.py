@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import attrs
+
 from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
@@ -46,6 +48,16 @@ from referral_ledger.values import (
     parse_points,
     parse_reference,
 )
+
+
+@attrs.frozen
+class Earned:
+    """What one purchase earned: all its points, the campaigns' part of them, and
+    whether this command recorded it (False: the invoice was recorded before)."""
+
+    points: int
+    bonus: int
+    recorded: bool
 
 
 class LoyaltyCommands(PointsQueries):
@@ -113,7 +125,7 @@ class LoyaltyCommands(PointsQueries):
 
         def decide(unit: UnitOfWork) -> int:
             unit.prefetch(reads)
-            points = self._earn(unit, customer, purchase)[0]
+            points = self._earn(unit, customer, purchase).points
             # A referred customer's ordinary purchases earn their referrer commission too.
             sale_steps.after_purchase(
                 unit,
@@ -149,9 +161,22 @@ class LoyaltyCommands(PointsQueries):
             )
         return purchase
 
-    def _earn(self, unit: UnitOfWork, customer: UUID, purchase: Purchase) -> tuple[int, bool]:
-        """Earn for one purchase in `unit`: (points, whether anything was recorded).
+    def _earn(
+        self,
+        unit: UnitOfWork,
+        customer: UUID,
+        purchase: Purchase,
+        *,
+        redeemed: tuple[int, Decimal] = (0, Decimal(0)),
+        discounts: tuple[str | None, Decimal, Decimal] = (None, Decimal(0), Decimal(0)),
+    ) -> Earned:
+        """Earn for one purchase in `unit`: the one earning step of every sale.
 
+        `record_purchase`, `import_purchases` and `checkout` all come here, so
+        campaign bonuses, limits and budgets apply to each alike. `redeemed`
+        (points, value) and `discounts` (voucher code, its discount, the
+        referral code's) are `checkout`'s: base points are on the money paid
+        after them, and a campaign's multiplier on those base points.
         Prefetch `_earn_reads` first, or each record is read by a query of its own.
         """
         record = self._customer(unit, customer)
@@ -159,10 +184,12 @@ class LoyaltyCommands(PointsQueries):
         invoice = unit.load(invoice_record, loyalty.evolve_invoice)
         if invoice is not None:
             loyalty_decisions.check_same_purchase(invoice, customer, purchase)
-            return invoice.points, False
+            return Earned(invoice.points, invoice.bonus_points, recorded=False)
         settings = self._loyalty_settings(unit)
         account = unit.load(loyalty.account_id(customer), loyalty_account.evolve_account)
-        base = loyalty_decisions.base_points(purchase, settings.program, record.group)
+        base = loyalty_decisions.base_points(
+            purchase, settings.program, record.group, redeemed, discounts
+        )
         found = campaign_steps.bonuses(
             unit,
             self._ids,
@@ -181,6 +208,8 @@ class LoyaltyCommands(PointsQueries):
             now=unit.now,
             invoice_record=invoice_record,
             zone=self.business_timezone,
+            redeemed=redeemed,
+            discounts=discounts,
             bonuses=tuple(bonus for _, bonus in found),
         )
         points = _points_of(events, loyalty.PointsEarned)
@@ -193,7 +222,7 @@ class LoyaltyCommands(PointsQueries):
             now=unit.now,
         )
         unit.record(events)
-        return points, True
+        return Earned(points, sum(bonus.points for _, bonus in found), recorded=True)
 
     def _external(self, unit: UnitOfWork, external_id: str) -> UUID:
         link = self._load_claim(unit, POS_ID, external_id)

@@ -162,9 +162,9 @@ class PurchaseImportCommands(LoyaltyCommands):
                 customer_id = (
                     customer if isinstance(customer, UUID) else self._external(unit, customer)
                 )
-                points, recorded = self._earn(unit, customer_id, purchase)
+                earned = self._earn(unit, customer_id, purchase)
             except LedgerError as error:
                 outcomes.append((number, 0, False, str(error)))
             else:
-                outcomes.append((number, points, recorded, ""))
+                outcomes.append((number, earned.points, earned.recorded, ""))
         return outcomes
