@@ -6,12 +6,20 @@ its last call, never the whole history."""
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+import signal
+import sqlite3
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+import due_children
 from referral_ledger import (
     Ledger,
     LoyaltyProgram,
@@ -19,6 +27,7 @@ from referral_ledger import (
     ReferralCodeProgram,
     Tier,
 )
+from referral_ledger.aggregates.loyalty import PointsExpired, account_id
 from referral_ledger.reactions import JOBS, Job
 from referral_ledger.reactions.due import BATCH
 from support import Clock
@@ -212,3 +221,58 @@ def test_a_batch_handles_many_items_in_one_transaction(sqlite_url: str) -> None:
         assert lots == ledger.process_due()
         assert ledger._store.stats.commands - before == 2  # two batches
         assert all(ledger.balance(c) == 0 for c in customers)
+
+
+def test_a_process_killed_while_expiring_leaves_each_lot_expired_once(sqlite_url: str) -> None:
+    """SIGKILL in the middle of `process_due` (batches of 20, one transaction
+    each): a batch commits whole or not at all, and the next call finishes
+    the rest, every lot expired exactly once."""
+    lots = 600
+    clock = Clock(T0)
+    with Ledger.open(sqlite_url, clock=clock, react_inline=False) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(
+                money_per_point=Decimal(1000),
+                point_value=Decimal(100),
+                expiry=PointsExpiry(0, "day"),
+            )
+        )
+        customers = [
+            ledger.register_customer(f"Khách {n}", [f"0912 000 {n:03d}"]) for n in range(30)
+        ]
+        for n in range(lots):
+            ledger.record_purchase(customers[n % 30], f"HD-{n}", 10_000)
+    later = T0 + timedelta(days=2)
+    path = sqlite_url.removeprefix("sqlite:///")
+    child = multiprocessing.get_context("spawn").Process(
+        target=due_children.expire_in_small_batches, args=(sqlite_url, later), daemon=True
+    )
+    child.start()
+    try:
+        deadline = time.monotonic() + 120
+        while (done := expired_count(path)) < 40 and child.is_alive():
+            assert time.monotonic() < deadline, "the child expired nothing"
+            time.sleep(0.01)
+        assert done < lots, "the child finished before it was killed"
+        os.kill(child.pid or 0, signal.SIGKILL)
+    finally:
+        child.join(30)
+    assert expired_count(path) % 20 == 0  # whole batches only
+    with Ledger.open(sqlite_url, clock=clock, react_inline=False) as ledger:
+        assert lots - expired_count(path) == ledger.process_due(later)
+        assert 0 == ledger.process_due(later)
+        per_lot = Counter(
+            event.invoice_id
+            for customer in customers
+            for event in ledger._store.events_of(account_id(customer))
+            if isinstance(event, PointsExpired)
+        )
+        assert per_lot == Counter({f"HD-{n}": 1 for n in range(lots)})
+
+
+def expired_count(path: str) -> int:
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM stored_events WHERE topic LIKE '%:PointsExpired'"
+        ).fetchone()
+    return int(count)
