@@ -276,3 +276,26 @@ def expired_count(path: str) -> int:
             "SELECT count(*) FROM stored_events WHERE topic LIKE '%:PointsExpired'"
         ).fetchone()
     return int(count)
+
+
+def test_rebuild_projections_folds_a_lost_index_again(store_url: str) -> None:
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock) as ledger:
+        ledger.configure_loyalty(
+            LoyaltyProgram(
+                money_per_point=Decimal(1000),
+                point_value=Decimal(100),
+                expiry=PointsExpiry(0, "day"),
+            )
+        )
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        for n in range(5):
+            ledger.record_purchase(cid, f"HD-{n}", 10_000)
+        index_rows(ledger)
+        sql = ledger._context.due_index.sql
+        with sql.transaction(commit=True) as cursor:
+            sql.execute(cursor, "DELETE FROM {p}rl_due")  # the rows lost, the position kept
+        clock.advance(days=2)
+        ledger.rebuild_projections()
+        assert 5 == ledger.process_due()
+        assert 0 == ledger.balance(cid)
