@@ -29,6 +29,9 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 8. ``campaigns`` (not by default) record_purchase from 2 and 8 processes inside one
    campaign (every purchase advances its budget record) vs the same outside its window,
    and checkout inside it.
+9. ``lots`` (not by default) balance() and a redemption on one account that had
+   1k/10k/100k lots (``--quick``: 100/1k), and process_due over ``--expire`` expired
+   lots (``bench/lots.py``, which also runs alone).
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -973,6 +976,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="directory: write its rows straight into the table (no events; for 1M)",
     )
+    parser.add_argument(
+        "--expire", type=int, default=1_000_000, help="lots process_due expires (lots scenario)"
+    )
     parser.add_argument("--child-bulk", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1028,6 +1034,17 @@ def main(argv: list[str] | None = None) -> None:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes, bulk=args.directory_bulk
                 )
+            if "lots" in scenarios:
+                # Imported here: bench/lots.py imports this module.
+                from lots import print_flat, print_throughput, scenario_lots
+
+                flat_sizes = [100, 1000] if args.quick else [1000, 10_000, 100_000]
+                by["lots"] = scenario_lots(partial(places.url, store), flat_sizes, args.expire)
+                print(f"\n[{store}] 9. points lots")
+                for row in by["lots"]["flat"]:
+                    print_flat(row)
+                if "process_due" in by["lots"]:
+                    print_throughput(by["lots"]["process_due"])
         finally:
             places.close()
         report({"stores": {store: by}})

@@ -28,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry, RedemptionRefused
 from referral_ledger.aggregates.loyalty import account_id
 from referral_ledger.aggregates.loyalty_account import evolve_account
+from referral_ledger.reactions import points_expiry
 from stores import drop_pg_schema, new_pg_url
 from support import Clock
 
@@ -271,6 +272,21 @@ class LotsMachine(RuleBasedStateMachine):
         )
         events = store.events_of(account_id(self.cid))
         assert functools.reduce(evolve_account, events, None) == live
+        # The due index never loses an expiry: every open lot that expires is a row.
+        index = self.ledger._context.due_index
+        index.catch_up(points_expiry.EXPIRY)
+        indexed = {
+            (datetime.fromisoformat(at), key) for at, key in index.rows(points_expiry.EXPIRY)
+        }
+        assert {
+            (lot.expires, f"{self.cid.hex}:{lot.lot_id}") for lot in self.lots if lot.expires
+        } <= indexed
+        within = timedelta(days=400)
+        assert sum(e.points for e in self.ledger.expiring_points(within)) == sum(
+            lot.points
+            for lot in self.lots
+            if lot.expires is not None and self.now < lot.expires <= self.now + within
+        )
 
 
 class SQLiteLots(LotsMachine):

@@ -101,7 +101,13 @@ def find(lots: Iterable[Lot], invoice_id: str) -> Lot | None:
 
 
 def close(lots: tuple[Lot, ...], invoice_id: str) -> tuple[Lot, ...]:
-    return tuple(lot for lot in lots if lot.invoice_id != invoice_id)
+    """`lots` without the lot of `invoice_id` (an invoice has one open lot, as `find` reads)."""
+    for i, lot in enumerate(lots):
+        if lot.invoice_id == invoice_id:
+            # Copied by slicing, not lot by lot: an account expiring many lots
+            # in one batch closes them soonest-expiring first, near the front.
+            return lots[:i] + lots[i + 1 :]
+    return lots
 
 
 def draw_dated(

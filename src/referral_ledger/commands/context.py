@@ -20,6 +20,7 @@ from referral_ledger.aggregates.claims import Claim, ClaimKind, evolve_claim
 from referral_ledger.aggregates.customer_record import CustomerRecord
 from referral_ledger.errors import NotFound
 from referral_ledger.policies.calendar import business_day
+from referral_ledger.projections.due_index import DueIndex
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.store import S, Store, UnitOfWork
 from referral_ledger.values import RecordIds, parse_id, parse_optional_time, parse_time
@@ -42,6 +43,11 @@ class LedgerContext:
     #: commands that trigger them (the ledger listens to the store's commits;
     #: no command calls them); False when a worker process does it.
     react_inline: bool
+    #: What the time-driven jobs have still to do, by due date (beside the views).
+    due_index: DueIndex = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.due_index = DueIndex(self.views.sql, self.store)
 
     def business_time(self, at: object) -> datetime:
         """The business time of a command's `at` (None: the clock's now)."""

@@ -97,14 +97,16 @@ class PointsQueries(LedgerBase):
 
         One entry per customer and expiry moment, soonest first, with
         `customer_id` set: what a host sends notices from ("your 120 points
-        expire on 31 March"). Reads the log's earnings once and the accounts
-        in bulk.
+        expire on 31 March"). Reads the due index's rows of that range and
+        the accounts in bulk.
         """
         if not isinstance(within, timedelta) or within < timedelta(0):
             raise InvalidInput(f"within must be a non-negative timedelta, not {within!r}")
         when = self._business_time(at)
         due: dict[tuple[datetime, UUID], int] = {}
-        for customer, lot in points_expiry.open_lots(self._store, after=when, until=when + within):
+        for customer, lot in points_expiry.open_lots(
+            self._store, after=when, until=when + within, index=self._context.due_index
+        ):
             assert lot.expires_at is not None
             key = (lot.expires_at, customer)
             due[key] = due.get(key, 0) + lot.points

@@ -12,6 +12,7 @@ from referral_ledger.errors import InvalidInput
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
 from referral_ledger.projections.queries import MAX_OFFSET
 from referral_ledger.projections.storage import SORTABLE
+from referral_ledger.reactions import JOBS
 from referral_ledger.values import parse_id, parse_optional_text, parse_optional_time
 
 MAX_PAGE = 1000
@@ -84,11 +85,16 @@ class ViewQueries(LedgerBase):
     def rebuild_projections(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop every view and replay it from the log; returns the events replayed.
 
-        `progress(position, last_position)` is called after each batch.
+        `progress(position, last_position)` is called after each batch. The
+        due index is folded again too (its events are not counted).
         """
         if progress is not None and not callable(progress):
             raise InvalidInput(f"progress must be a function or None, not {progress!r}")
-        return self._views.rebuild(progress=progress)
+        replayed = self._views.rebuild(progress=progress)
+        for job in JOBS:
+            if job.schedule is not None:
+                self._context.due_index.rebuild(job)
+        return replayed
 
     def catch_up_projections(self) -> int:
         """Bring the views up to the newest event (queries do this by themselves)."""

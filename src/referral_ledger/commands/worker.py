@@ -26,7 +26,11 @@ class Worker(LedgerBase):
         #: The worker loop catches the views up too.
         self._view_queries = views
         self._reaction_context = Context(
-            context.store, context.phone_region, context.business_timezone, context.ids
+            context.store,
+            context.phone_region,
+            context.business_timezone,
+            context.ids,
+            index=context.due_index,
         )
         self._reactions = Reactions(self._reaction_context)
 

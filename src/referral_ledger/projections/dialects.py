@@ -73,6 +73,11 @@ class ViewsSQL(ABC):
         self.datastore = datastore
         self._prefix = prefix
 
+    @property
+    def text_type(self) -> str:
+        """The column type of text in this dialect (byte order on both)."""
+        return self._words.text
+
     # --- running statements --------------------------------------------------
 
     def sql(self, text: str) -> str:

@@ -8,11 +8,13 @@ is no longer listed here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from referral_ledger.aggregates import commission as accounts
+from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.commission import CommissionEarned, evolve_commission_account
 from referral_ledger.reactions.registry import Context, job
 from referral_ledger.store import LOAD_CHUNK, UnitOfWork
@@ -47,4 +49,24 @@ def mature_commission(unit: UnitOfWork, key: str, due_at: datetime, context: Con
         unit.record(accounts.mature(account, invoice_id, due_at, unit.now))
 
 
-job(JOB, due=pending_commissions, handle=mature_commission)
+def commission_due(event: Event) -> Iterator[tuple[datetime, str]]:
+    """When a commission line earned falls due."""
+    if isinstance(event, CommissionEarned):
+        yield event.due_at, f"{event.originator_id.hex}:{event.invoice_id}"
+
+
+def commission_accounts(
+    keys: Sequence[str], context: Context
+) -> Iterator[tuple[UUID, Evolve[Any]]]:
+    for key in keys:
+        yield UUID(key.split(":", 1)[0]), evolve_commission_account
+
+
+job(
+    JOB,
+    due=pending_commissions,
+    handle=mature_commission,
+    triggers=(CommissionEarned,),
+    schedule=commission_due,
+    prefetch=commission_accounts,
+)

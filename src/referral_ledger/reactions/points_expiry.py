@@ -8,32 +8,66 @@ expired, so a later return never charges them again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from referral_ledger.aggregates import loyalty, loyalty_account, loyalty_decisions
 from referral_ledger.aggregates import program as programs
+from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID
-from referral_ledger.reactions.registry import BATCH, Context, job
+from referral_ledger.reactions.registry import BATCH, Context, DueRows, job
 from referral_ledger.store import LOAD_CHUNK, Store, UnitOfWork
 
 NAME = "points-expiry"
 
 
+def lot_expires(event: Event) -> Iterator[tuple[datetime, str]]:
+    """The expiry item of the lot an earning or a refund opens (none if it never expires)."""
+    if (
+        isinstance(event, loyalty.PointsEarned | loyalty.PointsRefunded)
+        and event.expires_at is not None
+        and event.points
+    ):
+        yield event.expires_at, _key(event.customer_id, event.lot().invoice_id)
+
+
+def account_of(key: str) -> UUID:
+    """The account record an item keyed "<customer hex>:..." is about."""
+    return loyalty.account_id(UUID(hex=key.split(":", 1)[0]))
+
+
+def lot_records(keys: Sequence[str], context: Context) -> Iterator[tuple[UUID, Evolve[Any]]]:
+    """What expiring the lots `keys` reads: their accounts and invoices."""
+    for key in keys:
+        invoice_id = key.split(":", 1)[1]
+        yield account_of(key), loyalty_account.evolve_account
+        record = loyalty.INVOICE.record_id(invoice_id.partition("#")[0], context.ids)
+        yield record, loyalty.evolve_invoice
+
+
 def open_lots(
-    store: Store, *, after: datetime | None, until: datetime
+    store: Store, *, after: datetime | None, until: datetime, index: DueRows | None = None
 ) -> Iterator[tuple[UUID, Lot]]:
     """Every open lot (customer, lot) that expires after `after` (None: any time) and by `until`.
 
-    The log says which lots were earned with such an expiry; the accounts'
-    states (read in bulk) say which are still open.
+    The due index (or, without one, the log) says which lots were earned
+    with such an expiry; the accounts' states (read in bulk) say which are
+    still open.
     """
-    topics = (get_topic(loyalty.PointsEarned), get_topic(loyalty.PointsRefunded))
     wanted: dict[UUID, set[str]] = {}
+    if index is not None and after is not None:
+        index.catch_up(EXPIRY)
+        for _, key in index.between(EXPIRY, after, until):
+            customer_hex, invoice_id = key.split(":", 1)
+            wanted.setdefault(UUID(hex=customer_hex), set()).add(invoice_id)
+        yield from _still_open(store, wanted)
+        return
+    topics = (get_topic(loyalty.PointsEarned), get_topic(loyalty.PointsRefunded))
     position = 0
     while batch := store.notifications(position, BATCH, topics):
         for notification in batch:
@@ -45,6 +79,10 @@ def open_lots(
             if after is None or moment > after:
                 wanted.setdefault(event.customer_id, set()).add(event.lot().invoice_id)
         position = batch[-1].id
+    yield from _still_open(store, wanted)
+
+
+def _still_open(store: Store, wanted: dict[UUID, set[str]]) -> Iterator[tuple[UUID, Lot]]:
     customers = list(wanted)
     for start in range(0, len(customers), LOAD_CHUNK):
         chunk = customers[start : start + LOAD_CHUNK]
@@ -80,7 +118,14 @@ def expire_lot(unit: UnitOfWork, key: str, due_at: datetime, context: Context) -
     unit.record(loyalty_account.expire(account, invoice, invoice_id, unit.now))
 
 
-job(NAME, due=lots_expiring, handle=expire_lot)
+EXPIRY = job(
+    NAME,
+    due=lots_expiring,
+    handle=expire_lot,
+    triggers=(loyalty.PointsEarned, loyalty.PointsRefunded),
+    schedule=lot_expires,
+    prefetch=lot_records,
+)
 
 
 TIERS = "tier-window"
@@ -122,4 +167,25 @@ def recalculate_tier(unit: UnitOfWork, key: str, due_at: datetime, context: Cont
     )
 
 
-job(TIERS, due=windows_closing, handle=recalculate_tier)
+def window_closes(event: Event) -> Iterator[tuple[datetime, str]]:
+    """When an earning stops counting for a windowed tier."""
+    if isinstance(event, loyalty.PointsEarned) and event.counts_until is not None and event.points:
+        until = event.counts_until
+        yield until, f"{_key(event.customer_id, event.invoice_id)}@{until.isoformat()}"
+
+
+def tier_records(keys: Sequence[str], context: Context) -> Iterator[tuple[UUID, Evolve[Any]]]:
+    """What recalculating the tiers of `keys` reads: the program and the accounts."""
+    yield LOYALTY_PROGRAM_ID, programs.evolve_loyalty_settings
+    for key in keys:
+        yield account_of(key), loyalty_account.evolve_account
+
+
+job(
+    TIERS,
+    due=windows_closing,
+    handle=recalculate_tier,
+    triggers=(loyalty.PointsEarned,),
+    schedule=window_closes,
+    prefetch=tier_records,
+)

@@ -7,7 +7,10 @@ that records its own events into a unit of work; `process_reactions`,
 of those types run it exactly once per event (see `follow.py`). A **job**
 names what becomes due and when, and a handler that decides the events of
 one due item; `process_due` and `run_worker` run it exactly once per item
-(see `due.py`).
+(see `due.py`). A job whose items each come from one event declares that
+too (`triggers` and `schedule`): the ledger then keeps its items in the due
+index (`projections/due_index.py`) and a call reads only the rows due,
+never the whole log.
 
 Registering::
 
@@ -20,14 +23,15 @@ id): never rename one that has run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
 
 import attrs
 from eventsourcing.utils import get_topic
 
-from referral_ledger.aggregates.base import Event
+from referral_ledger.aggregates.base import Event, Evolve
 from referral_ledger.store import Store, UnitOfWork
 from referral_ledger.values import UNKEYED_IDS, RecordIds
 
@@ -44,6 +48,9 @@ class Context:
     business_timezone: tzinfo
     #: How this store derives record ids from business values (keyed when encrypted).
     ids: RecordIds = UNKEYED_IDS
+    #: Where the jobs that declare a `schedule` find their items (None: their
+    #: `due` listing is used, a pass over the log).
+    index: DueRows | None = None
 
     def events(self, *types: type[Event]) -> Iterator[Event]:
         """Every recorded event of `types`, oldest first (for a job listing what is due)."""
@@ -61,6 +68,32 @@ Handle = Callable[[UnitOfWork, Event, Context], None]
 ListDue = Callable[[Context, datetime], Iterable[tuple[datetime, str]]]
 #: A job's handler: record into the unit the effect of the item `key`, due at the datetime.
 HandleDue = Callable[[UnitOfWork, str, datetime, Context], None]
+#: The items one event of a job's `triggers` makes due: (due_at, key).
+Schedule = Callable[[Event], Iterable[tuple[datetime, str]]]
+#: The records a batch of a job's items will read, so a unit loads them in bulk.
+PrefetchDue = Callable[[Sequence[str], Context], Iterable[tuple[UUID, Evolve[Any]]]]
+
+
+class DueRows(Protocol):
+    """The due index as the jobs read it (`projections/due_index.py`)."""
+
+    def catch_up(self, job: Job) -> int:
+        """Index the items of the events recorded since the index last read the log."""
+        ...
+
+    def due(
+        self, job: Job, now: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[tuple[datetime, str]]:
+        """Up to `limit` items of `job` due by `now`, not yet done, after `after`, in order."""
+        ...
+
+    def between(self, job: Job, after: datetime, until: datetime) -> list[tuple[datetime, str]]:
+        """Every item of `job` due after `after` and by `until`, done or not."""
+        ...
+
+    def done(self, job: Job, items: Sequence[tuple[datetime, str]]) -> None:
+        """Mark `items` handled (or found to need nothing): later calls skip them."""
+        ...
 
 
 @attrs.frozen
@@ -83,6 +116,14 @@ class Job:
     name: str
     due: ListDue
     handle: HandleDue
+    #: The event types whose events make items due (with `schedule`).
+    triggers: tuple[type[Event], ...] = ()
+    schedule: Schedule | None = None
+    prefetch: PrefetchDue | None = None
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(get_topic(cls) for cls in self.triggers)
 
 
 class _Named(Protocol):
@@ -128,6 +169,20 @@ def reaction(name: str, triggers: Iterable[type[Event]], handle: Handle) -> Reac
     return REACTIONS.add(Reaction(name, tuple(triggers), handle))
 
 
-def job(name: str, *, due: ListDue, handle: HandleDue) -> Job:
-    """Register a time-driven job."""
-    return JOBS.add(Job(name, due, handle))
+def job(
+    name: str,
+    *,
+    due: ListDue,
+    handle: HandleDue,
+    triggers: Iterable[type[Event]] = (),
+    schedule: Schedule | None = None,
+    prefetch: PrefetchDue | None = None,
+) -> Job:
+    """Register a time-driven job.
+
+    `due` lists the items from the log or the states; a job that also names
+    its `triggers` and `schedule` is listed from the due index instead, and
+    `due` stays the reference the index is checked against. `prefetch` names
+    the records a batch of items reads.
+    """
+    return JOBS.add(Job(name, due, handle, tuple(triggers), schedule, prefetch))
