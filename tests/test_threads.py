@@ -29,6 +29,7 @@ from referral_ledger import (
     Ledger,
     LoyaltyProgram,
     RedemptionRefused,
+    StoreError,
 )
 from support import Clock
 
@@ -227,3 +228,18 @@ def test_postgres_pool_size_comes_from_the_url(fresh_pg_url: str) -> None:
 def test_bad_pool_sizes_are_refused(query: str, named: str) -> None:
     with pytest.raises(InvalidInput, match=named):
         Ledger.open(f"postgresql://postgres@127.0.0.1:5432/test?{query}")
+
+
+@pytest.mark.postgres
+def test_a_thread_that_finds_no_free_connection_gets_a_store_error(fresh_pg_url: str) -> None:
+    """Past `connect_timeout` without a free pooled connection: `StoreError`, nothing recorded."""
+    small = f"{fresh_pg_url}&pool_size=1&max_overflow=0&connect_timeout=1"
+    with Ledger.open(small) as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=100))
+        customer = ledger.register_customer("Lê Văn Cường", ["0903 111 222"])
+        before = ledger.event_count()
+        app: Any = ledger._store.app
+        with app.recorder.datastore.get_connection(), pytest.raises(StoreError):
+            ledger.record_purchase(customer, "HD-1", 5000)  # the only connection is taken
+        assert before == ledger.event_count()
+        assert 5 == ledger.record_purchase(customer, "HD-1", 5000)  # free again: it goes
