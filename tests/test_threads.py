@@ -243,3 +243,50 @@ def test_a_thread_that_finds_no_free_connection_gets_a_store_error(fresh_pg_url:
             ledger.record_purchase(customer, "HD-1", 5000)  # the only connection is taken
         assert before == ledger.event_count()
         assert 5 == ledger.record_purchase(customer, "HD-1", 5000)  # free again: it goes
+
+
+def test_fastapi_runs_endpoints_on_forty_threads() -> None:
+    """The figure the docs and the test above use: anyio's default thread limiter."""
+    import anyio
+    import anyio.to_thread
+
+    async def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert THREADS == anyio.run(tokens)
+
+
+def test_the_web_example_serves_forty_concurrent_requests_from_one_ledger(
+    sqlite_url: str,
+) -> None:
+    """examples/web_app.py, the reference host: 40 client threads post purchases (each
+    twice) to one server process; every answer is right and the balance adds up."""
+    import httpx
+
+    from test_examples import load_web_app, serving
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=100))
+        customer = str(ledger.register_customer("Lê Văn Cường", ["0903 111 222"]))
+    answers: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+
+    def client(base: str, worker: int) -> None:
+        body = {"customer_id": customer, "invoice_id": f"HD-{worker}", "amount": "7000"}
+        with httpx.Client(base_url=base, timeout=60) as http:
+            barrier.wait(timeout=60)
+            for _ in range(2):
+                answer = http.post("/purchases", json=body)
+                with lock:
+                    answers.append((answer.status_code, answer.json()["points"]))
+
+    with serving(load_web_app().create_app(sqlite_url)) as base:
+        threads = [threading.Thread(target=client, args=(base, n)) for n in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert [(201, 7)] * (2 * THREADS) == answers
+    with Ledger.open(sqlite_url) as ledger:
+        assert 7 * THREADS == ledger.balance(UUID(customer))
