@@ -315,6 +315,9 @@ def test_audit_replay_says_how_to_call_it() -> None:
 
 
 def load_web_app() -> Any:
+    # As `python examples/web_app.py` does: its folder on the path, for web_admin.
+    if str(ROOT / "examples") not in sys.path:
+        sys.path.insert(0, str(ROOT / "examples"))
     spec = importlib.util.spec_from_file_location("web_app", ROOT / "examples" / "web_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -25,6 +25,16 @@ _PLAIN_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: URL says otherwise (`?connect_timeout=`).
 DEFAULT_CONNECT_TIMEOUT: Final = 10
 
+#: A PostgreSQL ledger keeps `pool_size` connections open and opens up to
+#: `max_overflow` more under load (eventsourcing's defaults: 5 and 10); a
+#: thread that finds all in use waits up to `connect_timeout` for one. The URL
+#: may say otherwise (`?pool_size=10&max_overflow=30`): see docs/operations.md.
+_POOL_SETTINGS: Final = (
+    ("pool_size", "POSTGRES_POOL_SIZE", 1),
+    ("max_overflow", "POSTGRES_MAX_OVERFLOW", 0),
+)
+MAX_POOL: Final = 1000
+
 #: eventsourcing's SQLite persistence, keeping prepared statements and
 #: inserting a transaction's events at once (see persistence/sqlite.py).
 _SQLITE_FACTORY: Final = "referral_ledger.persistence.sqlite:LedgerSQLiteFactory"
@@ -116,6 +126,16 @@ def _postgres_environment(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": str(int(timeout)),
     }
+    for setting, name, least in _POOL_SETTINGS:
+        value = query.get(setting)
+        if value is None:
+            continue
+        if not value.isdigit() or not least <= int(value) <= MAX_POOL:
+            raise InvalidInput(
+                f"{setting} must be a whole number from {least} to {MAX_POOL}, "
+                f"not {value!r} in {shown!r}"
+            )
+        env[name] = str(int(value))
     schema = query.get("schema")
     if schema is not None:
         env["POSTGRES_SCHEMA"] = checked_schema(schema)

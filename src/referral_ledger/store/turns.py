@@ -16,6 +16,13 @@ process: there it does nothing.
 A unit waits only for its first turn; a further one is taken only if it is
 free at once (else the unit goes on without it), so two units never wait for
 each other; and no one waits more than `WAIT_MS` for a holder that hangs.
+
+Threads of one process queue for a turn on an in-process lock first, and
+only the one at its head waits on a pooled connection for the advisory
+lock. Otherwise 40 request threads sharing one ledger (and its pool of 15
+connections) all sat on a connection waiting for the turn while its holder
+waited for a connection to read with: every turn then cost the pool's
+10 s timeout (tests/test_threads.py stalled past 300 s on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ class Turns:
         self._datastore = datastore
         self._namespace = namespace
         self._local = threading.local()
+        #: One in-process lock per key: this process's threads queue on it
+        #: without holding a connection (see the module's docstring).
+        self._gates: dict[str, threading.Lock] = {}
+        self._gates_lock = threading.Lock()
+
+    def _gate(self, key: str) -> threading.Lock:
+        with self._gates_lock:
+            return self._gates.setdefault(key, threading.Lock())
 
     def take(self, key: str) -> None:
         """Wait for the turn on `key` (see the module's docstring), held until `release`."""
@@ -44,18 +59,31 @@ class Turns:
         if key in held:
             return
         name = f"{self._namespace}:{key}"
+        gate = self._gate(key)
         if held:
             # Never wait while holding a turn, so two units can never wait for
             # each other (a batch may ask for turns in any order): take it if
             # free, else go on without it (the optimistic check still holds).
+            if not gate.acquire(blocking=False):
+                return
             row = self._local.connection.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (name,)
             ).fetchone()
             if row["ok"]:
                 held.add(key)
+                self._local.gates.append(gate)
+            else:
+                gate.release()
             return
-        context = self._datastore.get_connection()
-        connection = context.__enter__()
+        # This process's threads queue here, holding no connection.
+        if not gate.acquire(timeout=WAIT_MS / 1000):
+            return
+        try:
+            context = self._datastore.get_connection()
+            connection = context.__enter__()
+        except BaseException:
+            gate.release()
+            raise
         try:
             with connection.transaction():
                 # A holder that hangs delays the others by at most WAIT_MS; then
@@ -65,9 +93,11 @@ class Turns:
                 connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         except Exception:
             context.__exit__(None, None, None)
+            gate.release()
             return
         self._local.context, self._local.connection = context, connection
         self._local.held = {key}
+        self._local.gates = [gate]
 
     def release(self) -> None:
         """Release every turn this thread holds (nothing held: nothing to do)."""
@@ -77,7 +107,13 @@ class Turns:
         self._local.held = set()
         context, connection = self._local.context, self._local.connection
         self._local.context = self._local.connection = None
+        gates: list[threading.Lock] = self._local.gates
+        self._local.gates = []
         try:
             connection.execute("SELECT pg_advisory_unlock_all()")
         finally:
-            context.__exit__(None, None, None)
+            try:
+                context.__exit__(None, None, None)
+            finally:
+                for gate in gates:
+                    gate.release()
