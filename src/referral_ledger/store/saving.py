@@ -89,10 +89,12 @@ class UnitWrite:
         # Business times (`at`) are fields of their own and stay as decided.
         unit = self._unit
         now = max(self._store.clock(), unit.now)
-        if now == unit.now:
+        # A batch (store/group.py) holds events of commands begun at different
+        # times: each is stamped with the one recording time of the batch.
+        if all(e.timestamp == now for e in unit.pending):
             self.events = unit.pending
         else:
-            self.events = [restamped(e, now) for e in unit.pending]
+            self.events = [e if e.timestamp == now else restamped(e, now) for e in unit.pending]
         to_stored = self._store.app.mapper.to_stored_event
         return [to_stored(e) for e in self.events]
 

@@ -24,6 +24,12 @@ class CommandStats:
     attempts: int = 0
     conflicts_retried: int = 0
     conflicts_surfaced: int = 0
+    #: Transactions that saved events (or a reaction's position): one per
+    #: batch under group commit (store/group.py), so fewer than `commands`
+    #: when concurrent commands were saved together.
+    commits: int = 0
+    #: The most commands one of those transactions saved.
+    largest_batch: int = 0
 
 
 class _Record:
@@ -45,8 +51,12 @@ class _Record:
 class UnitOfWork:
     """One attempt at a command: what it loaded and the events it decided on."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, batch: UnitOfWork | None = None) -> None:
         self._store = store
+        #: Under group commit (store/group.py), the batch this command is decided
+        #: in: records are read from it, so a command sees the events of the
+        #: commands decided before it in the batch, not yet saved.
+        self._batch = batch
         # One entry per record, so a bulk command looks each id up once per step.
         self._records: dict[UUID, _Record] = {}
         self.pending: list[Event] = []
@@ -56,10 +66,43 @@ class UnitOfWork:
         """The current state of an aggregate (None if it has no events yet)."""
         record = self._records.get(aggregate_id)
         if record is None:
+            if self._batch is not None:
+                self._batch.load(aggregate_id, evolve)
+                record = self._from_batch(aggregate_id, evolve)
+                batched: S | None = record.state
+                return batched
             record = _Record(self._store.load(aggregate_id, evolve), evolve)
             self._records[aggregate_id] = record
         state: S | None = record.state
         return state
+
+    def _from_batch(self, aggregate_id: UUID, evolve: Evolve[Any]) -> _Record:
+        """This command's copy of what its batch holds of a record, as of now.
+
+        Its `read` stays the version read from the store, so `reads_current`
+        and the save's conflict check still compare against the store.
+        """
+        assert self._batch is not None
+        held = self._batch._records[aggregate_id]
+        record = _Record(held.state, evolve)
+        record.read = held.read
+        self._records[aggregate_id] = record
+        return record
+
+    def absorb(self, command: UnitOfWork) -> None:
+        """Take a command decided in this batch: its events follow the batch's so far.
+
+        A command refused (or failed) is never absorbed, so the batch and the
+        commands decided after it see nothing of it.
+        """
+        for aggregate_id, record in command._records.items():
+            if record.first_new:
+                held = self._records[aggregate_id]
+                held.state = record.state
+                if not held.first_new:
+                    held.first_new = record.first_new
+        self.pending.extend(command.pending)
+        self.now = max(self.now, command.now)
 
     def prefetch(self, records: Iterable[tuple[UUID, Evolve[Any]]]) -> None:
         """Load many records at once (one query per table), for the `load`s that follow.
@@ -70,6 +113,11 @@ class UnitOfWork:
         """
         held = self._records
         wanted = {i: evolve for i, evolve in records if i not in held}
+        if wanted and self._batch is not None:
+            self._batch.prefetch(wanted.items())
+            for aggregate_id, evolve in wanted.items():
+                self._from_batch(aggregate_id, evolve)
+            return
         if wanted:
             for aggregate_id, state in self._store.load_many(wanted).items():
                 held[aggregate_id] = _Record(state, wanted[aggregate_id])
@@ -81,6 +129,10 @@ class UnitOfWork:
         version 1 conflicts in the store, so nothing is overwritten.
         """
         if aggregate_id not in self._records:
+            if self._batch is not None:
+                self._batch.new(aggregate_id, evolve)
+                self._from_batch(aggregate_id, evolve)
+                return
             self._records[aggregate_id] = _Record(None, evolve)
 
     def take_turn(self, key: str) -> None:
