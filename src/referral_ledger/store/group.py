@@ -117,6 +117,11 @@ class GroupCommit:
         self._leading = False
         self._local = threading.local()
 
+    def queued(self) -> int:
+        """How many commands wait for the next batch (for tests and operators)."""
+        with self._lock:
+            return len(self._queue)
+
     def is_leading(self) -> bool:
         """Whether this thread is the leader, deciding a batch right now."""
         return bool(getattr(self._local, "leading", False))

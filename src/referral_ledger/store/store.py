@@ -79,7 +79,7 @@ class Store:
         #: inline without any command calling them.
         self.listeners: list[Callable[[Sequence[Event]], None]] = []
         #: Saving concurrent commands together (store/group.py); None: each alone.
-        self._group = GroupCommit(self) if group_commit else None
+        self.group = GroupCommit(self) if group_commit else None
 
     # --- reading -----------------------------------------------------------
 
@@ -227,8 +227,8 @@ class Store:
         each returns only after it. The listeners run in the caller's thread.
         """
         self.stats.commands += 1
-        if self._group is not None and not self._group.is_leading():
-            result, events = self._group.submit(decide, tracking)
+        if self.group is not None and not self.group.is_leading():
+            result, events = self.group.submit(decide, tracking)
         else:
             try:
                 result, events = self.attempts(decide, tracking)
