@@ -6,11 +6,15 @@ deciding one command: sixteen threads sharing one `Ledger` would queue on
 the lock one commit at a time, and on a record they share they would
 conflict with each other and retry.
 
-So `Store.run` queues the command here. The first thread to find nobody
-leading leads: it takes whatever is queued, decides those commands one
-after the other, in the order they came, each against the state the ones
-before it left (`UnitOfWork(store, batch)` reads through the batch), and
-saves all their events in one transaction. Meanwhile the next commands
+So `Store.run` first decides the command in its caller's thread, against
+the store as committed (`_ahead`: the callers' reads overlap), then queues
+it here. The first thread to find nobody leading leads: it takes whatever
+is queued and goes through those commands in the order they came. A command
+decided ahead whose reads nothing in the batch (nor any commit this process
+made since) has changed is taken as it is (`UnitOfWork.adopt`); any other is
+decided again, against the state the commands before it left
+(`UnitOfWork(store, batch)` reads through the batch). All their events are
+saved in one transaction. Meanwhile the next commands
 queue; when the commit returns, the leader answers its batch and hands the
 lead to the first of them, which takes all that queued meanwhile. A thread
 alone waits for nothing: its batch is itself. No thread of this process
@@ -46,16 +50,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
 from referral_ledger.aggregates.base import Event
 from referral_ledger.errors import LedgerError, StoreError
 from referral_ledger.store.saving import Outcome, UnitWrite
-from referral_ledger.store.unit import UnitOfWork
+from referral_ledger.store.unit import NeedsTurn, UnitOfWork
 
 if TYPE_CHECKING:
     from referral_ledger.store.store import Store
@@ -66,10 +71,17 @@ if TYPE_CHECKING:
 MAX_BATCH: Final = 128
 
 
+#: Records created by recent batches whose versions are remembered for `adopt`:
+#: a command decided ahead longer ago than this many creations is checked by the
+#: save alone (a conflict there decides its batch again; nothing is lost).
+REMEMBERED_CREATIONS: Final = 4096
+
+
 class _Request:
     """One command waiting in the queue, and then its answer."""
 
     __slots__ = (
+        "ahead",
         "answered",
         "attempts",
         "decide",
@@ -85,6 +97,8 @@ class _Request:
         self.decide = decide
         #: A reaction's position: such a command is saved alone (see the module doc).
         self.tracking = tracking
+        #: The command's unit and result, decided ahead in its caller's thread.
+        self.ahead: tuple[UnitOfWork, Any] | None = None
         self.wake = threading.Event()
         #: Set (with `wake`) when this thread is to lead the next batch.
         self.lead = False
@@ -116,6 +130,8 @@ class GroupCommit:
         #: Whether a thread leads. Invariant: the queue is empty when none does.
         self._leading = False
         self._local = threading.local()
+        #: Records recent batches created, by id: their versions (`_newest_version`).
+        self._created: OrderedDict[UUID, int] = OrderedDict()
 
     def queued(self) -> int:
         """How many commands wait for the next batch (for tests and operators)."""
@@ -131,6 +147,10 @@ class GroupCommit:
     ) -> tuple[Any, list[Event]]:
         """Queue a command; its result and its committed events once it is answered."""
         request = _Request(decide, tracking)
+        if tracking is None:
+            ahead = self._ahead(request)
+            if ahead is not None:
+                return ahead
         with self._lock:
             self._queue.append(request)
             if not self._leading:
@@ -145,6 +165,59 @@ class GroupCommit:
         if request.error is not None:
             raise request.error
         return request.result, request.events
+
+    def _ahead(self, request: _Request) -> tuple[Any, list[Event]] | None:
+        """Decide `request` now, in its caller's thread, against the store as committed.
+
+        The reads of many callers then overlap (a PostgreSQL round trip
+        releases the GIL) instead of queueing behind the leader's. What is
+        decided is kept for the leader, who takes it as is if its batch has
+        changed nothing it read (`UnitOfWork.adopt`), else decides it again in
+        the batch. A command that records nothing, or is refused on reads
+        still current, is answered at once, as alone: nothing is waited for.
+        Returns that answer, or None when the command is to be queued.
+        """
+        store = self._store
+        request.attempts = 1
+        store.stats.attempts += 1
+        unit = UnitOfWork(store, ahead=True)
+        try:
+            result = request.decide(unit)
+        except NeedsTurn:
+            # Not an attempt: it is decided in the batch, where turns are taken.
+            request.attempts = 0
+            store.stats.attempts -= 1
+            return None
+        except LedgerError:
+            if store.max_attempts == 1 or unit.reads_current():
+                raise
+            store.stats.conflicts_retried += 1
+            return None
+        if not unit.pending:
+            return result, []
+        request.ahead = (unit, result)
+        return None
+
+    def _newest_version(self, aggregate_id: UUID) -> int | None:
+        """The newest version of a record this process knows of (None: none known)."""
+        cached = self._store.cache.newest_version(aggregate_id)
+        with self._lock:
+            created = self._created.get(aggregate_id)
+        if cached is None or created is None:
+            return created if cached is None else cached
+        return max(cached, created)
+
+    def _remember_created(self, batch: UnitOfWork) -> None:
+        """Keep the versions of records the batch created: the state cache takes records
+        only once read again, and a command decided ahead may not know them yet."""
+        with self._lock:
+            created = self._created
+            for record in batch.changed():
+                if not record.read:
+                    created[record.state.id] = record.state.version
+                    created.move_to_end(record.state.id)
+            while len(created) > REMEMBERED_CREATIONS:
+                created.popitem(last=False)
 
     def _lead(self) -> None:
         """Decide and save one batch, answer it, and hand the lead on."""
@@ -221,6 +294,11 @@ class GroupCommit:
         decided: list[tuple[_Request, UnitOfWork, Any]] = []
         refused: list[tuple[_Request, LedgerError]] = []
         for request in waiting:
+            ahead, request.ahead = request.ahead, None
+            if ahead is not None and batch.adopt(ahead[0], self._newest_version):
+                batch_unit, result = ahead
+                decided.append((request, batch_unit, result))
+                continue
             request.attempts += 1
             store.stats.attempts += 1
             unit = UnitOfWork(store, batch)
@@ -246,6 +324,7 @@ class GroupCommit:
                 return True
             store.turns.release()  # committed: another process may go on
             store.committed(batch, write, commands=len(decided))
+            self._remember_created(batch)
             stored = iter(batch.pending)  # as saved: stamped with the recording time
             for request, unit, result in decided:
                 request.answer(result, [next(stored) for _ in unit.pending])

@@ -48,11 +48,20 @@ class _Record:
         self.first_new = 0
 
 
+class NeedsTurn(Exception):
+    """A command decided ahead in its caller's thread asked for a turn (store/group.py):
+    it is decided again in its batch instead, where turns are taken."""
+
+
 class UnitOfWork:
     """One attempt at a command: what it loaded and the events it decided on."""
 
-    def __init__(self, store: Store, batch: UnitOfWork | None = None) -> None:
+    def __init__(
+        self, store: Store, batch: UnitOfWork | None = None, *, ahead: bool = False
+    ) -> None:
         self._store = store
+        #: Decided ahead in the caller's thread (store/group.py), where no turn is taken.
+        self._ahead = ahead
         #: Under group commit (store/group.py), the batch this command is decided
         #: in: records are read from it, so a command sees the events of the
         #: commands decided before it in the batch, not yet saved.
@@ -88,6 +97,38 @@ class UnitOfWork:
         record.read = held.read
         self._records[aggregate_id] = record
         return record
+
+    def adopt(self, ahead: UnitOfWork, newest: Callable[[UUID], int | None]) -> bool:
+        """Take a command decided ahead, against the store, if the batch changes nothing
+        it read: as though decided here. Else False: it must be decided in the batch.
+
+        Each record it read must be, in the batch, at the version it read, and
+        no newer in `newest` (the versions this process has seen since, from
+        its state cache); a record nobody here knows to have moved is checked
+        by the save, as any command's writes are (another process's commit
+        makes the save conflict, and the batch is decided again).
+        """
+        records = self._records
+        for aggregate_id, record in ahead._records.items():
+            held = records.get(aggregate_id)
+            if held is not None:
+                if (0 if held.state is None else held.state.version) != record.read:
+                    return False
+            else:
+                seen = newest(aggregate_id)
+                if seen is not None and seen > record.read:
+                    return False
+        for aggregate_id, record in ahead._records.items():
+            held = records.get(aggregate_id)
+            if held is None:
+                held = records[aggregate_id] = _Record(record.base, record.evolve)
+                held.read = record.read
+            held.state = record.state
+            if record.first_new and not held.first_new:
+                held.first_new = record.first_new
+        self.pending.extend(ahead.pending)
+        self.now = max(self.now, ahead.now)
+        return True
 
     def absorb(self, command: UnitOfWork) -> None:
         """Take a command decided in this batch: its events follow the batch's so far.
@@ -138,6 +179,10 @@ class UnitOfWork:
     def take_turn(self, key: str) -> None:
         """Wait for the turn on a hot record before reading it (see `store/turns.py`):
         the commands advancing it then queue instead of retrying. Until the attempt ends."""
+        if self._ahead:
+            # A caller's thread holding a turn while it waits for the leader,
+            # who may wait for that turn, would stall both: decide it there.
+            raise NeedsTurn(key)
         self._store.turns.take(key)
 
     def record(self, events: list[Event]) -> None:
