@@ -52,6 +52,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
@@ -77,6 +78,10 @@ MAX_BATCH: Final = 128
 REMEMBERED_CREATIONS: Final = 4096
 
 
+#: Before any command's `now`: where a batch's own `now` starts.
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+
+
 class _Request:
     """One command waiting in the queue, and then its answer."""
 
@@ -84,6 +89,7 @@ class _Request:
         "ahead",
         "answered",
         "attempts",
+        "begun",
         "decide",
         "error",
         "events",
@@ -99,6 +105,8 @@ class _Request:
         self.tracking = tracking
         #: The command's unit and result, decided ahead in its caller's thread.
         self.ahead: tuple[UnitOfWork, Any] | None = None
+        #: When a command that asked for a turn ahead began (decided in the batch as such).
+        self.begun: datetime | None = None
         self.wake = threading.Event()
         #: Set (with `wake`) when this thread is to lead the next batch.
         self.lead = False
@@ -184,9 +192,11 @@ class GroupCommit:
         try:
             result = request.decide(unit)
         except NeedsTurn:
-            # Not an attempt: it is decided in the batch, where turns are taken.
+            # Not an attempt: it is decided in the batch, where turns are taken,
+            # as begun now (a ticking test clock is read as often as alone).
             request.attempts = 0
             store.stats.attempts -= 1
+            request.begun = unit.now
             return None
         except LedgerError:
             if store.max_attempts == 1 or unit.reads_current():
@@ -290,7 +300,9 @@ class GroupCommit:
         """
         store = self._store
         store.turns.release()  # a turn taken by the attempt before ends with it
-        batch = UnitOfWork(store)
+        # The batch's own `now` is its commands' latest (reading the clock here
+        # would move a ticking test clock more often than commands alone do).
+        batch = UnitOfWork(store, now=_EARLIEST)
         decided: list[tuple[_Request, UnitOfWork, Any]] = []
         refused: list[tuple[_Request, LedgerError]] = []
         for request in waiting:
@@ -301,7 +313,8 @@ class GroupCommit:
                 continue
             request.attempts += 1
             store.stats.attempts += 1
-            unit = UnitOfWork(store, batch)
+            unit = UnitOfWork(store, batch, now=request.begun)
+            request.begun = None
             try:
                 result = request.decide(unit)
             except LedgerError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -57,7 +58,12 @@ class UnitOfWork:
     """One attempt at a command: what it loaded and the events it decided on."""
 
     def __init__(
-        self, store: Store, batch: UnitOfWork | None = None, *, ahead: bool = False
+        self,
+        store: Store,
+        batch: UnitOfWork | None = None,
+        *,
+        ahead: bool = False,
+        now: datetime | None = None,
     ) -> None:
         self._store = store
         #: Decided ahead in the caller's thread (store/group.py), where no turn is taken.
@@ -69,7 +75,11 @@ class UnitOfWork:
         # One entry per record, so a bulk command looks each id up once per step.
         self._records: dict[UUID, _Record] = {}
         self.pending: list[Event] = []
-        self.now = store.clock()
+        #: When the command began (`now` given: a batch, or a command begun before).
+        self.now = store.clock() if now is None else now
+        #: In a batch: (how many events, `now`) of each command taken, in order,
+        #: so each command's events are stamped as its own unit's (store/saving.py).
+        self.spans: list[tuple[int, datetime]] = []
 
     def load(self, aggregate_id: UUID, evolve: Evolve[S]) -> S | None:
         """The current state of an aggregate (None if it has no events yet)."""
@@ -127,6 +137,7 @@ class UnitOfWork:
             if record.first_new and not held.first_new:
                 held.first_new = record.first_new
         self.pending.extend(ahead.pending)
+        self.spans.append((len(ahead.pending), ahead.now))
         self.now = max(self.now, ahead.now)
         return True
 
@@ -143,6 +154,7 @@ class UnitOfWork:
                 if not held.first_new:
                     held.first_new = record.first_new
         self.pending.extend(command.pending)
+        self.spans.append((len(command.pending), command.now))
         self.now = max(self.now, command.now)
 
     def prefetch(self, records: Iterable[tuple[UUID, Evolve[Any]]]) -> None:
