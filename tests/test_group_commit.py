@@ -301,3 +301,42 @@ def test_group_commit_can_be_turned_off(sqlite_url: str) -> None:
         ledger.record_purchase(customer, "INV-1", 1000)
         ledger.record_purchase(customer, "INV-2", 1000)
         assert 2 == ledger._store.stats.commits - before
+
+
+def test_threads_earning_and_redeeming_on_one_customer_add_up(store_url: str) -> None:
+    """Earns and redemptions (some refused) from 8 threads on one customer: the balance is
+    exactly what the acknowledged calls add up to, whichever batch decided each."""
+    threads, each = 8, 12
+    with _ledger(store_url) as ledger:
+        store = _store(ledger)
+        (customer,) = _customers(ledger, 1)
+        assert 20 == ledger.record_purchase(customer, "INV-START", 20_000)
+        earned: list[int] = []
+        redeemed: list[int] = []
+        refused: list[str] = []
+        errors: list[BaseException] = []
+
+        def work(worker: int) -> None:
+            for n in range(each):
+                try:
+                    if (worker + n) % 2:
+                        earned.append(ledger.record_purchase(customer, f"I-{worker}-{n}", 3000))
+                    else:
+                        ledger.redeem_points(customer, 5, f"R-{worker}-{n}")
+                        redeemed.append(5)
+                except RedemptionRefused:
+                    refused.append(f"R-{worker}-{n}")
+                except Exception as error:
+                    errors.append(error)
+
+        pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        assert [] == errors
+        assert 0 == store.stats.conflicts_surfaced
+        assert threads * each == len(earned) + len(redeemed) + len(refused)
+        assert 20 + sum(earned) - sum(redeemed) == ledger.balance(customer)
+        references = {row.reference for row in ledger.statement(customer)}
+        assert not references & set(refused)
