@@ -32,6 +32,9 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 9. ``lots`` (not by default) balance() and a redemption on one account that had
    1k/10k/100k lots (``--quick``: 100/1k), and process_due over ``--expire`` expired
    lots (``bench/lots.py``, which also runs alone).
+10. ``threads`` many host threads at once (group commit, ``bench/threads.py``):
+    record_purchase from 16 threads vs bare eventsourcing from 16 threads, a mixed
+    workload's p50/p99, one hot customer's conflicts, 4 processes x 4 threads.
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -70,6 +73,7 @@ import directory
 from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from threads import report_threads, scenario_threads
 
 from referral_ledger import Ledger, LoyaltyProgram
 from referral_ledger.aggregates import customer_record as customers
@@ -958,7 +962,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
         "--scenarios",
-        default="single,bulk,balance,search",
+        default="single,bulk,balance,search,threads",
         help=(
             "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
             "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
@@ -1030,6 +1034,12 @@ def main(argv: list[str] | None = None) -> None:
             if "campaigns" in scenarios:
                 per_process = 50 if args.quick else 200
                 by["campaigns"] = scenario_campaigns(partial(places.url, store), per_process)
+            if "threads" in scenarios:
+                by["threads"] = scenario_threads(
+                    partial(places.url, store),
+                    partial(places.bare, store),
+                    10 if args.quick else 100,
+                )
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes, bulk=args.directory_bulk
@@ -1050,6 +1060,8 @@ def main(argv: list[str] | None = None) -> None:
         report({"stores": {store: by}})
         if "directory" in by:
             report_directory(store, by["directory"])
+        if "threads" in by:
+            report_threads(store, by["threads"])
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

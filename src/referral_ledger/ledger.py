@@ -97,6 +97,7 @@ class Ledger:
         business_timezone: tzinfo = VIETNAM,
         react_inline: bool = True,
         views: Literal["store", "memory"] | None = None,
+        group_commit: bool = True,
     ) -> Ledger:
         """Open (creating if needed) the ledger stored at `url`.
 
@@ -118,6 +119,9 @@ class Ledger:
         is "store", and "memory" with a `cipher_key`: the views hold lead
         contact details in clear so SQL can search them, and an encrypted
         store should not keep them at rest.
+        With `group_commit` (the default), commands that threads of this process
+        run at once are saved together in one transaction, each returning once
+        it is committed (see docs/performance.md); False saves each alone.
         """
         if isinstance(snapshot_interval, bool) or not isinstance(snapshot_interval, int):
             raise InvalidInput(f"snapshot_interval must be an int, not {snapshot_interval!r}")
@@ -137,6 +141,7 @@ class Ledger:
         env = environment_for(url, cipher_key=cipher_key, compress=parse_flag(compress, "compress"))
         react = parse_flag(react_inline, "react_inline")
         in_memory = _views_in_memory(views, encrypted=cipher_key is not None)
+        grouped = parse_flag(group_commit, "group_commit")
         store = open_store(
             url,
             env,
@@ -144,6 +149,7 @@ class Ledger:
             snapshot_interval=snapshot_interval,
             max_attempts=max_attempts,
             cache_size=cache_size,
+            group_commit=grouped,
         )
         try:
             # Setting up the views and finishing reactions also use the store.

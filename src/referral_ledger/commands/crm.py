@@ -192,7 +192,10 @@ class CrmCommands(UniqueValues):
                 unit.record(events)
                 self._claim_held_values(unit, before, settings)
 
-        self._store.run(decide)
+        # Alone, never in a group commit's batch: its guard reads the customers'
+        # events up to a position, which a registration in the same batch would
+        # pass unseen (the guard is checked before the batch's events are written).
+        self._store.run(decide, alone=True)
 
     def customer_field_settings(self) -> FieldSettings:
         """The field settings in force."""

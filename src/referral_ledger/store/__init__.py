@@ -5,6 +5,7 @@ commands as units of work.
 - `snapshot`: the snapshot event (stored topic `referral_ledger.store:Snapshot`).
 - `cache`: the newest states this process read or wrote.
 - `unit`: one attempt at a command.
+- `group`: group commit, the concurrent commands of one process saved in one transaction.
 - `turns`: queueing for a hot record (PostgreSQL advisory locks) instead of retrying.
 - `store`: `Store`, loading and running commands.
 - `opening`: from settings to a readable `Store`, failing only with `LedgerError`s.

@@ -51,6 +51,12 @@ class StateCache:
                     found[aggregate_id] = entry[1]
         return found
 
+    def newest_version(self, aggregate_id: UUID) -> int | None:
+        """The version of the state held for a record (None: none held); not a use."""
+        with self._lock:
+            entry = self._states.get(aggregate_id)
+        return None if entry is None else int(entry[1].version)
+
     def put(self, state: Any, evolve: Evolve[Any]) -> None:
         self.put_many([(state, evolve)])
 

@@ -23,6 +23,7 @@ def open_store(
     snapshot_interval: int,
     max_attempts: int,
     cache_size: int,
+    group_commit: bool = True,
 ) -> Store:
     """The store `env` (from `environment_for(url)`) describes, created if new.
 
@@ -42,6 +43,7 @@ def open_store(
                 snapshot_interval=snapshot_interval,
                 max_attempts=max_attempts,
                 cache_size=cache_size,
+                group_commit=group_commit,
             )
             store.verify_readable()
     except BaseException:

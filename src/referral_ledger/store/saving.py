@@ -91,10 +91,17 @@ class UnitWrite:
         # Business times (`at`) are fields of their own and stay as decided.
         unit = self._unit
         now = max(self._store.clock(), unit.now)
-        if now == unit.now:
+        # A batch (store/group.py) holds the events of commands begun at
+        # different times: each command's are stamped as its own unit's would be.
+        spans = unit.spans or [(len(unit.pending), unit.now)]
+        if all(begun == now for _, begun in spans):
             self.events = unit.pending
         else:
-            self.events = [restamped(e, now) for e in unit.pending]
+            events: list[Event] = []
+            for count, begun in spans:
+                part = unit.pending[len(events) : len(events) + count]
+                events.extend(part if begun == now else [restamped(e, now) for e in part])
+            self.events = events
         to_stored = self._store.app.mapper.to_stored_event
         return [to_stored(e) for e in self.events]
 

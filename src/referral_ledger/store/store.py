@@ -32,6 +32,7 @@ from referral_ledger.persistence.connect import is_postgres
 from referral_ledger.persistence.errors import translated
 from referral_ledger.serialization import converter
 from referral_ledger.store.cache import DEFAULT_CACHE_SIZE, StateCache
+from referral_ledger.store.group import GroupCommit
 from referral_ledger.store.saving import Outcome, UnitWrite
 from referral_ledger.store.snapshot import Snapshot
 from referral_ledger.store.turns import Turns
@@ -62,6 +63,7 @@ class Store:
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        group_commit: bool = True,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -76,6 +78,8 @@ class Store:
         #: commit, in the committing thread: how the ledger runs its reactions
         #: inline without any command calling them.
         self.listeners: list[Callable[[Sequence[Event]], None]] = []
+        #: Saving concurrent commands together (store/group.py); None: each alone.
+        self.group = GroupCommit(self) if group_commit else None
 
     # --- reading -----------------------------------------------------------
 
@@ -203,7 +207,13 @@ class Store:
     # --- writing -----------------------------------------------------------
 
     @_writing
-    def run(self, decide: Callable[[UnitOfWork], T], *, tracking: Tracking | None = None) -> T:
+    def run(
+        self,
+        decide: Callable[[UnitOfWork], T],
+        *,
+        tracking: Tracking | None = None,
+        alone: bool = False,
+    ) -> T:
         """Run `decide` and save its events in one transaction, retrying on conflict.
 
         A conflict means another writer saved a version of a record this
@@ -217,14 +227,30 @@ class Store:
         `decide`'s result is returned; it is never decided again. The events
         are stamped with their recording time once the store's write lock is
         held (persistence/stamped.py), so `as_of` replays what queries saw.
+
+        Under group commit (the default; store/group.py) commands run at once
+        by several threads are decided in turn and saved in one transaction;
+        each returns only after it. The listeners run in the caller's thread.
+        `alone`: never in a batch with others (a command whose guards read
+        what batch neighbours could write: `UnitOfWork.guard_quiet`).
         """
         self.stats.commands += 1
-        try:
-            return self._attempts(decide, tracking)
-        finally:
-            self.turns.release()
+        if self.group is not None and not self.group.is_leading():
+            result, events = self.group.submit(decide, tracking, alone=alone)
+        else:
+            try:
+                result, events = self.attempts(decide, tracking)
+            finally:
+                self.turns.release()
+        if events:
+            for listener in self.listeners:
+                listener(events)
+        return cast(T, result)
 
-    def _attempts(self, decide: Callable[[UnitOfWork], T], tracking: Tracking | None) -> T:
+    def attempts(
+        self, decide: Callable[[UnitOfWork], T], tracking: Tracking | None
+    ) -> tuple[T, list[Event]]:
+        """Run one command alone, until saved or refused: its result and its events as saved."""
         for attempt in range(self.max_attempts):
             # A turn taken by the attempt before (see `turns.py`) ends with it.
             self.turns.release()
@@ -241,11 +267,11 @@ class Store:
                 self.stats.conflicts_retried += 1
                 continue
             if not unit.pending and tracking is None:
-                return result
+                return result, []
             write = UnitWrite(self, unit)
             outcome = write.save(tracking)
             if outcome is Outcome.REACTED:
-                return result
+                return result, []
             if outcome is Outcome.CONFLICT:
                 self.stats.conflicts_retried += 1
                 self.turns.release()  # never hold a turn while backing off
@@ -253,18 +279,27 @@ class Store:
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             self.turns.release()  # committed: the next writer may go on
-            # Records this unit created enter the cache when first read again:
-            # most are written once (invoices, redemptions, phones), and would
-            # push out the accounts and customers read over and over.
-            kept = [r for r in unit.settle(write.events, self._keeps) if r.read]
-            self.cache.put_many((r.state, r.evolve) for r in kept)
-            self._take_snapshots(unit.pending[0].timestamp if unit.pending else unit.now, unit)
-            for listener in self.listeners:
-                listener(unit.pending)
-            return result
+            self.committed(unit, write, commands=1)
+            return result, unit.pending
         self.stats.conflicts_retried -= 1
         self.stats.conflicts_surfaced += 1
-        raise ConcurrencyConflict(
+        raise self.gave_up()
+
+    def committed(self, unit: UnitOfWork, write: UnitWrite, *, commands: int) -> None:
+        """After `unit` (one command's, or a batch of `commands`) was committed by `write`:
+        keep what it read and wrote in the cache, and take the snapshots due."""
+        self.stats.commits += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, commands)
+        # Records this unit created enter the cache when first read again:
+        # most are written once (invoices, redemptions, phones), and would
+        # push out the accounts and customers read over and over.
+        kept = [r for r in unit.settle(write.events, self._keeps) if r.read]
+        self.cache.put_many((r.state, r.evolve) for r in kept)
+        self._take_snapshots(unit.pending[0].timestamp if unit.pending else unit.now, unit)
+
+    def gave_up(self) -> ConcurrencyConflict:
+        """The error of a command that lost to other writers `max_attempts` times."""
+        return ConcurrencyConflict(
             f"gave up after {self.max_attempts} attempts: other writers kept changing "
             "the same records; nothing was recorded"
         )
