@@ -68,7 +68,7 @@ def test_imported_purchases_earn_the_referrers_commission_once(shop: Ledger) -> 
     an, binh = customer(shop, 1), customer(shop, 2, external_id="POS-2")
     code = shop.referral_code(an)
     shop.checkout(binh, "HD-1", Decimal(200_000), referral_code=code)  # 170,000 payable
-    rows = [
+    rows: list[dict[str, object]] = [
         {"external_id": "POS-2", "invoice_id": "HD-2", "amount": "100000"},
         {"customer_id": str(binh), "invoice_id": "HD-3", "amount": Decimal(40_000)},
         {"external_id": "POS-2", "invoice_id": "HD-4", "amount": "-1"},  # rejected

@@ -29,6 +29,7 @@ from referral_ledger.cli.exchange import (
 )
 from referral_ledger.cli.render import make_console, records, write_table
 from referral_ledger.cli.sheets import ledger_row, parse_map, sheet_rows
+from referral_ledger.cli.voucher_sheet import run_voucher_import
 from referral_ledger.commands.campaigns import MAX_LEADERBOARD, LeaderboardRow
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.campaigns import Campaign
@@ -37,6 +38,8 @@ from referral_ledger.projections.statement import StatementRow
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.kind == "vouchers":
+        return run_voucher_import(args)
     fields = CUSTOMER_FIELDS if args.kind == "customers" else PURCHASE_FIELDS
     mapping = parse_map(args.map, fields)
     if not args.file.exists():

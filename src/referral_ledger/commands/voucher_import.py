@@ -1,0 +1,114 @@
+"""Voucher imports: many vouchers from rows (a spreadsheet), each row recorded whole or not.
+
+A voucher is one record whose creation is one event, so each row is its own
+unit of work: a refused row records nothing and the others go on. Re-running
+the same rows records nothing: a code whose voucher has the same settings
+(as created, or as they stand now) is `unchanged`. A code with other settings
+is refused, naming the fields that differ, unless the import is told to
+update it (`update=True`: `update_voucher`, uses made before stand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Literal
+
+import attrs
+
+from referral_ledger.aggregates import voucher as vouchers
+from referral_ledger.aggregates.voucher import evolve_voucher, voucher_id
+from referral_ledger.commands.base import LedgerBase
+from referral_ledger.errors import InvalidInput, LedgerError
+from referral_ledger.policies.vouchers import Voucher
+from referral_ledger.store import UnitOfWork
+
+#: The columns a row may have: the fields of `Voucher`.
+VOUCHER_FIELDS = frozenset(f.name for f in attrs.fields(Voucher))
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+@attrs.define
+class VoucherImportReport:
+    """What a voucher import did; `rejected` holds (row number from 1, reason) pairs."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = attrs.Factory(list)
+
+    @property
+    def total(self) -> int:
+        """Every row seen."""
+        return self.created + self.updated + self.unchanged + len(self.rejected)
+
+
+def differing(a: Voucher, b: Voucher) -> list[str]:
+    """The fields whose values differ between two definitions of a voucher."""
+    return [f.name for f in attrs.fields(Voucher) if getattr(a, f.name) != getattr(b, f.name)]
+
+
+class VoucherImportCommands(LedgerBase):
+    """`import_vouchers`: vouchers from rows, as `create_voucher` makes them."""
+
+    def import_vouchers(
+        self,
+        rows: Iterable[Mapping[str, object]],
+        update: bool = False,
+        at: datetime | None = None,
+    ) -> VoucherImportReport:
+        """Create the voucher each row defines; never stops on a bad row.
+
+        A row maps `Voucher` field names to values (`code` and one of
+        `discount` and `percent` at least; a missing field takes its default).
+        A row that is not a valid voucher is rejected with the reason, recording
+        nothing. A code that exists with the same settings is `unchanged`;
+        with other settings the row is rejected, or, with `update=True`, the
+        voucher is updated to them from now on.
+        """
+        if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
+            raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
+        if not isinstance(update, bool):
+            raise InvalidInput(f"update must be True or False, not {update!r}")
+        when = self._business_time(at)
+        report = VoucherImportReport()
+        for number, row in enumerate(rows, start=1):
+            try:
+                outcome = self._import_row(row, update, when)
+            except LedgerError as error:
+                report.rejected.append((number, str(error)))
+            else:
+                setattr(report, outcome, getattr(report, outcome) + 1)
+        return report
+
+    def _import_row(self, row: object, update: bool, at: datetime) -> Outcome:
+        if not isinstance(row, Mapping):
+            raise InvalidInput(f"a row must be a mapping of field names to values, not {row!r}")
+        unknown = sorted(str(k) for k in row if k not in VOUCHER_FIELDS)
+        if unknown:
+            raise InvalidInput(f"vouchers have no field {', '.join(map(repr, unknown))}")
+        voucher = Voucher(**{str(k): v for k, v in row.items()})
+        record_id = voucher_id(voucher.code, self._ids)
+
+        def decide(unit: UnitOfWork) -> Outcome:
+            record = unit.load(record_id, evolve_voucher)
+            if record is None:
+                unit.new(record_id, evolve_voucher)
+                unit.record(vouchers.create(None, voucher, record_id, unit.now, at))
+                return "created"
+            if voucher in (record.voucher, record.created):
+                return "unchanged"
+            if not update:
+                fields = ", ".join(differing(record.voucher, voucher))
+                raise InvalidInput(
+                    f"voucher {voucher.code!r} exists with other settings ({fields}); "
+                    "import with update to change it"
+                )
+            unit.record(vouchers.update(record, voucher, unit.now, at))
+            return "updated"
+
+        return self._store.run(decide)
+
+
+__all__ = ["VOUCHER_FIELDS", "VoucherImportCommands", "VoucherImportReport"]
