@@ -31,6 +31,7 @@ from uuid import UUID
 
 import attrs
 
+from referral_ledger import demo_sales
 from referral_ledger.errors import ProgramNotConfigured
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.campaigns import Campaign
@@ -322,6 +323,7 @@ def run(ledger: Ledger, clock: StoryClock | None = None, *, race: bool = False) 
         actions.append((at, partial(_redeem, ledger, ids, pos_id, redemption, points, at)))
     for pos_id, invoice, amount, at in RETURNS:
         actions.append((at, partial(_return, ledger, ids, pos_id, invoice, amount, at)))
+    actions += demo_sales.actions(ledger, ids)  # a voucher and a referral code, 25 March
     if race:
         actions.append((RACE.starts_at, partial(ledger.add_campaign, RACE, RACE.starts_at)))
         for pos_id, invoice, amount, discounted, at in RACE_PURCHASES:

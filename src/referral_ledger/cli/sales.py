@@ -12,9 +12,11 @@ from typing import Any
 from uuid import UUID
 
 import attrs
+from rich.console import Console
 
+from referral_ledger import demo_sales
 from referral_ledger.cli.base import UsageError, find_customer, open_ledger
-from referral_ledger.cli.render import Column, _day, emit, records, write_table
+from referral_ledger.cli.render import Column, _day, emit, records, table, write_table
 from referral_ledger.commands.referral_codes import CommissionRow
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.vouchers import VoucherState
@@ -109,3 +111,14 @@ def run_commissions(args: argparse.Namespace) -> int:
         columns = commission_columns(zone, names)
         emit(args.format, rows, columns, commissions_title(ledger, referrer, rows), zone=zone)
     return 0
+
+
+def show_demo_sales(console: Console, ledger: Ledger, customers: dict[str, UUID]) -> None:
+    """The demo's sales scene (`demo_sales`): the vouchers, and the referrer's commissions."""
+    zone = ledger.business_timezone
+    console.print(table("Vouchers", ledger.vouchers(), voucher_columns(zone)))
+    referrer = customers[demo_sales.REFERRER]
+    rows = ledger.commissions(referrer)
+    names = {c: ledger.get_customer(c).name for c in {r.customer_id for r in rows}}
+    title = f"{commissions_title(ledger, referrer, rows)} (code {ledger.referral_code(referrer)})"
+    console.print(table(title, rows, commission_columns(zone, names)))
