@@ -234,13 +234,20 @@ def test_import_vouchers_on_every_store(ledger: Ledger) -> None:
         {"code": "C", "discount": 1000, "colour": "red"},
         {"code": "D", "percent": Decimal(5), "active": False},
     ]
+    start = ledger.event_count()
     report = ledger.import_vouchers(rows)
     assert (report.created, report.unchanged) == (2, 1)
+    assert ledger.event_count() == start + 2  # one event a voucher; none for the rest
     assert [n for n, _ in report.rejected] == [2, 4]
     assert "colour" in report.rejected[1][1]
     assert [v.code for v in ledger.vouchers()] == ["A", "D"]
     before = ledger.event_count()
     assert ledger.import_vouchers(rows).unchanged == 3
     assert ledger.event_count() == before
+    # Rows in batches of 500: a refused row amid them records nothing either.
+    many = [{"code": f"M{n}", "discount": 1000 if n != 700 else -1} for n in range(1200)]
+    report = ledger.import_vouchers(many)
+    assert (report.created, [n for n, _ in report.rejected]) == (1199, [701])
+    assert ledger.event_count() == before + 1199
     with pytest.raises(InvalidInput):
         ledger.import_vouchers({"code": "X"})  # type: ignore[dict-item]

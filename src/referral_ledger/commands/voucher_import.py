@@ -1,7 +1,8 @@
 """Voucher imports: many vouchers from rows (a spreadsheet), each row recorded whole or not.
 
-A voucher is one record whose creation is one event, so each row is its own
-unit of work: a refused row records nothing and the others go on. Re-running
+A voucher is one record whose creation (or update) is one event, decided
+whole before it is recorded: rows go 500 to a unit of work (one
+transaction), and a refused row records nothing while the others go on. Re-running
 the same rows records nothing: a code whose voucher has the same settings
 (as created, or as they stand now) is `unchanged`. A code with other settings
 is refused, naming the fields that differ, unless the import is told to
@@ -10,16 +11,18 @@ update it (`update=True`: `update_voucher`, uses made before stand).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Literal
+from functools import partial
+from typing import Final, Literal
 
 import attrs
 
 from referral_ledger.aggregates import voucher as vouchers
 from referral_ledger.aggregates.voucher import evolve_voucher, voucher_id
 from referral_ledger.commands.base import LedgerBase
-from referral_ledger.errors import InvalidInput, LedgerError
+from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.policies.vouchers import Voucher
 from referral_ledger.store import UnitOfWork
 
@@ -27,6 +30,8 @@ from referral_ledger.store import UnitOfWork
 VOUCHER_FIELDS = frozenset(f.name for f in attrs.fields(Voucher))
 
 Outcome = Literal["created", "updated", "unchanged"]
+#: Rows decided in one unit of work (one transaction).
+_BATCH: Final = 500
 
 
 @attrs.define
@@ -73,42 +78,71 @@ class VoucherImportCommands(LedgerBase):
             raise InvalidInput(f"update must be True or False, not {update!r}")
         when = self._business_time(at)
         report = VoucherImportReport()
-        for number, row in enumerate(rows, start=1):
+        numbered = enumerate(rows, start=1)
+        while batch := list(itertools.islice(numbered, _BATCH)):
+            parsed: list[tuple[int, Voucher]] = []
+            for number, row in batch:
+                try:
+                    parsed.append((number, _voucher(row)))
+                except LedgerError as error:
+                    report.rejected.append((number, str(error)))
+            decide = partial(self._import_batch, parsed=parsed, update=update, at=when)
             try:
-                outcome = self._import_row(row, update, when)
-            except LedgerError as error:
-                report.rejected.append((number, str(error)))
-            else:
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                outcomes = self._store.run(decide)
+            except ConcurrencyConflict as error:  # retried until max_attempts: give up the batch
+                report.rejected += [(number, str(error)) for number, _ in parsed]
+                continue
+            for number, outcome, reason in outcomes:
+                if outcome is None:
+                    report.rejected.append((number, reason))
+                else:
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+        report.rejected.sort()
         return report
 
-    def _import_row(self, row: object, update: bool, at: datetime) -> Outcome:
-        if not isinstance(row, Mapping):
-            raise InvalidInput(f"a row must be a mapping of field names to values, not {row!r}")
-        unknown = sorted(str(k) for k in row if k not in VOUCHER_FIELDS)
-        if unknown:
-            raise InvalidInput(f"vouchers have no field {', '.join(map(repr, unknown))}")
-        voucher = Voucher(**{str(k): v for k, v in row.items()})
+    def _import_batch(
+        self, unit: UnitOfWork, parsed: list[tuple[int, Voucher]], update: bool, at: datetime
+    ) -> list[tuple[int, Outcome | None, str]]:
+        """Decide each row in `unit`; a refused row records nothing (its one event or none)."""
+        unit.prefetch((voucher_id(v.code, self._ids), evolve_voucher) for _, v in parsed)
+        outcomes: list[tuple[int, Outcome | None, str]] = []
+        for number, voucher in parsed:
+            try:
+                outcome = self._import_one(unit, voucher, update, at)
+            except LedgerError as error:
+                outcomes.append((number, None, str(error)))
+            else:
+                outcomes.append((number, outcome, ""))
+        return outcomes
+
+    def _import_one(
+        self, unit: UnitOfWork, voucher: Voucher, update: bool, at: datetime
+    ) -> Outcome:
         record_id = voucher_id(voucher.code, self._ids)
+        record = unit.load(record_id, evolve_voucher)
+        if record is None:
+            unit.new(record_id, evolve_voucher)
+            unit.record(vouchers.create(None, voucher, record_id, unit.now, at))
+            return "created"
+        if voucher in (record.voucher, record.created):
+            return "unchanged"
+        if not update:
+            fields = ", ".join(differing(record.voucher, voucher))
+            raise InvalidInput(
+                f"voucher {voucher.code!r} exists with other settings ({fields}); "
+                "import with update to change it"
+            )
+        unit.record(vouchers.update(record, voucher, unit.now, at))
+        return "updated"
 
-        def decide(unit: UnitOfWork) -> Outcome:
-            record = unit.load(record_id, evolve_voucher)
-            if record is None:
-                unit.new(record_id, evolve_voucher)
-                unit.record(vouchers.create(None, voucher, record_id, unit.now, at))
-                return "created"
-            if voucher in (record.voucher, record.created):
-                return "unchanged"
-            if not update:
-                fields = ", ".join(differing(record.voucher, voucher))
-                raise InvalidInput(
-                    f"voucher {voucher.code!r} exists with other settings ({fields}); "
-                    "import with update to change it"
-                )
-            unit.record(vouchers.update(record, voucher, unit.now, at))
-            return "updated"
 
-        return self._store.run(decide)
+def _voucher(row: object) -> Voucher:
+    if not isinstance(row, Mapping):
+        raise InvalidInput(f"a row must be a mapping of field names to values, not {row!r}")
+    unknown = sorted(str(k) for k in row if k not in VOUCHER_FIELDS)
+    if unknown:
+        raise InvalidInput(f"vouchers have no field {', '.join(map(repr, unknown))}")
+    return Voucher(**{str(k): v for k, v in row.items()})
 
 
 __all__ = ["VOUCHER_FIELDS", "VoucherImportCommands", "VoucherImportReport"]
