@@ -224,6 +224,11 @@ def test_import_vouchers_bad_sheets(tmp_path: Path, capsys: pytest.CaptureFixtur
     sheet.write_text("code,Giảm giá,discount\nA,1,2\n", encoding="utf-8")
     code, _, err = run(capsys, "import", "vouchers", str(sheet), "--db", db)
     assert code == 1 and "more than one column for discount" in err
+    code, _, err = run(capsys, "import", "customers", str(sheet), "--update", "--db", db)
+    assert code == 2 and "--update is for vouchers only" in err
+    argv = ["import", "vouchers", str(sheet), "--on-duplicate-phone", "skip", "--db", db]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "--on-duplicate-phone is for customers only" in err
 
 
 def test_import_vouchers_on_every_store(ledger: Ledger) -> None:

@@ -40,6 +40,8 @@ from referral_ledger.projections.statement import StatementRow
 def run_import(args: argparse.Namespace) -> int:
     if args.kind == "vouchers":
         return run_voucher_import(args)
+    if args.update:
+        raise UsageError(f"--update is for vouchers only, not {args.kind}")
     fields = CUSTOMER_FIELDS if args.kind == "customers" else PURCHASE_FIELDS
     mapping = parse_map(args.map, fields)
     if not args.file.exists():
