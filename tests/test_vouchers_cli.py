@@ -117,6 +117,19 @@ def test_commissions_lists_a_referrers_lines_by_status(
     )
     code, _, err = run(capsys, "commissions", "POS-404", "--db", shop_db)
     assert code != 0 and "POS-404" in err
+    # `export` writes the same rows as the other tables.
+    target = tmp_path / "exported.xlsx"
+    assert (
+        0 == run(capsys, "export", "commissions", "POS-1", "--to", str(target), "--db", shop_db)[0]
+    )
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    assert [v[0] for v in sheet.iter_rows(values_only=True)][:3] == ["invoice_id", "HD-1", "HD-2"]
+    code, _, err = run(capsys, "export", "commissions", "--to", str(target), "--db", shop_db)
+    assert code == 2 and "needs the customer" in err
+    target = tmp_path / "exported.csv"
+    assert 0 == run(capsys, "export", "vouchers", "--to", str(target), "--db", shop_db)[0]
+    assert "TET2026" in target.read_text("utf-8-sig")
 
 
 # --- import vouchers -------------------------------------------------------------

@@ -172,10 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
             "purchases",
             "campaigns",
             "leaderboard",
+            "vouchers",
+            "commissions",
         ),
     )
     p.add_argument(
-        "who", nargs="?", metavar="ID", help="the referrer (history), customer or campaign"
+        "who",
+        nargs="?",
+        metavar="ID",
+        help="the referrer (history, commissions), customer or campaign",
     )
     p.add_argument("--to", required=True, type=Path, metavar="FILE", help="FILE.xlsx or FILE.csv")
     p.set_defaults(run=run_export)

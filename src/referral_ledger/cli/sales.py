@@ -15,7 +15,7 @@ import attrs
 from rich.console import Console
 
 from referral_ledger import demo_sales
-from referral_ledger.cli.base import UsageError, find_customer, open_ledger
+from referral_ledger.cli.base import Record, UsageError, find_customer, open_ledger
 from referral_ledger.cli.render import Column, _day, emit, records, table, write_table
 from referral_ledger.commands.referral_codes import CommissionRow
 from referral_ledger.ledger import Ledger
@@ -79,6 +79,16 @@ def commissions_title(ledger: Ledger, referrer: UUID, rows: Sequence[CommissionR
     }
     shown = ", ".join(f"{status} {total:,}" for status, total in sums.items() if total)
     return f"Commissions of {customer.name}" + (f": {shown}" if shown else "")
+
+
+def sale_records(ledger: Ledger, kind: str, who: str | None) -> tuple[list[Record], list[str]]:
+    """`export vouchers` / `export commissions ID`: every field, times in business time."""
+    zone = ledger.business_timezone
+    if kind == "vouchers":
+        return records(ledger.vouchers(), zone), [f.name for f in attrs.fields(VoucherState)]
+    assert who is not None
+    rows = ledger.commissions(find_customer(ledger, who))
+    return records(rows, zone), [f.name for f in attrs.fields(CommissionRow)]
 
 
 def _write(target: Path, rows: Sequence[Any], kind: type[Any], zone: tzinfo) -> None:

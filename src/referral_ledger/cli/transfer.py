@@ -28,6 +28,7 @@ from referral_ledger.cli.exchange import (
     purchase_records,
 )
 from referral_ledger.cli.render import make_console, records, write_table
+from referral_ledger.cli.sales import sale_records
 from referral_ledger.cli.sheets import ledger_row, parse_map, sheet_rows
 from referral_ledger.cli.voucher_sheet import run_voucher_import
 from referral_ledger.commands.campaigns import MAX_LEADERBOARD, LeaderboardRow
@@ -115,7 +116,7 @@ def run_export(args: argparse.Namespace) -> int:
     target: Path = args.to
     if target.suffix.lower() not in (".csv", ".xlsx"):
         raise UsageError(f"--to {target}: the file must end in .xlsx or .csv")
-    needs_who = args.kind in ("history", "statement", "leaderboard")
+    needs_who = args.kind in ("history", "statement", "leaderboard", "commissions")
     if needs_who and not args.who:
         whose = "campaign" if args.kind == "leaderboard" else "customer"
         raise UsageError(f"export {args.kind} needs the {whose}: export {args.kind} ID --to FILE")
@@ -140,6 +141,8 @@ def run_export(args: argparse.Namespace) -> int:
                 records(ledger.campaigns(), zone),
                 [f.name for f in attrs.fields(Campaign)],
             )
+        elif args.kind in ("vouchers", "commissions"):
+            rows, fields = sale_records(ledger, args.kind, args.who)
         elif args.kind == "leaderboard":
             board = ledger.campaign_leaderboard(args.who, limit=MAX_LEADERBOARD)
             rows, fields = records(board, zone), [f.name for f in attrs.fields(LeaderboardRow)]
