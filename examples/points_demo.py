@@ -6,9 +6,10 @@ temporary directory that is deleted on exit.
 
 The story: a shop gives 1 point per 10,000 VND spent (discounted items
 excluded, nothing on invoices paid with points), 1 point is worth 1,000 VND,
-redeeming needs more than one purchase, and 500 lifetime points make a
-customer VIP. Two customers buy, redeem and return; a POS retry sends an
-invoice twice; at the end every balance and statement is printed.
+redeeming needs at least two purchases (min_purchases_before_redeem=1, "more
+than 1"), and 500 lifetime points make a customer VIP. Two customers buy,
+redeem and return; a POS retry sends an invoice twice; at the end every
+balance and statement is printed.
 """
 
 from __future__ import annotations

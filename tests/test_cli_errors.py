@@ -171,7 +171,7 @@ def test_an_unexpected_error_is_one_line_unless_asked_for_the_traceback(
     def broken(*args: object) -> object:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(transfer, "_import_batch", broken)
+    monkeypatch.setattr(transfer, "import_rows", broken)
     monkeypatch.delenv(TRACEBACK_VARIABLE, raising=False)
     path = tmp_path / "x.csv"
     path.write_text("name,phones\nA,0911000001\n", encoding="utf-8")
@@ -208,6 +208,6 @@ def test_a_failure_on_an_existing_ledger_keeps_it(
     ledger = tmp_path / "shop.db"
     assert 0 == run(capsys, "import", "customers", str(path), "--db", str(ledger))[0]
     before = events(ledger)
-    monkeypatch.setattr(transfer, "_import_batch", lambda *args: 1 / 0)
+    monkeypatch.setattr(transfer, "import_rows", lambda *args: 1 / 0)
     assert 1 == run(capsys, "import", "customers", str(path), "--db", str(ledger))[0]
     assert before == events(ledger)

@@ -130,9 +130,21 @@ def test_redemption_allowed_within_the_rules() -> None:
 
 def test_redemption_refused_until_purchase_count_exceeds_minimum() -> None:
     rules = program(min_purchases_before_redeem=2)
-    with pytest.raises(RedemptionRefused, match=r"more than 2 purchases.*made 2"):
+    with pytest.raises(RedemptionRefused, match=r"needs at least 3 purchases; the customer has 2"):
         check_redemption(rules, purchase_count=2, balance=100, points=1)
     check_redemption(rules, purchase_count=3, balance=100, points=1)
+
+
+@pytest.mark.parametrize(("setting", "count"), [(0, 0), (1, 0), (1, 1), (4, 3), (4, 4)])
+def test_the_refusal_says_how_many_purchases_are_needed_plainly(setting: int, count: int) -> None:
+    """The setting reads "more than N"; the refusal says the number a clerk can check."""
+    needed = f"{setting + 1} purchase" + ("s" if setting else "")
+    with pytest.raises(RedemptionRefused) as refused:
+        check_redemption(
+            program(min_purchases_before_redeem=setting), purchase_count=count, balance=9, points=1
+        )
+    assert f"redeeming needs at least {needed}; the customer has {count} " in str(refused.value)
+    assert f"min_purchases_before_redeem={setting} means more than {setting}" in str(refused.value)
 
 
 def test_redemption_with_zero_minimum_still_needs_one_purchase() -> None:

@@ -15,7 +15,7 @@ from referral_ledger.audit import AuditReport, Problem
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.campaigns import LeaderboardRow
 from referral_ledger.commands.checkout import Checkout
-from referral_ledger.commands.customer_import import ImportReport
+from referral_ledger.commands.customer_import import ImportReport, RowOutcome
 from referral_ledger.commands.purchase_import import PurchaseImportReport
 from referral_ledger.commands.referral_codes import CommissionRow
 from referral_ledger.commands.voucher_import import VoucherImportReport
@@ -107,6 +107,7 @@ __all__ = [
     "ReferralProgram",
     "ReferralStatus",
     "ReferrerNotEligible",
+    "RowOutcome",
     "Source",
     "StaffMember",
     "StatementRow",

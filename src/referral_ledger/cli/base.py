@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Final, TypeAlias
 from urllib.parse import quote, unquote
@@ -14,6 +14,7 @@ from uuid import UUID
 from referral_ledger.commands.base import VIETNAM
 from referral_ledger.errors import InvalidInput, LedgerError, NotFound
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.sheet_rows import parse_sheet_time
 from referral_ledger.projections.leads import LeadRow
 
 PROG: Final = "referral-ledger"
@@ -41,19 +42,9 @@ class CommandError(Exception):
 def parse_cli_time(text: str, zone: tzinfo = VIETNAM) -> datetime:
     """An ISO date or time; a date means its midnight, and a time without an
     offset is taken in `zone` (Vietnam, UTC+7, by default). ValueError if it is none,
-    or has no UTC form (at the ends of Python's range)."""
-    value = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        moment = datetime.combine(date.fromisoformat(value), time(), zone)
-    else:
-        moment = datetime.fromisoformat(value)
-        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-    try:
-        # At the ends of Python's range a time may have no UTC or business-zone form.
-        moment.astimezone(UTC), moment.astimezone(zone)
-    except OverflowError:
-        raise ValueError(f"out of range: {text!r}") from None
-    return moment
+    or has no UTC form (at the ends of Python's range). The sheet import's reading
+    (`policies.sheet_rows.parse_sheet_time`), so options and cells agree."""
+    return parse_sheet_time(text, zone)
 
 
 # --- opening the ledger --------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The columns customers and purchases are exchanged in: `export` writes exactly
-the columns `import` reads, from one list each, so an export imports back."""
+columns `import` reads (`policies.sheet_rows.SHEET_FIELDS`), from one list each,
+so an export imports back."""
 
 from __future__ import annotations
 
@@ -11,24 +12,17 @@ from eventsourcing.utils import get_topic
 from referral_ledger.aggregates.customer import Customer, CustomerRegistered
 from referral_ledger.aggregates.loyalty import InvoiceRecorded
 from referral_ledger.audit import read_log
-from referral_ledger.cli.base import Record
+from referral_ledger.cli.base import Record, UsageError
 from referral_ledger.ledger import Ledger
+from referral_ledger.policies.sheet_rows import PURCHASE_IMPORT_COLUMNS, VI_HEADERS
 
 #: What `export customers` writes and `import customers` reads, in that order.
 CUSTOMER_COLUMNS: Final = (
     "external_id", "name", "phones", "email", "group", "source", "tags", "notes",
     "addresses", "assigned_staff",
 )  # fmt: skip
-#: `import customers` also reads `phone` (more phones), as the library's import does.
-CUSTOMER_FIELDS: Final = frozenset({*CUSTOMER_COLUMNS, "phone"})
-#: Read one a line: an address or a tag may hold commas of its own.
-LINE_LISTS: Final = frozenset({"addresses", "tags"})
-
 #: What `export purchases` writes and `import purchases` reads, in that order.
-PURCHASE_COLUMNS: Final = (
-    "external_id", "customer_id", "invoice_id", "amount", "discounted_amount", "points_used", "at",
-)  # fmt: skip
-PURCHASE_FIELDS: Final = frozenset(PURCHASE_COLUMNS)
+PURCHASE_COLUMNS: Final = PURCHASE_IMPORT_COLUMNS
 
 
 def customer_row(customer: Customer) -> Record:
@@ -87,3 +81,19 @@ def purchase_records(ledger: Ledger) -> list[Record]:
             }
         )
     return result
+
+
+def with_headers(
+    kind: str, rows: list[Record], fields: list[str], headers: str
+) -> tuple[list[Record], list[str]]:
+    """`rows` under `headers`: "en" the field names, "vi" the Vietnamese headers that
+    `import` reads without a `--map` (`policies.sheet_rows.VI_HEADERS`)."""
+    if headers == "en":
+        return rows, fields
+    if kind not in ("customers", "purchases"):
+        raise UsageError(
+            f"--headers {headers}: only the customers and purchases exports (the tables "
+            f"import reads) have Vietnamese headers, not {kind}"
+        )
+    names = VI_HEADERS[kind]
+    return [{names[f]: row.get(f) for f in fields} for row in rows], [names[f] for f in fields]

@@ -157,7 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="vouchers only: a code that exists with other settings is updated, not rejected",
     )
-    p.add_argument("--strict", action="store_true", help="exit 1 if any row was rejected")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 if any row was rejected or conflicted"
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write every row not created (or recorded) to FILE.csv or FILE.xlsx: why, and "
+        "what it matched",
+    )
     p.add_argument("--batch-size", type=_positive, default=IMPORT_BATCH, help=argparse.SUPPRESS)
     p.set_defaults(run=run_import)
 
@@ -183,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the referrer (history, commissions), customer or campaign",
     )
     p.add_argument("--to", required=True, type=Path, metavar="FILE", help="FILE.xlsx or FILE.csv")
+    p.add_argument(
+        "--headers",
+        choices=("en", "vi"),
+        default="en",
+        help="customers and purchases: field names (en, default) or the Vietnamese headers "
+        "import reads (vi)",
+    )
     p.set_defaults(run=run_export)
 
     p = commands.add_parser(

@@ -1,16 +1,18 @@
-"""Reading .csv and .xlsx sheets: headers, `--map`, cell values."""
+"""Reading .csv and .xlsx sheets: headers, `--map`, cell values.
+
+How headers and cells are read is the library's (`policies/sheet_rows.py`), so
+`referral-ledger import` and `Ledger.import_customers(rows, mapping=...)` agree."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
-from decimal import Decimal
+from datetime import tzinfo
 from pathlib import Path
 
-from referral_ledger.cli.base import IGNORE, CommandError, Record, UsageError, parse_cli_time
-from referral_ledger.cli.cells import restore
-from referral_ledger.cli.exchange import CUSTOMER_FIELDS, LINE_LISTS, PURCHASE_FIELDS
+from referral_ledger.cli.base import IGNORE, CommandError, Record, UsageError
+from referral_ledger.errors import InvalidInput
+from referral_ledger.policies.sheet_rows import SHEET_FIELDS, blank, cell_value, header_fields
 
 
 def parse_map(pairs: Sequence[str], fields: frozenset[str]) -> dict[str, str]:
@@ -89,24 +91,27 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, list[object]]]:
 def sheet_rows(path: Path, kind: str, mapping: Mapping[str, str]) -> list[tuple[int, Record]]:
     """The data rows of a sheet as {field: cell} (blank cells left out), numbered as in
     the file (header = 1); read whole before the ledger is opened, so a bad file
-    stops the import before anything is created or recorded."""
-    fields = CUSTOMER_FIELDS if kind == "customers" else PURCHASE_FIELDS
+    stops the import before anything is created or recorded. The headers are read
+    as the library's import reads them (`policies.sheet_rows.header_fields`)."""
     rows = read_sheet(path)
     first = next(rows, None)
     if first is None:
         raise CommandError(f"{path} is empty: it needs a header row naming the columns")
-    headers = [mapping.get(str(h or "").strip(), str(h or "").strip()) for h in first[1]]
-    unknown = [h for h in headers if h and h != IGNORE and h not in fields]
-    if unknown:
-        raise CommandError(
-            f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; map them with "
-            f"--map 'COLUMN=FIELD' (fields: {', '.join(sorted(fields))}) or --map 'COLUMN={IGNORE}'"
+    try:
+        headers = header_fields(
+            first[1], mapping, "purchases" if kind == "purchases" else "customers"
         )
+    except InvalidInput as error:
+        fields = SHEET_FIELDS["purchases" if kind == "purchases" else "customers"]
+        raise CommandError(
+            f"{path}: {error}; map them with --map 'COLUMN=FIELD' "
+            f"(fields: {', '.join(sorted(fields))}) or --map 'COLUMN={IGNORE}'"
+        ) from None
     result = []
     for number, cells in rows:
         row: Record = {}
         for header, cell in zip(headers, cells, strict=False):
-            if header and header != IGNORE and not _blank(cell):
+            if header and not blank(cell):
                 row[header] = cell
         if row:
             result.append((number, row))
@@ -116,38 +121,3 @@ def sheet_rows(path: Path, kind: str, mapping: Mapping[str, str]) -> list[tuple[
 def ledger_row(cells: Record, zone: tzinfo) -> Record:
     """A row of `sheet_rows` as the ledger's import takes it (times in `zone`)."""
     return {field: cell_value(field, cell, zone) for field, cell in cells.items()}
-
-
-def _blank(cell: object) -> bool:
-    return cell is None or (isinstance(cell, str) and not cell.strip())
-
-
-def cell_value(field: str, cell: object, zone: tzinfo) -> object:
-    """A spreadsheet cell as the ledger takes it; None for an empty cell."""
-    if _blank(cell):
-        return None
-    if isinstance(cell, str):
-        cell = restore(cell)  # a `'` that an export put before a formula start
-    if isinstance(cell, float):
-        # A spreadsheet keeps numbers as floats; the ledger takes no floats.
-        cell = int(cell) if cell.is_integer() else Decimal(repr(cell))
-    if field == "at":
-        if isinstance(cell, str):
-            try:
-                return parse_cli_time(cell, zone)
-            except ValueError:
-                return cell  # the ledger rejects the row, naming the value
-        if isinstance(cell, datetime):
-            return cell if cell.tzinfo else cell.replace(tzinfo=zone)
-        return cell
-    if field == "points_used":
-        if isinstance(cell, str) and cell.strip().isdigit():
-            return int(cell)
-        return cell
-    if field in ("amount", "discounted_amount"):
-        return cell.strip() if isinstance(cell, str) else cell
-    if field == "addresses" or (field in LINE_LISTS and "\n" in str(cell)):
-        # One a line: an address or a tag may have commas of its own. (A tags cell on
-        # one line is split at commas and semicolons by the ledger's import.)
-        return [line.strip() for line in str(cell).splitlines() if line.strip()]
-    return str(cell).strip()

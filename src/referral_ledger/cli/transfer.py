@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import attrs
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from referral_ledger.cli.base import (
-    PROG,
     PROGRESS_FROM,
     CommandError,
     Record,
@@ -21,19 +19,19 @@ from referral_ledger.cli.base import (
 )
 from referral_ledger.cli.exchange import (
     CUSTOMER_COLUMNS,
-    CUSTOMER_FIELDS,
     PURCHASE_COLUMNS,
-    PURCHASE_FIELDS,
     customer_records,
     purchase_records,
+    with_headers,
 )
+from referral_ledger.cli.import_report import check_report_path, import_rows, print_report
 from referral_ledger.cli.render import make_console, records, write_table
 from referral_ledger.cli.sales import sale_records
-from referral_ledger.cli.sheets import ledger_row, parse_map, sheet_rows
+from referral_ledger.cli.sheets import parse_map, sheet_rows
 from referral_ledger.cli.voucher_sheet import run_voucher_import
 from referral_ledger.commands.campaigns import MAX_LEADERBOARD, LeaderboardRow
-from referral_ledger.ledger import Ledger
 from referral_ledger.policies.campaigns import Campaign
+from referral_ledger.policies.sheet_rows import SHEET_FIELDS, SheetKind
 from referral_ledger.projections.leads import HistoryRow, LeadRow
 from referral_ledger.projections.statement import StatementRow
 
@@ -43,20 +41,17 @@ def run_import(args: argparse.Namespace) -> int:
         return run_voucher_import(args)
     if args.update:
         raise UsageError(f"--update is for vouchers only, not {args.kind}")
-    fields = CUSTOMER_FIELDS if args.kind == "customers" else PURCHASE_FIELDS
-    mapping = parse_map(args.map, fields)
+    kind: SheetKind = "purchases" if args.kind == "purchases" else "customers"
+    mapping = parse_map(args.map, SHEET_FIELDS[kind])
+    check_report_path(args.report)
     if not args.file.exists():
         raise CommandError(f"no such file: {args.file}")
     if args.file.is_dir():
         raise CommandError(f"{args.file} is a directory, not a .csv or .xlsx file")
     cells = sheet_rows(args.file, args.kind, mapping)
     with open_ledger(args.db, create=True) as ledger:
-        zone = ledger.business_timezone
-        rows = [(number, ledger_row(row, zone)) for number, row in cells]
-        counts: dict[str, int] = {}
-        rejected: list[tuple[int, str]] = []
         console = make_console(stderr=True)
-        show = console.is_terminal and len(rows) >= PROGRESS_FROM
+        show = console.is_terminal and len(cells) >= PROGRESS_FROM
         with Progress(
             TextColumn(f"importing {args.kind}"),
             BarColumn(),
@@ -66,50 +61,9 @@ def run_import(args: argparse.Namespace) -> int:
             disable=not show,
             transient=True,
         ) as progress:
-            task = progress.add_task("import", total=len(rows))
-            for start in range(0, len(rows), args.batch_size):
-                batch = rows[start : start + args.batch_size]
-                found = _import_batch(ledger, args, [row for _, row in batch])
-                for name, count in found[0].items():
-                    counts[name] = counts.get(name, 0) + count
-                rejected += [(batch[index - 1][0], reason) for index, reason in found[1]]
-                progress.advance(task, len(batch))
-    print(f"{args.file}: {len(rows)} rows; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    for number, reason in rejected:
-        print(f"  row {number} rejected: {reason}")
-    if rejected:
-        print(
-            f"{PROG}: warning: {len(rejected)} row(s) rejected (listed above); "
-            "the other rows were imported",
-            file=sys.stderr,
-        )
-        return 1 if args.strict else 0
-    return 0
-
-
-def _import_batch(
-    ledger: Ledger, args: argparse.Namespace, rows: list[Record]
-) -> tuple[dict[str, int], list[tuple[int, str]]]:
-    if args.kind == "customers":
-        report = ledger.import_customers(
-            rows, on_duplicate_phone=args.on_duplicate_phone, batch_size=len(rows)
-        )
-        counts = {
-            "created": report.created,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "skipped": report.skipped,
-            "rejected": len(report.rejected),
-        }
-        return counts, report.rejected
-    purchases = ledger.import_purchases(rows, batch_size=len(rows))
-    counts = {
-        "recorded": purchases.recorded,
-        "points earned": purchases.points,
-        "already recorded": purchases.duplicates,
-        "rejected": len(purchases.rejected),
-    }
-    return counts, purchases.rejected
+            task = progress.add_task("import", total=len(cells))
+            done = import_rows(ledger, args, cells, lambda n: progress.advance(task, n))
+    return print_report(args, len(cells), done)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -148,6 +102,7 @@ def run_export(args: argparse.Namespace) -> int:
             rows, fields = records(board, zone), [f.name for f in attrs.fields(LeaderboardRow)]
         else:
             rows, fields = purchase_records(ledger), list(PURCHASE_COLUMNS)
+    rows, fields = with_headers(args.kind, rows, fields, args.headers)
     write_table(target, rows, fields)
     print(f"{len(rows)} {args.kind} rows written to {target}")
     return 0

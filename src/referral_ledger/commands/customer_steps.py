@@ -18,7 +18,7 @@ from referral_ledger.aggregates.base import Event
 from referral_ledger.aggregates.customer_record import POS_ID, CustomerRecord
 from referral_ledger.aggregates.phones import PHONE, PhoneOwners, evolve_phone
 from referral_ledger.commands.crm_steps import CrmSteps
-from referral_ledger.commands.customer_import import Outcome, Upsert
+from referral_ledger.commands.customer_import import Outcome, RowResult, Upsert
 from referral_ledger.errors import InvalidInput, LedgerError
 from referral_ledger.policies import customer_fields as fields
 from referral_ledger.policies import customers as rules
@@ -26,6 +26,7 @@ from referral_ledger.policies import field_settings
 from referral_ledger.policies.customer_fields import UNCHANGED, CustomerEdit
 from referral_ledger.policies.customers import DuplicatePhonePolicy
 from referral_ledger.policies.field_settings import FieldSettings
+from referral_ledger.policies.sheet_rows import sheet_row
 from referral_ledger.store import UnitOfWork
 
 
@@ -202,20 +203,81 @@ class CustomerSteps(CrmSteps):
         upsert = self._parse_upsert(fields.row_fields(row), default_source=None)
         return attrs.evolve(upsert, at=fields.row_time(row))
 
+    def _parse_sheet_row(self, row: object, mapping: Mapping[str, str]) -> Upsert:
+        """Validate one spreadsheet row: headers through `mapping`, cells as a sheet's."""
+        if not isinstance(row, Mapping):
+            raise InvalidInput(f"a row must be a mapping of column names to values, not {row!r}")
+        return self._parse_row(sheet_row(row, mapping, "customers", self.business_timezone))
+
     def _import_batch(
         self,
         unit: UnitOfWork,
         rows: list[tuple[int, Upsert]],
         policy: DuplicatePhonePolicy,
         by: str | None = None,
-    ) -> list[tuple[int, Outcome | None, str]]:
+    ) -> list[tuple[int, RowResult]]:
         """Apply a batch of rows in one unit; a row that fails records nothing."""
-        outcomes: list[tuple[int, Outcome | None, str]] = []
+        outcomes: list[tuple[int, RowResult]] = []
         for number, upsert in rows:
             try:
-                _, outcome = self._upsert(unit, upsert, policy, upsert.at, by)
+                result = self._import_row(unit, upsert, policy, by)
             except LedgerError as error:
-                outcomes.append((number, None, str(error)))
-            else:
-                outcomes.append((number, outcome, ""))
+                result = RowResult(None, reason=str(error))
+            outcomes.append((number, result))
         return outcomes
+
+    def _import_row(
+        self, unit: UnitOfWork, upsert: Upsert, policy: DuplicatePhonePolicy, by: str | None
+    ) -> RowResult:
+        """Apply one row, saying what it matched and why when it created nothing."""
+        details = upsert.details
+        pos_id = details.external_id
+        link = None if pos_id is None else self._load_claim(unit, POS_ID, pos_id)
+        linked = link is not None and link.owner is not None
+        # Who held the row's phones before it was applied: what a registration matches.
+        held = {p: i.owners if (i := self._phone_index(unit, p)) else () for p in details.phones}
+        customer_id, outcome = self._upsert(unit, upsert, policy, upsert.at, by)
+        if outcome == "created":
+            return RowResult(outcome, customer_id)
+        whose = self._whose(unit, customer_id)
+        if linked:
+            assert pos_id is not None
+            reason = {
+                "updated": "the row's columns were applied to it",
+                "unchanged": "the row changes nothing",
+                "skipped": self._skipped_phone(held, customer_id),
+            }[outcome]
+            return RowResult(
+                outcome,
+                customer_id,
+                "external_id",
+                pos_id,
+                f"POS id {pos_id!r} is {whose}: {reason}",
+            )
+        clash = rules.first_owned({p: o for p, o in held.items() if customer_id in o})
+        phone = clash[0] if clash else None
+        row = f"the row ({details.name!r}" + (f", POS id {pos_id!r})" if pos_id else ")")
+        reason = {
+            "skipped": f"under on-duplicate-phone 'skip' {row} recorded nothing",
+            "updated": f"under on-duplicate-phone 'update' {row} was merged into it",
+            "unchanged": f"under on-duplicate-phone 'update' {row} adds nothing to it",
+        }[outcome]
+        return RowResult(
+            outcome, customer_id, "phone", phone, f"phone {phone} belongs to {whose}: {reason}"
+        )
+
+    def _whose(self, unit: UnitOfWork, customer_id: UUID) -> str:
+        record = self._customer(unit, customer_id)
+        pos = f", POS id {record.external_id!r}" if record.external_id else ""
+        return f"customer {customer_id} ({record.name!r}{pos})"
+
+    @staticmethod
+    def _skipped_phone(held: Mapping[str, tuple[UUID, ...]], customer_id: UUID) -> str:
+        taken = [
+            (p, owners[0]) for p, owners in held.items() if owners and customer_id not in owners
+        ]
+        phone, other = taken[0] if taken else ("a new phone", "another customer")
+        return (
+            f"its new phone {phone} belongs to customer {other} and on-duplicate-phone is "
+            "'skip': the row recorded nothing"
+        )

@@ -27,6 +27,7 @@ from referral_ledger.policies import customer_fields as fields
 from referral_ledger.policies import customers as rules
 from referral_ledger.policies.customer_fields import UNCHANGED, Unchanged
 from referral_ledger.policies.customers import DuplicatePhonePolicy
+from referral_ledger.policies.sheet_rows import check_mapping
 from referral_ledger.projections.customer import Customer, customer_view
 from referral_ledger.store import UnitOfWork
 from referral_ledger.values import (
@@ -211,6 +212,7 @@ class CustomerCommands(CustomerSteps):
         batch_size: int = 500,
         *,
         by: str | None = None,
+        mapping: Mapping[str, str] | None = None,
     ) -> ImportReport:
         """Register many customers, `batch_size` to a transaction; never stops on a bad row.
 
@@ -226,17 +228,38 @@ class CustomerCommands(CustomerSteps):
         (counting from 1) and the reason, and the other rows go in. The field
         settings and the owner-assignment rules apply to each row as to
         `register_customer` (`by`: who imports, their `created_by`/`edited_by`).
+
+        With `mapping` ({column: field}, `{}` for none), rows are read as a
+        spreadsheet gives them, exactly as `referral-ledger import customers`
+        reads a file: headers renamed by the mapping (`"-"` ignores a column),
+        field names and the Vietnamese headers of `export --headers vi`
+        accepted as they are, blank cells left out, numbers typed in cells
+        read as what they spell (a phone 975500600), times without an offset
+        in business time (see `policies/sheet_rows.py`).
+
+        Every row not created is named in `ImportReport.rows` with the
+        customer it landed on, what matched it (its POS id or a phone) and
+        why. Rows of one import that land on one customer (the same POS id,
+        or under "update" a shared phone) and disagree on a detail both give
+        (a name; phones a POS row sets exactly) are refused as a `conflict`,
+        recording nothing; the earlier row is kept. Without this each re-import
+        would flip the customer between the rows
+        (`policies/import_conflicts.py` says exactly when rows fight).
         """
         policy = rules.parse_policy(on_duplicate_phone)
         size = check_batch_size(batch_size)
         actor = parse_optional_text(by, "by")
+        parse = self._parse_row
+        if mapping is not None:
+            parse = partial(self._parse_sheet_row, mapping=check_mapping(mapping, "customers"))
         report = import_in_batches(
             rows,
             size,
-            self._parse_row,
+            parse,
             lambda batch: self._store.run(
                 partial(self._import_batch, rows=batch, policy=policy, by=actor)
             ),
+            conflicts_by_phone=policy == "update",
         )
         return report
 

@@ -24,12 +24,11 @@ from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.commands import sale_steps
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
+from referral_ledger.policies.sheet_rows import PURCHASE_IMPORT_COLUMNS, check_mapping, sheet_row
 from referral_ledger.store import UnitOfWork
 from referral_ledger.values import parse_id, parse_reference, parse_time
 
-_PURCHASE_COLUMNS: Final = frozenset(
-    {"customer_id", "external_id", "invoice_id", "amount", "discounted_amount", "points_used", "at"}
-)
+_PURCHASE_COLUMNS: Final = frozenset(PURCHASE_IMPORT_COLUMNS)
 
 
 @attrs.define
@@ -52,7 +51,11 @@ class PurchaseImportCommands(LoyaltyCommands):
     """`import_purchases`: the loyalty rules applied to rows from a POS export."""
 
     def import_purchases(
-        self, rows: Iterable[Mapping[str, object]], batch_size: int = 1000
+        self,
+        rows: Iterable[Mapping[str, object]],
+        batch_size: int = 1000,
+        *,
+        mapping: Mapping[str, str] | None = None,
     ) -> PurchaseImportReport:
         """Record many purchases, `batch_size` to a transaction; never stops on a bad row.
 
@@ -64,17 +67,25 @@ class PurchaseImportCommands(LoyaltyCommands):
         safe; with other figures the row is rejected. Rows are streamed:
         memory grows with `batch_size` (one batch's rows and events are held
         at a time), never with the number of rows.
+
+        With `mapping` ({column: field}, `{}` for none), rows are read as a
+        spreadsheet gives them, as `referral-ledger import purchases` reads a
+        file (see `import_customers`): an amount a sheet keeps as 1500000.0 is
+        1500000, a time without an offset is in business time.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, not {batch_size!r}")
         if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
             raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
+        sheet = None if mapping is None else check_mapping(mapping, "purchases")
         report = PurchaseImportReport()
         numbered = enumerate(rows, start=1)
         while batch := list(itertools.islice(numbered, batch_size)):
             parsed: list[tuple[int, UUID | str, Purchase]] = []
             for number, row in batch:
                 try:
+                    if sheet is not None:
+                        row = self._sheet_row(row, sheet)
                     parsed.append((number, *self._purchase_row(row)))
                 except LedgerError as error:
                     report.rejected.append((number, str(error)))
@@ -93,6 +104,11 @@ class PurchaseImportCommands(LoyaltyCommands):
                     report.duplicates += 1
         report.rejected.sort()
         return report
+
+    def _sheet_row(self, row: object, mapping: Mapping[str, str]) -> dict[str, object]:
+        if not isinstance(row, Mapping):
+            raise InvalidInput(f"a row must be a mapping of column names to values, not {row!r}")
+        return sheet_row(row, mapping, "purchases", self.business_timezone)
 
     def _purchase_row(self, row: object) -> tuple[UUID | str, Purchase]:
         if not isinstance(row, Mapping):

@@ -331,6 +331,8 @@ def row_fields(row: Mapping[object, object]) -> dict[str, object]:
             continue  # see `row_time`
         name = "phones" if key == "phone" else str(key)
         spec = SPECS[name]
+        if name == "phones":
+            value = _typed_phones(value)
         if spec.listed and isinstance(value, str):
             value = [part for part in spec.separators.split(value) if part.strip()]
         if name == "phones":
@@ -347,6 +349,15 @@ def row_fields(row: Mapping[object, object]) -> dict[str, object]:
     if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
         fields.pop("external_id", None)
     return fields
+
+
+def _typed_phones(value: object) -> object:
+    """A phone typed as a number (975500600, as a spreadsheet keeps it) as its digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return value
 
 
 def row_time(row: Mapping[object, object]) -> datetime | None:

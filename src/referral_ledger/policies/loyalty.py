@@ -115,6 +115,8 @@ class LoyaltyProgram:
 
     money_per_point: Decimal = attrs.field(converter=_positive_money)
     point_value: Decimal = attrs.field(converter=_point_value)
+    #: Redeeming needs MORE purchases than this: at least N+1 (0: one purchase).
+    #: CRMVIET's setting "Số lần mua hàng lớn hơn bao nhiêu mới được đổi điểm thưởng".
     min_purchases_before_redeem: int = attrs.field(default=0, converter=_purchases)
     min_remaining_points: int = attrs.field(default=0, converter=_remaining)
     earn_on_discounted_items: bool = attrs.field(default=True, converter=_earn_on_discounted)
@@ -187,15 +189,25 @@ def redemption_value(program: LoyaltyProgram, points: int) -> Decimal:
     return value
 
 
+def redeem_count_refusal(program: LoyaltyProgram, purchase_count: int) -> str:
+    """Why a customer with `purchase_count` purchases may not redeem yet, in plain words."""
+    setting = program.min_purchases_before_redeem
+    needed = setting + 1
+    return (
+        f"redeeming needs at least {needed} purchase{'s' if needed != 1 else ''}; "
+        f"the customer has {purchase_count} (min_purchases_before_redeem={setting} "
+        f"means more than {setting})"
+    )
+
+
 def check_redemption(
     program: LoyaltyProgram, *, purchase_count: int, balance: int, points: int
 ) -> None:
     """Raise `RedemptionRefused` unless the program allows redeeming `points`."""
     if purchase_count <= program.min_purchases_before_redeem:
-        raise RedemptionRefused(
-            f"redeeming needs more than {program.min_purchases_before_redeem} purchases; "
-            f"the customer has made {purchase_count}"
-        )
+        # The setting counts the purchases that must be *exceeded* (CRMVIET's
+        # "Số lần mua hàng lớn hơn bao nhiêu"); the message says the number needed.
+        raise RedemptionRefused(redeem_count_refusal(program, purchase_count))
     if points > balance:
         raise RedemptionRefused(f"cannot redeem {points} points: the balance is {balance}")
     if balance - points < program.min_remaining_points:
