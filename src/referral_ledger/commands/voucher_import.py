@@ -23,11 +23,13 @@ from referral_ledger.aggregates import voucher as vouchers
 from referral_ledger.aggregates.voucher import evolve_voucher, voucher_id
 from referral_ledger.commands.base import LedgerBase
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
+from referral_ledger.policies.voucher_rows import (
+    VOUCHER_FIELDS,
+    check_voucher_mapping,
+    voucher_sheet_row,
+)
 from referral_ledger.policies.vouchers import Voucher
 from referral_ledger.store import UnitOfWork
-
-#: The columns a row may have: the fields of `Voucher`.
-VOUCHER_FIELDS = frozenset(f.name for f in attrs.fields(Voucher))
 
 Outcome = Literal["created", "updated", "unchanged"]
 #: Rows decided in one unit of work (one transaction).
@@ -62,6 +64,7 @@ class VoucherImportCommands(LedgerBase):
         rows: Iterable[Mapping[str, object]],
         update: bool = False,
         at: datetime | None = None,
+        mapping: Mapping[str, str] | None = None,
     ) -> VoucherImportReport:
         """Create the voucher each row defines; never stops on a bad row.
 
@@ -71,11 +74,17 @@ class VoucherImportCommands(LedgerBase):
         nothing. A code that exists with the same settings is `unchanged`;
         with other settings the row is rejected, or, with `update=True`, the
         voucher is updated to them from now on.
+
+        With `mapping` ({column: field}, `{}` for none), rows are read as a
+        sheet gives them, {header: cell}: Vietnamese headers and cells as
+        typed (`policies.voucher_rows`), as `referral-ledger import vouchers`
+        reads a file.
         """
         if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
             raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
         if not isinstance(update, bool):
             raise InvalidInput(f"update must be True or False, not {update!r}")
+        sheet = None if mapping is None else check_voucher_mapping(mapping)
         when = self._business_time(at)
         report = VoucherImportReport()
         numbered = enumerate(rows, start=1)
@@ -83,6 +92,12 @@ class VoucherImportCommands(LedgerBase):
             parsed: list[tuple[int, Voucher]] = []
             for number, row in batch:
                 try:
+                    if sheet is not None:
+                        if not isinstance(row, Mapping):
+                            raise InvalidInput(
+                                f"a row must be a mapping of column names to values, not {row!r}"
+                            )
+                        row = voucher_sheet_row(row, sheet, self.business_timezone)
                     parsed.append((number, _voucher(row)))
                 except LedgerError as error:
                     report.rejected.append((number, str(error)))
