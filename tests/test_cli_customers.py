@@ -28,7 +28,7 @@ def test_customers_lists_the_directory_as_a_table(
 ) -> None:
     code, out, _ = run(capsys, "customers", "--db", str(demo_db), "--limit", "2")
     assert 0 == code
-    assert "Customers (1-2 of 5)" in out
+    assert "Customers (1-2 of 6)" in out
     assert "Lê Văn Cường" in out
 
 

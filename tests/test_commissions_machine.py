@@ -1,7 +1,8 @@
 """The executable specification of commissions.
 
 A Hypothesis state machine has new customers make their first purchase with
-a referrer's code and buy again, returns purchases in part or in full, lets
+a referrer's code and buy again (at the till, or by `import_purchases`, re-run
+at times), returns purchases in part or in full, lets
 time pass (`process_due`) and pays the referrer out, against a plain model
 of every commission line (earned, returned, paid). After every step each
 line the ledger shows must be the model's, and money is conserved:
@@ -113,6 +114,31 @@ class CommissionMachine(RuleBasedStateMachine):
             self.lines[invoice] = Line(buyer, amount, earned, due)
         self.bought.add(buyer)
         self.sales[invoice] = (buyer, amount)
+
+    @precondition(lambda self: self.bought)
+    @rule(
+        data=st.data(),
+        amounts=st.lists(st.integers(1_000, 2_000_000), min_size=1, max_size=3),
+        again=st.booleans(),
+    )
+    def import_purchases(self, data: st.DataObject, amounts: list[int], again: bool) -> None:
+        """A POS import of a referred buyer's later purchases earns as the till does; the
+        same rows again earn nothing more."""
+        buyer = data.draw(st.sampled_from(sorted(self.bought)))
+        rows: list[dict[str, object]] = []
+        for amount in amounts:
+            invoice = f"HD-{len(self.sales) + 1}"
+            rows.append(
+                {"customer_id": str(self.buyers[buyer]), "invoice_id": invoice, "amount": amount}
+            )
+            earned = min(amount * PERCENT // 100, max(0, CAP - self.net_earned(buyer)))
+            if earned > 0:
+                due = self.clock.now + timedelta(days=MATURITY)
+                self.lines[invoice] = Line(buyer, amount, earned, due)
+            self.sales[invoice] = (buyer, amount)
+        assert self.ledger.import_purchases(rows).recorded == len(rows)
+        if again:
+            assert self.ledger.import_purchases(rows).duplicates == len(rows)
 
     @precondition(lambda self: self.sales)
     @rule(data=st.data(), part=st.sampled_from([1, 2, 3, 4]))

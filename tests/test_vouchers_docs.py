@@ -22,6 +22,17 @@ def test_the_voucher_example_runs_as_written() -> None:
     exec(blocks("vouchers.md")[0], {})
 
 
+def test_the_voucher_import_example_gives_its_report() -> None:
+    namespace: dict[str, Any] = {}
+    exec(blocks("vouchers.md")[0], namespace)
+    exec(blocks("vouchers.md")[1], namespace)
+    report = namespace["report"]
+    assert (report.created, report.updated, report.unchanged) == (1, 0, 0)
+    assert [n for n, _ in report.rejected] == [2]
+    assert report.rejected[0][1].startswith("code may hold only letters A-Z")
+    assert namespace["ledger"].get_voucher("he2026").percent == 10
+
+
 def test_the_referral_code_example_gives_its_figures() -> None:
     namespace: dict[str, Any] = {}
     exec(blocks("referral-codes.md")[0], namespace)

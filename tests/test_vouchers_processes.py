@@ -97,27 +97,38 @@ def shared_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-def race(url: str, target: Any, customers: list[str], code: str) -> list[str]:
+def race(url: str, target: Any, customers: list[str], code: str | list[str]) -> list[str]:
+    """The outcomes of `PROCESSES` workers in worker order, worker `w` with `customers[w]`
+    and the code (or `code[w]`, one code each)."""
+    codes = code if isinstance(code, list) else [code] * PROCESSES
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(PROCESSES)
     queue = ctx.Queue()
     processes = [
-        ctx.Process(target=target, args=(url, customers[w], code, w, barrier, queue), daemon=True)
+        ctx.Process(
+            target=target, args=(url, customers[w], codes[w], w, barrier, queue), daemon=True
+        )
         for w in range(PROCESSES)
     ]
-    return [r["outcome"] for r in run_workers(processes, queue, RESULTS_TIMEOUT)]
+    reports = sorted(run_workers(processes, queue, RESULTS_TIMEOUT), key=lambda r: r["worker"])
+    return [r["outcome"] for r in reports]
 
 
-def test_eight_processes_use_a_voucher_limited_to_three(shared_url: str) -> None:
+def test_eight_processes_fight_for_the_last_three_uses(shared_url: str) -> None:
+    """Two of five uses are gone: of eight sales at once, exactly three get the rest."""
     with Ledger.open(shared_url) as ledger:
         customers = [
-            str(ledger.register_customer(f"K{n}", [f"0912 000 {n:03d}"])) for n in range(PROCESSES)
+            str(ledger.register_customer(f"K{n}", [f"0912 000 {n:03d}"]))
+            for n in range(PROCESSES + 2)
         ]
-        ledger.create_voucher(Voucher(code="LAST3", discount=10_000, usage_limit=3))
-    outcomes = race(shared_url, use_voucher_once, customers, "last3")
+        ledger.create_voucher(Voucher(code="LAST3", discount=10_000, usage_limit=5))
+        for n, customer in enumerate(customers[PROCESSES:]):
+            sell(ledger, UUID(customer), f"HD-EARLY-{n}", Decimal(100_000), voucher="LAST3")
+        assert ledger.get_voucher("LAST3").used == 2
+    outcomes = race(shared_url, use_voucher_once, customers[:PROCESSES], "last3")
     assert sorted(outcomes) == ["used"] * 3 + ["used up"] * (PROCESSES - 3)
     with Ledger.open(shared_url) as ledger:
-        assert ledger.get_voucher("LAST3").used == 3
+        assert ledger.get_voucher("LAST3").used == 5
 
 
 def test_eight_processes_of_one_customer_respect_the_per_customer_limit(
@@ -144,3 +155,29 @@ def test_eight_first_purchases_of_one_new_customer_link_it_once(shared_url: str)
     with Ledger.open(shared_url) as ledger:
         assert ledger.referred_by(UUID(new)) == referrer
         assert len(ledger.commissions(referrer)) == 1
+
+
+def test_eight_referrers_codes_race_for_one_new_customers_first_purchase(
+    shared_url: str,
+) -> None:
+    """Eight referrers' codes at once on one new customer: one link, one commission."""
+    with Ledger.open(shared_url) as ledger:
+        ledger.configure_referral_codes(
+            ReferralCodeProgram(discount=Decimal(20_000), commission_percent=Decimal(5))
+        )
+        referrers = [
+            ledger.register_customer(f"Chủ {n}", [f"0912 100 {n:03d}"]) for n in range(PROCESSES)
+        ]
+        codes = [ledger.referral_code(r) for r in referrers]
+        new = str(ledger.register_customer("Mới", ["0912 000 002"]))
+    outcomes = race(shared_url, first_purchase, [new] * PROCESSES, codes)
+    assert outcomes.count("referred") == 1
+    assert set(outcomes) - {"referred"} <= {"already referred", "bought before"}
+    with Ledger.open(shared_url) as ledger:
+        winner = referrers[outcomes.index("referred")]
+        assert ledger.referred_by(UUID(new)) == winner
+        # 5% of 80,000 (100,000 less the code's 20,000), to the winner alone.
+        assert [[r.commission for r in ledger.commissions(c)] for c in referrers] == [
+            [Decimal(4_000)] if c == winner else [] for c in referrers
+        ]
+        assert len(ledger.purchases(UUID(new))) == 1

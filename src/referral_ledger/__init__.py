@@ -18,6 +18,7 @@ from referral_ledger.commands.checkout import Checkout
 from referral_ledger.commands.customer_import import ImportReport, RowOutcome
 from referral_ledger.commands.purchase_import import PurchaseImportReport
 from referral_ledger.commands.referral_codes import CommissionRow
+from referral_ledger.commands.voucher_import import VoucherImportReport
 from referral_ledger.errors import (
     ConcurrencyConflict,
     CorruptEvent,
@@ -114,6 +115,7 @@ __all__ = [
     "Tier",
     "TimelineEntry",
     "Voucher",
+    "VoucherImportReport",
     "VoucherRefused",
     "VoucherState",
 ]

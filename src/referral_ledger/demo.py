@@ -30,6 +30,7 @@ from uuid import UUID
 
 import attrs
 
+from referral_ledger import demo_sales
 from referral_ledger.errors import ProgramNotConfigured
 from referral_ledger.ledger import Ledger
 from referral_ledger.policies.loyalty import LoyaltyProgram, Tier
@@ -299,6 +300,7 @@ def run(
         actions.append((at, partial(_redeem, ledger, ids, pos_id, redemption, points, at)))
     for pos_id, invoice, amount, at in RETURNS:
         actions.append((at, partial(give_back, ledger, ids, pos_id, invoice, amount, at)))
+    actions += demo_sales.actions(ledger, ids)  # a voucher and a referral code, 25 March
     for scene in scenes:
         actions += scene(ledger, ids)
     # A stable sort: steps at the same moment keep the order above.

@@ -30,6 +30,7 @@ from referral_ledger.commands.directory import DirectoryQueries
 from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.sales import SalesCommands
+from referral_ledger.commands.voucher_import import VoucherImportCommands
 from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
@@ -74,6 +75,7 @@ class Ledger:
         self._referrals = ReferralCommands(context)
         self._crm = CrmCommands(context)
         self._vouchers = VoucherCommands(context)
+        self._voucher_import = VoucherImportCommands(context)
         self._referral_codes = ReferralCodeCommands(context)
         self._campaigns = CampaignCommands(context)
         self._lead_views = DirectoryQueries(context, crm=self._crm)
@@ -325,6 +327,7 @@ class Ledger:
     check_voucher = Delegate("_vouchers", VoucherCommands.check_voucher)
     voucher_audience = Delegate("_vouchers", VoucherCommands.voucher_audience)
     vouchers = Delegate("_vouchers", VoucherCommands.vouchers)
+    import_vouchers = Delegate("_voucher_import", VoucherImportCommands.import_vouchers)
 
     # --- referral codes and commissions (commands/referral_codes.py) ---------
 

@@ -10,7 +10,8 @@ command line. Errors are one line on stderr, without a traceback.
 The package: `base` (errors, opening `--db`, naming a customer), `parser`
 (the command line), `render` (tables, csv, json, .xlsx), `sheets` (reading
 .csv/.xlsx), and the commands: `queries` (and `demo`), `transfer` (import,
-export), `replay` (replay, audit).
+export), `replay` (replay, audit), `campaigns`, `sales` (vouchers,
+commissions) and `voucher_sheet` (import vouchers).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from referral_ledger.cli.queries import (
     run_statement,
 )
 from referral_ledger.cli.replay import run_audit, run_replay
+from referral_ledger.cli.sales import run_commissions, run_vouchers
 from referral_ledger.cli.transfer import run_export, run_import
 from referral_ledger.projections.directory_queries import SORTABLE as CUSTOMER_SORTABLE
 from referral_ledger.projections.storage import SORTABLE
@@ -121,10 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=10, help="default: 10")
     p.set_defaults(run=run_leaderboard)
 
+    p = commands.add_parser("vouchers", parents=[db, out], help="the vouchers and their uses")
+    p.add_argument("--to", type=Path, metavar="FILE", help="write them to FILE.xlsx or FILE.csv")
+    p.set_defaults(run=run_vouchers)
+
     p = commands.add_parser(
-        "import", parents=[db], help="import customers or purchases from .csv or .xlsx"
+        "commissions", parents=[db, out], help="a referrer's commissions (referral codes)"
     )
-    p.add_argument("kind", choices=("customers", "purchases"))
+    p.add_argument("referrer", metavar="REFERRER", help="customer id, external (POS) id or phone")
+    p.add_argument("--as-of", type=_time_arg, metavar="TIME", help="as they stood then")
+    p.add_argument("--to", type=Path, metavar="FILE", help="write them to FILE.xlsx or FILE.csv")
+    p.set_defaults(run=run_commissions)
+
+    p = commands.add_parser(
+        "import", parents=[db], help="import customers, purchases or vouchers from .csv or .xlsx"
+    )
+    p.add_argument("kind", choices=("customers", "purchases", "vouchers"))
     p.add_argument("file", metavar="FILE", type=Path)
     p.add_argument(
         "--map",
@@ -138,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("reject", "skip", "update", "create"),
         default="reject",
         help="customers only (default: reject)",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="vouchers only: a code that exists with other settings is updated, not rejected",
     )
     p.add_argument(
         "--strict", action="store_true", help="exit 1 if any row was rejected or conflicted"
@@ -163,10 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
             "purchases",
             "campaigns",
             "leaderboard",
+            "vouchers",
+            "commissions",
         ),
     )
     p.add_argument(
-        "who", nargs="?", metavar="ID", help="the referrer (history), customer or campaign"
+        "who",
+        nargs="?",
+        metavar="ID",
+        help="the referrer (history, commissions), customer or campaign",
     )
     p.add_argument("--to", required=True, type=Path, metavar="FILE", help="FILE.xlsx or FILE.csv")
     p.add_argument(

@@ -32,6 +32,7 @@ from referral_ledger.cli.render import (
     table,
     write_table,
 )
+from referral_ledger.cli.sales import show_demo_sales
 from referral_ledger.ledger import Ledger
 from referral_ledger.projections.directory import CustomerRow
 from referral_ledger.projections.leads import ConversionRow, HistoryRow, LeadRow
@@ -158,6 +159,7 @@ def run_demo(args: argparse.Namespace) -> int:
         console.print(
             table(_statement_title(ledger, story.customer_id), statement, statement_columns(zone))
         )
+        show_demo_sales(console, ledger, story.customers)
         if args.race:
             race = demo_race.RACE
             board = ledger.campaign_leaderboard(race.campaign_id)

@@ -26,7 +26,9 @@ from referral_ledger.cli.exchange import (
 )
 from referral_ledger.cli.import_report import check_report_path, import_rows, print_report
 from referral_ledger.cli.render import make_console, records, write_table
+from referral_ledger.cli.sales import sale_records
 from referral_ledger.cli.sheets import parse_map, sheet_rows
+from referral_ledger.cli.voucher_sheet import run_voucher_import
 from referral_ledger.commands.campaigns import MAX_LEADERBOARD, LeaderboardRow
 from referral_ledger.policies.campaigns import Campaign
 from referral_ledger.policies.sheet_rows import SHEET_FIELDS, SheetKind
@@ -35,6 +37,10 @@ from referral_ledger.projections.statement import StatementRow
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.kind == "vouchers":
+        return run_voucher_import(args)
+    if args.update:
+        raise UsageError(f"--update is for vouchers only, not {args.kind}")
     kind: SheetKind = "purchases" if args.kind == "purchases" else "customers"
     mapping = parse_map(args.map, SHEET_FIELDS[kind])
     check_report_path(args.report)
@@ -64,7 +70,7 @@ def run_export(args: argparse.Namespace) -> int:
     target: Path = args.to
     if target.suffix.lower() not in (".csv", ".xlsx"):
         raise UsageError(f"--to {target}: the file must end in .xlsx or .csv")
-    needs_who = args.kind in ("history", "statement", "leaderboard")
+    needs_who = args.kind in ("history", "statement", "leaderboard", "commissions")
     if needs_who and not args.who:
         whose = "campaign" if args.kind == "leaderboard" else "customer"
         raise UsageError(f"export {args.kind} needs the {whose}: export {args.kind} ID --to FILE")
@@ -89,6 +95,8 @@ def run_export(args: argparse.Namespace) -> int:
                 records(ledger.campaigns(), zone),
                 [f.name for f in attrs.fields(Campaign)],
             )
+        elif args.kind in ("vouchers", "commissions"):
+            rows, fields = sale_records(ledger, args.kind, args.who)
         elif args.kind == "leaderboard":
             board = ledger.campaign_leaderboard(args.who, limit=MAX_LEADERBOARD)
             rows, fields = records(board, zone), [f.name for f in attrs.fields(LeaderboardRow)]

@@ -1,7 +1,8 @@
 """Purchase imports: many purchases, a batch to a transaction, never stopping on a bad row.
 
-Each row is earned by `record_purchase`'s rules (`LoyaltyCommands._earn`), so
-an import and the till can never disagree; a batch prefetches every record its
+Each row is earned by `record_purchase`'s rules (`LoyaltyCommands._earn`, then
+`sale_steps.after_purchase`: a referred customer's purchase earns the referrer's
+commission), so an import and the till can never disagree; a batch prefetches every record its
 rows read in a few queries, and a row that fails records nothing.
 """
 
@@ -20,6 +21,7 @@ import attrs
 from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
+from referral_ledger.commands import sale_steps
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.policies.sheet_rows import PURCHASE_IMPORT_COLUMNS, check_mapping, sheet_row
@@ -163,6 +165,16 @@ class PurchaseImportCommands(LoyaltyCommands):
                     customer if isinstance(customer, UUID) else self._external(unit, customer)
                 )
                 earned = self._earn(unit, customer_id, purchase)
+                # As `record_purchase`: the referrer's commission on the amount paid
+                # (the same invoice again finds its line and records nothing).
+                sale_steps.after_purchase(
+                    unit,
+                    customer_id=customer_id,
+                    invoice_id=purchase.invoice_id,
+                    amount=purchase.amount,
+                    payable=purchase.amount,
+                    at=purchase.at,
+                )
             except LedgerError as error:
                 outcomes.append((number, 0, False, str(error)))
             else:
