@@ -59,6 +59,8 @@ class MInvoice:
     returned: bool = False
     expired: int = 0
     counted: int = 0
+    #: The invoice record's events: recorded, its lot's expiry, each return.
+    events: int = 1
 
 
 def start_of(day: date) -> datetime:
@@ -168,6 +170,7 @@ class LotsMachine(RuleBasedStateMachine):
         for lot in due:
             if lot.lot_id in self.invoices:
                 self.invoices[lot.lot_id].expired += lot.points
+                self.invoices[lot.lot_id].events += 1
         self.lots = [lot for lot in self.lots if not lot.expired(self.now)]
         assert 0 == self.ledger.process_due()
 
@@ -234,11 +237,13 @@ class LotsMachine(RuleBasedStateMachine):
         taken = from_own + self.draw(min(owed - from_own - counted, budget), invoice_id)
         assert taken == self.ledger.return_purchase(self.cid, invoice_id)
         invoice.returned, invoice.counted = True, invoice.counted + counted
+        invoice.events += 1
         if invoice.redeemed:
-            # A checkout's return gives back every redeemed point, as a new lot.
+            # A checkout's return gives back every redeemed point, as a new lot named
+            # by the return's place among the invoice's events (unique per return).
             self.lots.append(
                 MLot(
-                    f"{invoice_id}#refund2",
+                    f"{invoice_id}#refund{invoice.events}",
                     invoice.redeemed,
                     self.now,
                     self.now,
