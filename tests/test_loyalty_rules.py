@@ -8,14 +8,24 @@ earns.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import attrs
 import pytest
 
-from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, Tier
+from referral_ledger import Campaign, InvalidInput, Ledger, LoyaltyProgram, PointsExpiry, Tier
+from referral_ledger.aggregates.campaign import (
+    CampaignPointsReturned,
+    CampaignPurchaseCounted,
+    campaign_record_id,
+    evolve_campaign,
+)
+from referral_ledger.aggregates.loyalty_account import tier_points
+from referral_ledger.policies.campaigns import Standing, bonus_for
 from referral_ledger.policies.loyalty import eligible_amount
+from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
@@ -87,3 +97,120 @@ def test_only_the_undiscounted_part_earns_when_discounted_items_do_not() -> None
     assert Decimal(0) == eligible_amount(gold_only, Decimal(105000), Decimal(0), 0, "silver")
     assert Decimal(0) == eligible_amount(gold_only, Decimal(105000), Decimal(0), 0, None)
     assert Decimal(105000) == eligible_amount(gold_only, Decimal(105000), Decimal(0), 0, "gold")
+
+
+# --- windowed tiers and returns ----------------------------------------------------------
+
+WINDOWED = LoyaltyProgram(
+    money_per_point=Decimal(1000),
+    point_value=Decimal(100),
+    tiers=(Tier("Silver", 100),),
+    tier_window_days=30,
+)
+
+
+def _window_points(ledger: Ledger, customer: UUID, program: LoyaltyProgram, at: datetime) -> int:
+    account = ledger.loyalty_account(customer)
+    return tier_points(account, program, at)
+
+
+def test_a_return_takes_its_invoices_points_out_of_the_tier_window_and_only_those(
+    ledger: Ledger, clock: Clock
+) -> None:
+    # A windowed tier goes by the points of the last N days net of returns: a
+    # return owes back everything its invoice earned (taken from the balance,
+    # or short because it was spent), from that invoice's earnings only.
+    ledger.configure_loyalty(WINDOWED)
+    customer = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+    ledger.record_purchase(customer, "HD-1", 150_000)
+    ledger.record_purchase(customer, "HD-2", 50_000)
+    assert 200 == _window_points(ledger, customer, WINDOWED, clock.now)
+    ledger.redeem_points(customer, 180, "R-1")
+
+    ledger.return_purchase(customer, "HD-1", 100_000)  # owes 100: 20 taken, 80 short
+    assert 100 == _window_points(ledger, customer, WINDOWED, clock.now)
+    assert "Silver" == ledger.points_summary(customer).tier
+    ledger.return_purchase(customer, "HD-1")  # owes the other 50, all short
+    assert 50 == _window_points(ledger, customer, WINDOWED, clock.now)
+    assert ledger.points_summary(customer).tier is None
+
+
+def test_a_return_of_expired_points_takes_them_out_of_the_tier_window(
+    ledger: Ledger, clock: Clock
+) -> None:
+    program = attrs.evolve(WINDOWED, expiry=PointsExpiry(1, "day"))
+    ledger.configure_loyalty(program)
+    customer = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+    ledger.record_purchase(customer, "HD-1", 150_000)
+    clock.advance(days=3)
+    ledger.process_due()  # HD-1's 150 points expire; they still count for the tier
+    ledger.record_purchase(customer, "HD-2", 50_000)
+    assert 200 == _window_points(ledger, customer, program, clock.now)
+    ledger.return_purchase(customer, "HD-1")
+    assert 50 == _window_points(ledger, customer, program, clock.now)
+
+
+def test_earnings_leave_the_tier_window_when_it_closes(ledger: Ledger, clock: Clock) -> None:
+    ledger.configure_loyalty(WINDOWED)
+    customer = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+    ledger.record_purchase(customer, "HD-1", 150_000)
+    clock.advance(days=20)
+    ledger.record_purchase(customer, "HD-2", 50_000)
+    assert 200 == _window_points(ledger, customer, WINDOWED, clock.now)
+    clock.advance(days=11)  # HD-1 is 31 days old
+    ledger.record_purchase(customer, "HD-3", 10_000)
+    assert 60 == _window_points(ledger, customer, WINDOWED, clock.now)
+    account = ledger.loyalty_account(customer)
+    assert account is not None
+    assert ["HD-2", "HD-3"] == [invoice for invoice, _, _ in account.window]
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+
+def test_the_fixed_bonus_goes_to_the_customers_nth_qualifying_purchase() -> None:
+    every_third = Campaign(
+        campaign_id="C3",
+        name="Every third",
+        starts_at=START,
+        ends_at=START + timedelta(days=30),
+        bonus_points=50,
+        every_nth_purchase=3,
+    )
+    # `purchases`: the qualifying purchases counted before this one.
+    bonuses = [bonus_for(every_third, 10, Standing(purchases=n)) for n in range(6)]
+    assert [0, 0, 50, 0, 0, 50] == bonuses
+
+
+def test_a_campaign_records_each_invoice_it_counts_and_what_a_return_takes_back(
+    ledger: Ledger,
+) -> None:
+    ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=100))
+    double = Campaign(
+        campaign_id="X2",
+        name="Double",
+        starts_at=START,
+        ends_at=START + timedelta(days=30),
+        multiplier=2,
+    )
+    ledger.add_campaign(double)
+    an = ledger.register_customer("An", ["0901000001"])
+    binh = ledger.register_customer("Bình", ["0901000002"])
+    at = START + timedelta(days=1)
+    assert 2 == ledger.record_purchase(an, "HD-1", 1000, at=at)  # 1 base + 1 bonus
+    assert 4 == ledger.record_purchase(binh, "HD-2", 2000, at=at)
+    assert 1 == ledger.return_purchase(an, "HD-1", 500, at=at)
+
+    events = ledger._store.events_of(campaign_record_id("X2"))
+    counted = [
+        (e.customer_id, e.invoice_id, e.points, e.total)
+        for e in events
+        if isinstance(e, CampaignPurchaseCounted | CampaignPointsReturned)
+    ]
+    assert [(an, "HD-1", 2, 2), (binh, "HD-2", 4, 4), (an, "HD-1", 1, 1)] == counted
+    state = None
+    for event in events:
+        state = evolve_campaign(state, event)
+    assert state is not None
+    assert Standing(purchases=1, customer_bonus=1, granted=3) == state.standing(an)
+    assert Standing(purchases=0, customer_bonus=0, granted=3) == state.standing(uuid4())

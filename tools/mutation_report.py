@@ -1,16 +1,26 @@
-"""Summarise a `make mutate` run per module from mutmut's result files.
+"""Summarise a `make mutate` run per module, from mutmut's result files.
 
-mutmut 3 keeps each mutated module's results beside its copy under
-`mutants/` (`<module>.py.meta`: an exit code per mutant). This prints, per
-module of `aggregates/` and `policies/`: mutants, killed, survived, no tests,
-timeouts, not yet run, and the score killed / (killed + survived + no tests).
+mutmut 3 keeps each mutated module's copy under `mutants/`, holding every
+mutant as a function of its own, and the verdicts beside it
+(`<module>.py.meta`: an exit code per mutant). For each module of
+`aggregates/` and `policies/` this prints the mutants, those killed (a test
+failed, hung or crashed), the survivors, and the score
+
+    killed / (killed + survivors that change behaviour)
+
+A survivor that differs from the original only in the text of an exception
+message is "message-only": it is listed apart and left out of the score. Where
+the message names the bad value it is contract, and a test checks it (such a
+mutant is then killed, and counts as killed).
 
     .venv/bin/python tools/mutation_report.py              # the table
-    .venv/bin/python tools/mutation_report.py --survivors  # and the survivors' names
+    .venv/bin/python tools/mutation_report.py --survivors  # and each survivor's change
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -18,45 +28,100 @@ from pathlib import Path
 from mutmut.stats import status_by_exit_code  # run with the venv's python
 
 ROOT = Path(__file__).resolve().parent.parent / "mutants" / "src"
+KILLED = ("killed", "timeout", "segfault")
+
+
+class _Unmessaged(ast.NodeTransformer):
+    """Blanks the text of every exception a function raises."""
+
+    def visit_Raise(self, node: ast.Raise) -> ast.Raise:
+        return _Blank().visit(node)  # type: ignore[no-any-return]
+
+
+class _Blank(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        return ast.Constant("") if isinstance(node.value, str) else node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Constant:
+        return ast.Constant("")
+
+
+def _functions(source: Path) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    tree = ast.parse(source.read_text())
+    return {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _shape(node: ast.AST) -> str:
+    """The function without its name and without its exception messages."""
+    assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    copy = ast.parse(ast.unparse(node)).body[0]
+    assert isinstance(copy, ast.FunctionDef | ast.AsyncFunctionDef)
+    return ast.dump(_Unmessaged().visit(ast.Module([*copy.body], []))) + ast.dump(copy.args)
+
+
+def _change(orig: ast.AST, mutant: ast.AST) -> str:
+    """The lines the mutant changes, as a short diff."""
+    a = ast.unparse(orig).splitlines()[1:]
+    b = ast.unparse(mutant).splitlines()[1:]
+    lines = [
+        line.strip()
+        for line in difflib.unified_diff(a, b, lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    return "  |  ".join(lines)
 
 
 def main() -> int:
     show = "--survivors" in sys.argv
-    rows = []
-    survivors: list[str] = []
-    totals = [0, 0, 0, 0, 0, 0]
+    print(f"{'module':32} {'mutants':>7} {'killed':>6} {'surv':>5} {'msg':>4} {'todo':>5}", end="")
+    print(f" {'score':>6}")
+    totals = [0, 0, 0, 0, 0]
+    details: list[str] = []
     for meta in sorted(ROOT.glob("referral_ledger/*/*.py.meta")):
         if meta.parent.name not in ("aggregates", "policies"):
             continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if not codes:
             continue
-        n = len(codes)
+        functions = _functions(meta.with_suffix(""))
         status = {k: status_by_exit_code[c] for k, c in codes.items()}
         pending = sum(1 for s in status.values() if s == "not checked")
-        # A mutant that makes the tests hang or crash is caught as surely as a failing one.
-        killed = sum(1 for s in status.values() if s in ("killed", "timeout", "segfault"))
-        timeout = sum(1 for s in status.values() if s == "timeout")
-        untested = sum(1 for s in status.values() if s == "no tests")
-        survived = [k for k, s in status.items() if s in ("survived", "suspicious")]
-        ran = killed + len(survived) + untested
-        score = 100.0 * killed / ran if ran else 0.0
-        name = f"{meta.parent.name}/{meta.name.removesuffix('.meta')}"
-        rows.append((name, n, killed, len(survived), untested, timeout, pending, score))
-        for i, v in enumerate((n, killed, len(survived), untested, timeout, pending)):
+        killed = sum(1 for s in status.values() if s in KILLED)
+        real: list[str] = []
+        message_only: list[str] = []
+        for key, state in sorted(status.items()):
+            if state in KILLED or state == "not checked":
+                continue
+            name = key.rsplit(".", 1)[1]
+            mutant = functions[name]
+            orig = functions[name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"]
+            where = f"{key.split('.x', 1)[0]}:{name}"
+            line = f"  {where} [{state}]  {_change(orig, mutant)}"
+            if _shape(orig) == _shape(mutant):
+                message_only.append(line)
+            else:
+                real.append(line)
+        judged = killed + len(real)
+        score = 100.0 * killed / judged if judged else 100.0
+        module = f"{meta.parent.name}/{meta.name.removesuffix('.meta')}"
+        print(
+            f"{module:32} {len(codes):7} {killed:6} {len(real):5} {len(message_only):4} "
+            f"{pending:5} {score:6.1f}"
+        )
+        for i, v in enumerate((len(codes), killed, len(real), len(message_only), pending)):
             totals[i] += v
-        survivors += sorted(survived)
-    print(
-        f"{'module':34} {'mutants':>7} {'killed':>6} {'surv':>5} {'notest':>6} "
-        f"{'tmout':>5} {'todo':>5} {'score':>6}"
-    )
-    for name, n, k, s, u, t, p, score in rows:
-        print(f"{name:34} {n:7} {k:6} {s:5} {u:6} {t:5} {p:5} {score:6.1f}")
-    n, k, s, u, t, p = totals
-    ran = k + s + u
-    print(f"{'total':34} {n:7} {k:6} {s:5} {u:6} {t:5} {p:5} {100.0 * k / max(ran, 1):6.1f}")
+        if real:
+            details += [f"{module}: survivors", *real]
+        if message_only:
+            details += [f"{module}: message-only survivors", *message_only]
+    n, k, s, m, p = totals
+    print(f"{'total':32} {n:7} {k:6} {s:5} {m:4} {p:5} {100.0 * k / max(k + s, 1):6.1f}")
     if show:
-        print("\n".join(survivors))
+        print("\n".join(details))
     return 0
 
 
