@@ -22,6 +22,7 @@ from referral_ledger.policies.customer_fields import (
     MAX_NOTES,
     MAX_PHONES,
     MAX_TAGS,
+    UNCHANGED,
     parse_addresses,
 )
 
@@ -286,3 +287,8 @@ def test_a_contract_plan_of_100_characters_is_accepted_and_101_refused(ledger: L
     recorded_nothing(ledger, refuse)
     ledger.sign_contract(an, "C-1", "p" * 100, starts, ends)
     assert ["p" * 100] == [c.plan for c in ledger.get_customer(an).contracts]
+
+
+def test_unchanged_reads_as_its_name_in_signatures_and_errors() -> None:
+    # `update_customer`'s defaults show as UNCHANGED in help() and the API reference.
+    assert "UNCHANGED" == repr(UNCHANGED)

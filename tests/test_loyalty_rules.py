@@ -8,7 +8,7 @@ earns.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -24,6 +24,7 @@ from referral_ledger.aggregates.campaign import (
 )
 from referral_ledger.aggregates.loyalty_account import tier_points
 from referral_ledger.policies.campaigns import Standing, bonus_for
+from referral_ledger.policies.expiry import expires_at
 from referral_ledger.policies.loyalty import eligible_amount
 from support import Clock
 
@@ -214,3 +215,27 @@ def test_a_campaign_records_each_invoice_it_counts_and_what_a_return_takes_back(
     assert state is not None
     assert Standing(purchases=1, customer_bonus=1, granted=3) == state.standing(an)
     assert Standing(purchases=0, customer_bonus=0, granted=3) == state.standing(uuid4())
+
+
+# --- expiry dates ------------------------------------------------------------------------
+
+VIETNAM = timezone(timedelta(hours=7))
+
+
+@pytest.mark.parametrize(
+    ("earned", "expiry", "expires"),
+    [
+        # Rounded to the start of the next month, the next year after December.
+        (datetime(2026, 11, 20, 3, tzinfo=UTC), PointsExpiry(0, "month"), datetime(2026, 12, 1)),
+        (datetime(2026, 12, 20, 3, tzinfo=UTC), PointsExpiry(0, "month"), datetime(2027, 1, 1)),
+        (datetime(2026, 12, 20, 3, tzinfo=UTC), PointsExpiry(15, "month"), datetime(2027, 2, 1)),
+        (datetime(2026, 12, 31, 3, tzinfo=UTC), PointsExpiry(0, "day"), datetime(2027, 1, 1)),
+        (datetime(2026, 6, 5, 3, tzinfo=UTC), PointsExpiry(0, "year"), datetime(2027, 1, 1)),
+        # 20:00 UTC on 30 November is 03:00 on 1 December in Vietnam: December's points.
+        (datetime(2026, 11, 30, 20, tzinfo=UTC), PointsExpiry(0, "month"), datetime(2027, 1, 1)),
+    ],
+)
+def test_points_expire_at_the_start_of_the_next_business_day_month_or_year(
+    earned: datetime, expiry: PointsExpiry, expires: datetime
+) -> None:
+    assert expires.replace(tzinfo=VIETNAM) == expires_at(earned, expiry, VIETNAM)

@@ -31,11 +31,43 @@ ROOT = Path(__file__).resolve().parent.parent / "mutants" / "src"
 KILLED = ("killed", "timeout", "segfault")
 
 
-class _Unmessaged(ast.NodeTransformer):
-    """Blanks the text of every exception a function raises."""
+#: Helpers whose second argument (or `name=`) only labels the value in their
+#: error message: `parse_text(value, "source name")`.
+LABELLED: frozenset[str] = frozenset(
+    {
+        "parse_text", "parse_optional_text", "parse_reference", "parse_money", "parse_points",
+        "parse_count", "parse_days", "parse_time", "parse_optional_time", "parse_date",
+        "parse_id", "parse_flag", "parse_code", "parse_website", "parse_referral_code",
+        "_field_set", "_names",
+    }
+)  # fmt: skip
+#: Functions that only compose the text of a refusal (its reason code is the contract).
+MESSAGE_FUNCTIONS: frozenset[str] = frozenset({"referral_ledger.policies.vouchers.x_explain"})
 
-    def visit_Raise(self, node: ast.Raise) -> ast.Raise:
+
+class _Unmessaged(ast.NodeTransformer):
+    """Blanks the text of every exception a function raises, and value labels."""
+
+    def visit_Raise(self, node: ast.Raise) -> ast.AST:
         return _Blank().visit(node)  # type: ignore[no-any-return]
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name in LABELLED:
+            node.args[1:2] = [_label(a) for a in node.args[1:2]]
+            for keyword in node.keywords:
+                if keyword.arg == "name":
+                    keyword.value = _label(keyword.value)
+        return node
+
+
+def _label(node: ast.expr) -> ast.expr:
+    constant = isinstance(node, ast.Constant) and (
+        node.value is None or isinstance(node.value, str)
+    )
+    return ast.Constant("") if constant or isinstance(node, ast.JoinedStr) else node
 
 
 class _Blank(ast.NodeTransformer):
@@ -64,15 +96,31 @@ def _shape(node: ast.AST) -> str:
 
 
 def _change(orig: ast.AST, mutant: ast.AST) -> str:
-    """The lines the mutant changes, as a short diff."""
+    """What the mutant changes: `old -> new`, cut to the part that differs."""
     a = ast.unparse(orig).splitlines()[1:]
     b = ast.unparse(mutant).splitlines()[1:]
-    lines = [
-        line.strip()
-        for line in difflib.unified_diff(a, b, lineterm="", n=0)
-        if line[:1] in "+-" and line[:3] not in ("+++", "---")
-    ]
-    return "  |  ".join(lines)
+    removed = [line.strip() for line in a if line not in b]
+    added = [line.strip() for line in b if line not in a]
+    if len(removed) == 1 and len(added) == 1:
+        return _cut(removed[0], added[0])
+    diff = difflib.unified_diff(a, b, lineterm="", n=0)
+    return " | ".join(x.strip() for x in diff if x[:1] in "+-" and x[:3] not in ("+++", "---"))
+
+
+def _cut(old: str, new: str, margin: int = 25) -> str:
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    left = max(0, start - margin)
+
+    def part(text: str) -> str:
+        body = text[left : len(text) - max(0, end - margin)]
+        return ("…" if left else "") + body + ("…" if end > margin else "")
+
+    return f"{part(old)}  ->  {part(new)}"
 
 
 def main() -> int:
@@ -101,7 +149,9 @@ def main() -> int:
             orig = functions[name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"]
             where = f"{key.split('.x', 1)[0]}:{name}"
             line = f"  {where} [{state}]  {_change(orig, mutant)}"
-            if _shape(orig) == _shape(mutant):
+            message_function = key.split("__mutmut_")[0] in MESSAGE_FUNCTIONS
+            # A message function's survivor returned some text: only the text changed.
+            if message_function or _shape(orig) == _shape(mutant):
                 message_only.append(line)
             else:
                 real.append(line)
