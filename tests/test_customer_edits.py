@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from referral_ledger import InvalidInput, Ledger
+from referral_ledger.aggregates import claims
+from referral_ledger.aggregates.claims import evolve_claim
+from referral_ledger.aggregates.customer import ExternalIdLinked
+from referral_ledger.aggregates.customer_record import POS_ID, external_link_id, link_external_id
+from referral_ledger.aggregates.phones import PhoneReleased, phone_record_id
 from referral_ledger.policies.customer_fields import (
     MAX_ADDRESSES,
     MAX_NOTES,
@@ -292,3 +297,70 @@ def test_a_contract_plan_of_100_characters_is_accepted_and_101_refused(ledger: L
 def test_unchanged_reads_as_its_name_in_signatures_and_errors() -> None:
     # `update_customer`'s defaults show as UNCHANGED in help() and the API reference.
     assert "UNCHANGED" == repr(UNCHANGED)
+
+
+# --- import rows -------------------------------------------------------------------------
+
+
+def test_an_import_row_reads_every_column_whatever_their_order(ledger: Ledger) -> None:
+    at = datetime(2025, 12, 24, 9, 0, tzinfo=UTC)
+    rows = [
+        {"at": at.isoformat(), "name": "An", "phone": "0912 000 001", "source": "facebook"},
+        {"name": "Bình", "at": "  ", "phones": "0912 000 002", "group": "gold"},
+    ]
+    report = ledger.import_customers(rows)
+    assert (2, []) == (report.created, report.rejected)
+    an = ledger.find_customer_by_phone("0912 000 001")
+    binh = ledger.find_customer_by_phone("0912 000 002")
+    assert an is not None and binh is not None
+    assert ("An", "facebook") == (ledger.get_customer(an).name, ledger.get_customer(an).source)
+    # A blank "at" cell means now, like a row without one.
+    assert ("Bình", "gold") == (ledger.get_customer(binh).name, ledger.get_customer(binh).group)
+
+
+def test_phone_and_phones_columns_add_up_phones_first(ledger: Ledger) -> None:
+    for row in (
+        {"name": "An", "phones": "0912 000 001; 0912 000 002", "phone": "0912 000 003"},
+        {"name": "Bình", "phone": "0912 000 006", "phones": "0912 000 004; 0912 000 005"},
+    ):
+        assert 1 == ledger.import_customers([row]).created
+    an = ledger.find_customer_by_phone("0912 000 003")
+    binh = ledger.find_customer_by_phone("0912 000 006")
+    assert an is not None and binh is not None
+    assert ("+84912000001", "+84912000002", "+84912000003") == ledger.get_customer(an).phones
+    assert ("+84912000004", "+84912000005", "+84912000006") == ledger.get_customer(binh).phones
+
+
+def test_an_import_row_with_a_bad_phone_cell_is_rejected_by_name(ledger: Ledger) -> None:
+    report = ledger.import_customers([{"name": "An", "phone": 912000001}])
+    assert 0 == report.created
+    [(row, reason)] = report.rejected
+    assert 1 == row and "phone must be text or a list of phones, not 912000001" in reason
+
+
+# --- what the claim records say ---------------------------------------------------------
+
+
+def test_the_pos_link_and_a_freed_phone_name_their_value(ledger: Ledger) -> None:
+    an = ledger.register_customer("An", [AN_PHONE], external_id="KV-1")
+    [linked] = ledger._store.events_of(external_link_id("KV-1"))
+    assert isinstance(linked, ExternalIdLinked)
+    assert ("KV-1", an) == (linked.external_id, linked.customer_id)
+    ledger.update_customer(an, phones=["0987 000 111"])
+    released = [
+        e for e in ledger._store.events_of(phone_record_id(AN_E164)) if isinstance(e, PhoneReleased)
+    ]
+    assert [(AN_E164, an)] == [(e.phone, e.customer_id) for e in released]
+
+
+def test_a_pos_id_is_linked_once_and_again_after_it_was_freed() -> None:
+    first, second = uuid4(), uuid4()
+    now = START
+    [linked] = link_external_id(None, "KV-1", first, now)
+    link = evolve_claim(None, linked)
+    assert [] == link_external_id(link, "KV-1", second, now)
+    [freed] = claims.release(POS_ID, link, first, now)
+    link = evolve_claim(link, freed)
+    [again] = link_external_id(link, "KV-1", second, now)
+    relinked = evolve_claim(link, again)
+    assert ("KV-1", (second,)) == (relinked.value, relinked.owners)

@@ -1,8 +1,8 @@
 """Loyalty rules the state machines do not reach: pinned one by one, on every store.
 
-What a return the balance could not cover does to lifetime points and the
-tier, refusals of malformed program settings, and which part of an invoice
-earns.
+What a return the balance could not cover does to lifetime points, the tier
+and a windowed tier; refusals of malformed program settings; which part of an
+invoice earns; what a campaign counts and records; when points expire.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from referral_ledger.aggregates.campaign import (
     campaign_record_id,
     evolve_campaign,
 )
-from referral_ledger.aggregates.loyalty_account import tier_points
+from referral_ledger.aggregates.lots import Lot
+from referral_ledger.aggregates.loyalty import Invoice
+from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
 from referral_ledger.policies.campaigns import Standing, bonus_for
 from referral_ledger.policies.expiry import expires_at
 from referral_ledger.policies.loyalty import eligible_amount
@@ -147,8 +149,20 @@ def test_a_return_of_expired_points_takes_them_out_of_the_tier_window(
     ledger.process_due()  # HD-1's 150 points expire; they still count for the tier
     ledger.record_purchase(customer, "HD-2", 50_000)
     assert 200 == _window_points(ledger, customer, program, clock.now)
-    ledger.return_purchase(customer, "HD-1")
+    assert 50 == ledger.balance(customer)
+    # Expired points are gone already: the return takes nothing from HD-2's 50.
+    assert 0 == ledger.return_purchase(customer, "HD-1")
+    assert 50 == ledger.balance(customer)
     assert 50 == _window_points(ledger, customer, program, clock.now)
+
+
+def test_a_lot_that_never_expires_records_no_expiry() -> None:
+    customer, at = uuid4(), START
+    lot = Lot("HD-1", 10, at, at, expires_at=None)
+    account = LoyaltyAccount(uuid4(), 1, customer, at, (lot,))
+    invoice = Invoice(uuid4(), 1, customer, "HD-1", Decimal(10000), Decimal(0), 0, 10)
+    assert [] == expire(account, invoice, "HD-1", at + timedelta(days=10_000))
+    assert [] == expire(account, invoice, "HD-2", at)
 
 
 def test_earnings_leave_the_tier_window_when_it_closes(ledger: Ledger, clock: Clock) -> None:
