@@ -56,23 +56,25 @@ class _Unmessaged(ast.NodeTransformer):
         func = node.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
         if name in LABELLED:
-            node.args[1:2] = [_label(a) for a in node.args[1:2]]
-            for keyword in node.keywords:
-                if keyword.arg == "name":
-                    keyword.value = _label(keyword.value)
+            # The label, given, changed or left to its default, only changes the message.
+            if len(node.args) > 1 and _is_text(node.args[1]):
+                del node.args[1]
+            node.keywords = [
+                k for k in node.keywords if not (k.arg == "name" and _is_text(k.value))
+            ]
         return node
 
 
-def _label(node: ast.expr) -> ast.expr:
+def _is_text(node: ast.expr) -> bool:
     constant = isinstance(node, ast.Constant) and (
         node.value is None or isinstance(node.value, str)
     )
-    return ast.Constant("") if constant or isinstance(node, ast.JoinedStr) else node
+    return constant or isinstance(node, ast.JoinedStr)
 
 
 class _Blank(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.Constant:
-        return ast.Constant("") if isinstance(node.value, str) else node
+        return ast.Constant("") if node.value is None or isinstance(node.value, str) else node
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.Constant:
         return ast.Constant("")
