@@ -16,12 +16,19 @@ import attrs
 import pytest
 
 from referral_ledger import Campaign, InvalidInput, Ledger, LoyaltyProgram, PointsExpiry, Tier
+from referral_ledger.aggregates.base import next_event
 from referral_ledger.aggregates.campaign import (
+    CampaignAdded,
+    CampaignClosed,
     CampaignPointsReturned,
     CampaignPurchaseCounted,
+    CampaignState,
     campaign_record_id,
+    count_purchase,
+    count_return,
     evolve_campaign,
 )
+from referral_ledger.aggregates.campaign import close as close_campaign
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
@@ -253,3 +260,43 @@ def test_points_expire_at_the_start_of_the_next_business_day_month_or_year(
     earned: datetime, expiry: PointsExpiry, expires: datetime
 ) -> None:
     assert expires.replace(tzinfo=VIETNAM) == expires_at(earned, expiry, VIETNAM)
+
+
+def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_first() -> None:
+    race = Campaign(
+        campaign_id="RACE", name="Race", starts_at=START, ends_at=START + timedelta(days=30)
+    )
+    now = START + timedelta(days=1)
+    an, binh, chi = uuid4(), uuid4(), uuid4()
+    origin = next_event(None, now, record_id=campaign_record_id("RACE"))
+    state = evolve_campaign(None, CampaignAdded(**origin, campaign=race, at=now))
+
+    def count(customer: UUID, invoice: str, points: int) -> CampaignState:
+        event = count_purchase(
+            state,
+            customer_id=customer,
+            invoice_id=invoice,
+            base_points=points,
+            bonus=0,
+            points=points,
+            at=now,
+            now=now,
+        )
+        return evolve_campaign(state, event)
+
+    state = count(an, "HD-1", 200)
+    state = count(binh, "HD-2", 100)
+    state = count(chi, "HD-3", 200)
+    assert 4 == state.version
+    assert [(an, 200), (chi, 200), (binh, 100)] == state.ranking()
+    # An falls back to 100 after Bình reached it: Bình is ahead.
+    [returned] = count_return(state, customer_id=an, invoice_id="HD-1", points=100, at=now, now=now)
+    state = evolve_campaign(state, returned)
+    assert 5 == state.version
+    assert Standing(purchases=1, customer_bonus=0, granted=0) == state.standing(an)
+    [closed] = close_campaign(state, START + timedelta(days=30), now)
+    assert isinstance(closed, CampaignClosed)
+    assert ((chi, 200), (binh, 100), (an, 100)) == closed.ranking
+    state = evolve_campaign(state, closed)
+    assert (6, True) == (state.version, state.closed)
+    assert [] == close_campaign(state, START + timedelta(days=30), now)
