@@ -307,9 +307,14 @@ def test_an_import_row_reads_every_column_whatever_their_order(ledger: Ledger) -
     rows = [
         {"at": at.isoformat(), "name": "An", "phone": "0912 000 001", "source": "facebook"},
         {"name": "Bình", "at": "  ", "phones": "0912 000 002", "group": "gold"},
+        # A blank POS id cell is no POS id: the row is registered like one without it.
+        {"name": "Chi", "phone": "0912 000 003", "external_id": " "},
+        {"name": "Dũng", "phone": "0912 000 004", "external_id": None},
     ]
     report = ledger.import_customers(rows)
-    assert (2, []) == (report.created, report.rejected)
+    assert (4, []) == (report.created, report.rejected)
+    chi = ledger.find_customer_by_phone("0912 000 003")
+    assert chi is not None and ledger.get_customer(chi).external_id is None
     an = ledger.find_customer_by_phone("0912 000 001")
     binh = ledger.find_customer_by_phone("0912 000 002")
     assert an is not None and binh is not None

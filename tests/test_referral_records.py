@@ -74,3 +74,10 @@ def test_a_closing_referral_never_frees_a_phone_another_referral_holds() -> None
     assert [] == phones.release_lead(index, LEAD_E164, first, at)
     assert [] == phones.release_lead(None, LEAD_E164, first, at)
     assert second == index.open_referral
+
+
+def test_a_closed_referral_is_not_linked_to_a_lead_who_registers_later(ledger: Ledger) -> None:
+    _, rid = referral_of(ledger)
+    ledger.mark_ineligible(rid, reason="not interested")
+    ledger.register_customer("Trần Thị Bình", [LEAD_PHONE])
+    assert ledger.get_referral(rid).referred_customer_id is None

@@ -15,6 +15,7 @@ mutant is then killed, and counts as killed).
 
     .venv/bin/python tools/mutation_report.py              # the table
     .venv/bin/python tools/mutation_report.py --survivors  # and each survivor's change
+    .venv/bin/python tools/mutation_report.py --markdown   # the table for docs/contributing.md
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ LABELLED: frozenset[str] = frozenset(
         "parse_text", "parse_optional_text", "parse_reference", "parse_money", "parse_points",
         "parse_count", "parse_days", "parse_time", "parse_optional_time", "parse_date",
         "parse_id", "parse_flag", "parse_code", "parse_website", "parse_referral_code",
-        "_field_set", "_names",
+        "_field_set", "_names", "_check_open",
     }
 )  # fmt: skip
 #: Functions that only compose the text of a refusal (its reason code is the contract).
@@ -127,8 +128,15 @@ def _cut(old: str, new: str, margin: int = 25) -> str:
 
 def main() -> int:
     show = "--survivors" in sys.argv
-    print(f"{'module':32} {'mutants':>7} {'killed':>6} {'surv':>5} {'msg':>4} {'todo':>5}", end="")
-    print(f" {'score':>6}")
+    markdown = "--markdown" in sys.argv
+    if markdown:
+        print("| module | mutants | killed | survived | message-only | not run | score |")
+        print("|--------|--------:|-------:|---------:|-------------:|--------:|------:|")
+    else:
+        print(
+            f"{'module':32} {'mutants':>7} {'killed':>6} {'surv':>5} {'msg':>4} {'todo':>5}", end=""
+        )
+        print(f" {'score':>6}")
     totals = [0, 0, 0, 0, 0]
     details: list[str] = []
     for meta in sorted(ROOT.glob("referral_ledger/*/*.py.meta")):
@@ -160,10 +168,14 @@ def main() -> int:
         judged = killed + len(real)
         score = 100.0 * killed / judged if judged else 100.0
         module = f"{meta.parent.name}/{meta.name.removesuffix('.meta')}"
-        print(
-            f"{module:32} {len(codes):7} {killed:6} {len(real):5} {len(message_only):4} "
-            f"{pending:5} {score:6.1f}"
-        )
+        row = (len(codes), killed, len(real), len(message_only), pending)
+        if markdown:
+            shown = f"{score:.1f} %" if judged else "–"
+            print(f"| `{module}` | " + " | ".join(map(str, row)) + f" | {shown} |")
+        else:
+            print(
+                f"{module:32} {row[0]:7} {killed:6} {row[2]:5} {row[3]:4} {pending:5} {score:6.1f}"
+            )
         for i, v in enumerate((len(codes), killed, len(real), len(message_only), pending)):
             totals[i] += v
         if real:
@@ -171,7 +183,11 @@ def main() -> int:
         if message_only:
             details += [f"{module}: message-only survivors", *message_only]
     n, k, s, m, p = totals
-    print(f"{'total':32} {n:7} {k:6} {s:5} {m:4} {p:5} {100.0 * k / max(k + s, 1):6.1f}")
+    total = 100.0 * k / max(k + s, 1)
+    if markdown:
+        print(f"| total | {n} | {k} | {s} | {m} | {p} | {total:.1f} % |")
+    else:
+        print(f"{'total':32} {n:7} {k:6} {s:5} {m:4} {p:5} {total:6.1f}")
     if show:
         print("\n".join(details))
     return 0
