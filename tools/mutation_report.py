@@ -170,7 +170,7 @@ def main() -> int:
         module = f"{meta.parent.name}/{meta.name.removesuffix('.meta')}"
         row = (len(codes), killed, len(real), len(message_only), pending)
         if markdown:
-            shown = f"{score:.1f} %" if judged else "–"
+            shown = f"{score:.1f} %" if judged else "not run"
             print(f"| `{module}` | " + " | ".join(map(str, row)) + f" | {shown} |")
         else:
             print(
