@@ -304,7 +304,7 @@ def test_unchanged_reads_as_its_name_in_signatures_and_errors() -> None:
 
 def test_an_import_row_reads_every_column_whatever_their_order(ledger: Ledger) -> None:
     at = datetime(2025, 12, 24, 9, 0, tzinfo=UTC)
-    rows = [
+    rows: list[dict[str, object]] = [
         {"at": at.isoformat(), "name": "An", "phone": "0912 000 001", "source": "facebook"},
         {"name": "Bình", "at": "  ", "phones": "0912 000 002", "group": "gold"},
         # A blank POS id cell is no POS id: the row is registered like one without it.

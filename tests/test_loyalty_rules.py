@@ -20,6 +20,7 @@ from referral_ledger.aggregates.base import next_event
 from referral_ledger.aggregates.campaign import (
     CampaignAdded,
     CampaignClosed,
+    CampaignEnded,
     CampaignPointsReturned,
     CampaignPurchaseCounted,
     CampaignState,
@@ -29,6 +30,7 @@ from referral_ledger.aggregates.campaign import (
     evolve_campaign,
 )
 from referral_ledger.aggregates.campaign import close as close_campaign
+from referral_ledger.aggregates.campaign import end as end_campaign
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
@@ -294,8 +296,14 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
     state = evolve_campaign(state, returned)
     assert 5 == state.version
     assert Standing(purchases=1, customer_bonus=0, granted=0) == state.standing(an)
+    # Ending early names the campaign; an end at or after the current one records nothing.
+    [ended] = end_campaign(state, START + timedelta(days=20), now)
+    assert isinstance(ended, CampaignEnded)
+    assert ("RACE", START + timedelta(days=20)) == (ended.campaign_id, ended.at)
+    assert [] == end_campaign(state, START + timedelta(days=30), now)
     [closed] = close_campaign(state, START + timedelta(days=30), now)
     assert isinstance(closed, CampaignClosed)
+    assert "RACE" == closed.campaign_id
     assert ((chi, 200), (binh, 100), (an, 100)) == closed.ranking
     state = evolve_campaign(state, closed)
     assert (6, True) == (state.version, state.closed)

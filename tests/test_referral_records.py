@@ -66,6 +66,8 @@ def test_a_closing_referral_never_frees_a_phone_another_referral_holds() -> None
     [claimed] = phones.claim_for_lead(None, LEAD_E164, first, at)
     index = phones.evolve_phone(None, claimed)
     [released] = phones.release_lead(index, LEAD_E164, first, at)
+    assert isinstance(released, phones.LeadPhoneReleased)
+    assert (LEAD_E164, first) == (released.phone, released.referral_id)
     index = phones.evolve_phone(index, released)
     assert index.open_referral is None
     [claimed] = phones.claim_for_lead(index, LEAD_E164, second, at)
