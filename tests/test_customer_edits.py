@@ -4,7 +4,8 @@ A field reaches a customer by registration, by `update_customer`, by the
 "update" duplicate policy (a registration merged into the phone's owner), by
 POS sync and by import. Each field is checked through each of them here, and
 each size limit is checked at the limit (accepted) and one over (refused,
-nothing recorded).
+nothing recorded). Then import rows (columns in any order, "phone" with
+"phones", blank cells) and what the POS-link and phone records say.
 """
 
 from __future__ import annotations
