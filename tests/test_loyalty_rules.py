@@ -289,12 +289,14 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
     state = count(an, "HD-1", 200)
     state = count(binh, "HD-2", 100)
     state = count(chi, "HD-3", 200)
-    assert 4 == state.version
-    assert [(an, 200), (chi, 200), (binh, 100)] == state.ranking()
-    # An falls back to 100 after Bình reached it: Bình is ahead.
+    state = count(binh, "HD-4", 50)
+    assert 5 == state.version
+    assert [(an, 200), (chi, 200), (binh, 150)] == state.ranking()
+    assert Standing(purchases=2, customer_bonus=0, granted=0) == state.standing(binh)
+    # An falls back to 150, the figure Bình reached first: Bình is ahead.
     [returned] = count_return(state, customer_id=an, invoice_id="HD-1", points=100, at=now, now=now)
     state = evolve_campaign(state, returned)
-    assert 5 == state.version
+    assert 6 == state.version
     assert Standing(purchases=1, customer_bonus=0, granted=0) == state.standing(an)
     # Ending early names the campaign; an end at or after the current one records nothing.
     [ended] = end_campaign(state, START + timedelta(days=20), now)
@@ -304,7 +306,7 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
     [closed] = close_campaign(state, START + timedelta(days=30), now)
     assert isinstance(closed, CampaignClosed)
     assert "RACE" == closed.campaign_id
-    assert ((chi, 200), (binh, 100), (an, 100)) == closed.ranking
+    assert ((chi, 200), (binh, 150), (an, 150)) == closed.ranking
     state = evolve_campaign(state, closed)
-    assert (6, True) == (state.version, state.closed)
+    assert (7, True) == (state.version, state.closed)
     assert [] == close_campaign(state, START + timedelta(days=30), now)
