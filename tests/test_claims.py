@@ -131,7 +131,12 @@ def test_next_event_numbers_a_records_events() -> None:
         next_event(None, NOW)
     with pytest.raises(ValueError):
         next_event(state, NOW, record_id=uuid4())
+
+
+def test_next_version_is_the_version_of_a_records_next_event() -> None:
+    state = Claim(uuid4(), 4, "x")
     assert (1, 5) == (next_version(None), next_version(state))
+    assert next_version(state) == next_event(state, NOW)["originator_version"]
 
 
 def test_a_store_adopting_keyed_ids_records_the_scheme_once() -> None:

@@ -286,18 +286,19 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
         )
         return evolve_campaign(state, event)
 
-    state = count(an, "HD-1", 200)
+    state = count(an, "HD-1", 100)
     state = count(binh, "HD-2", 100)
     state = count(chi, "HD-3", 200)
-    state = count(binh, "HD-4", 50)
-    assert 5 == state.version
-    assert [(an, 200), (chi, 200), (binh, 150)] == state.ranking()
+    state = count(an, "HD-4", 100)  # An reaches 200 after Chi did
+    state = count(binh, "HD-5", 50)
+    assert 6 == state.version
+    assert [(chi, 200), (an, 200), (binh, 150)] == state.ranking()
     assert Standing(purchases=2, customer_bonus=0, granted=0) == state.standing(binh)
     # An falls back to 150, the figure Bình reached first: Bình is ahead.
     [returned] = count_return(state, customer_id=an, invoice_id="HD-1", points=50, at=now, now=now)
     state = evolve_campaign(state, returned)
-    assert 6 == state.version
-    assert Standing(purchases=1, customer_bonus=0, granted=0) == state.standing(an)
+    assert 7 == state.version
+    assert Standing(purchases=2, customer_bonus=0, granted=0) == state.standing(an)
     # Ending early names the campaign; an end at or after the current one records nothing.
     [ended] = end_campaign(state, START + timedelta(days=20), now)
     assert isinstance(ended, CampaignEnded)
@@ -308,5 +309,5 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
     assert "RACE" == closed.campaign_id
     assert ((chi, 200), (binh, 150), (an, 150)) == closed.ranking
     state = evolve_campaign(state, closed)
-    assert (7, True) == (state.version, state.closed)
+    assert (8, True) == (state.version, state.closed)
     assert [] == close_campaign(state, START + timedelta(days=30), now)
