@@ -369,4 +369,4 @@ def test_a_pos_id_is_linked_once_and_again_after_it_was_freed() -> None:
     link = evolve_claim(link, freed)
     [again] = link_external_id(link, "KV-1", second, now)
     relinked = evolve_claim(link, again)
-    assert ("KV-1", (second,)) == (relinked.value, relinked.owners)
+    assert ("KV-1", (second,), 3) == (relinked.value, relinked.owners, relinked.version)

@@ -34,9 +34,10 @@ from referral_ledger.aggregates.campaign import end as end_campaign
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
+from referral_ledger.aggregates.voucher import release as release_voucher_use
 from referral_ledger.policies.campaigns import Standing, bonus_for
 from referral_ledger.policies.expiry import expires_at
-from referral_ledger.policies.loyalty import eligible_amount
+from referral_ledger.policies.loyalty import eligible_amount, redemption_value
 from support import Clock
 
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
@@ -311,3 +312,20 @@ def test_a_closed_campaign_ranks_best_first_and_ties_to_who_reached_the_figure_f
     state = evolve_campaign(state, closed)
     assert (8, True) == (state.version, state.closed)
     assert [] == close_campaign(state, START + timedelta(days=30), now)
+
+
+def test_a_redemption_worth_exactly_the_money_limit_is_accepted_and_one_point_more_refused() -> (
+    None
+):
+    program = LoyaltyProgram(money_per_point=10000, point_value=1000)
+    limit_points = 10**15 // 1000
+    assert Decimal(10**15) == redemption_value(program, limit_points)
+    with pytest.raises(InvalidInput, match=f"{limit_points + 1} points"):
+        redemption_value(program, limit_points + 1)
+
+
+# --- vouchers ----------------------------------------------------------------------------
+
+
+def test_releasing_a_voucher_use_that_is_not_there_records_nothing() -> None:
+    assert [] == release_voucher_use(None, "HD-1", START, START)

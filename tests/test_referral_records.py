@@ -64,6 +64,12 @@ def test_a_closing_referral_never_frees_a_phone_another_referral_holds() -> None
     first, second = uuid4(), uuid4()
     at = START
     [claimed] = phones.claim_for_lead(None, LEAD_E164, first, at)
+    assert isinstance(claimed, phones.LeadPhoneClaimed)
+    assert (phones.phone_record_id(LEAD_E164), LEAD_E164, first) == (
+        claimed.originator_id,
+        claimed.phone,
+        claimed.referral_id,
+    )
     index = phones.evolve_phone(None, claimed)
     [released] = phones.release_lead(index, LEAD_E164, first, at)
     assert isinstance(released, phones.LeadPhoneReleased)
