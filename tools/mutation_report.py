@@ -171,6 +171,7 @@ def main() -> int:
         row = (len(codes), killed, len(real), len(message_only), pending)
         if markdown:
             shown = f"{score:.1f} %" if judged else "not run"
+            shown += " (partial)" if judged and pending else ""
             print(f"| `{module}` | " + " | ".join(map(str, row)) + f" | {shown} |")
         else:
             print(
