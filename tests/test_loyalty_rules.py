@@ -31,12 +31,13 @@ from referral_ledger.aggregates.campaign import (
 )
 from referral_ledger.aggregates.campaign import close as close_campaign
 from referral_ledger.aggregates.campaign import end as end_campaign
+from referral_ledger.aggregates.due import DueItem, due_item_id, evolve_due_item, handled
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
 from referral_ledger.aggregates.voucher import release as release_voucher_use
 from referral_ledger.policies.campaigns import Standing, bonus_for
-from referral_ledger.policies.expiry import expires_at
+from referral_ledger.policies.expiry import MAX_DAYS, available_from, expires_at, parse_days
 from referral_ledger.policies.loyalty import eligible_amount, redemption_value
 from support import Clock
 
@@ -329,3 +330,30 @@ def test_a_redemption_worth_exactly_the_money_limit_is_accepted_and_one_point_mo
 
 def test_releasing_a_voucher_use_that_is_not_there_records_nothing() -> None:
     assert [] == release_voucher_use(None, "HD-1", START, START)
+
+
+@pytest.mark.parametrize("days", [0, 1, 7])
+def test_pending_points_become_available_after_whole_business_days(days: int) -> None:
+    # 20:00 UTC is 03:00 the next day in Vietnam: days are counted on the business clock.
+    earned = datetime(2026, 3, 7, 20, tzinfo=UTC)
+    expected = earned + timedelta(days=days)
+    assert expected == available_from(earned, days, VIETNAM)
+
+
+def test_a_number_of_days_at_the_limit_is_accepted_and_one_more_refused() -> None:
+    assert MAX_DAYS == parse_days(MAX_DAYS, "pending_days")
+    with pytest.raises(InvalidInput, match=f"pending_days must be at most {MAX_DAYS}"):
+        parse_days(MAX_DAYS + 1, "pending_days")
+
+
+# --- due items ---------------------------------------------------------------------------
+
+
+def test_a_handled_due_item_records_its_job_item_and_times() -> None:
+    due_at, now = START, START + timedelta(hours=1)
+    [event] = handled("tier-window", "c-1", due_at, now)
+    item = evolve_due_item(None, event)
+    assert DueItem(due_item_id("tier-window", "c-1"), 1, "tier-window", "c-1", due_at, now) == item
+    # A due item is handled once: its record has no second event.
+    with pytest.raises(TypeError):
+        evolve_due_item(item, event)
