@@ -17,8 +17,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make mutate MUTANTS='referral_ledger.policies.loyalty*'`: only those mutants (mutmut globs).
+MUTANTS ?=
+MUTATE_CHILDREN ?= 2
 
-.PHONY: help .venv demo test docs lint typecheck format bench clean
+.PHONY: help .venv demo test docs lint typecheck format bench mutate clean
 
 help:
 	@echo "make demo       run the demo story: referral-ledger demo --db demo-ledger.db"
@@ -28,6 +31,7 @@ help:
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make docs       build the docs site into site/ (mkdocs, strict)"
 	@echo "make bench      run the benchmarks"
+	@echo "make mutate     mutation testing of policies/ and aggregates/ (long; see docs/contributing.md)"
 	@echo "make clean      remove .venv and caches"
 	@echo "Variables: PYTHON=$(PYTHON)  PYTEST_ARGS='$(PYTEST_ARGS)'"
 
@@ -74,7 +78,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Not part of `make test`: a full run takes tens of minutes. mutmut keeps its
+# results in mutants/ and re-tests only what changed; `rm -rf mutants` starts afresh.
+# The "mutate" Hypothesis profile draws the same examples on every run.
+mutate: $(STAMP)
+	HYPOTHESIS_PROFILE=mutate $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	$(BIN)/python tools/mutation_report.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site demo-ledger.db
+	rm -rf $(VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site demo-ledger.db
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

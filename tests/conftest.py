@@ -30,6 +30,18 @@ from support import DEFAULT_START, Clock
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile("ci", max_examples=50, deadline=None, suppress_health_check=_SUPPRESS)
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SUPPRESS)
+# `make mutate`: the same examples on every run, so a mutant's verdict does not depend on
+# which examples one run happened to draw; fewer and shorter than "dev", because each
+# mutant runs every test that covers its function (the state machines cover most).
+settings.register_profile(
+    "mutate",
+    max_examples=10,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_SUPPRESS,
+)
 settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=_SUPPRESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 

@@ -22,7 +22,7 @@ import pytest
 
 from referral_ledger import DuplicatePhone, Ledger, LoyaltyProgram
 from referral_ledger.aggregates import claims
-from referral_ledger.aggregates.base import Event, following, next_event
+from referral_ledger.aggregates.base import Event, following, next_event, next_version
 from referral_ledger.aggregates.claims import (
     ID_SCHEME_RECORD,
     Claim,
@@ -70,6 +70,8 @@ def test_release_frees_the_value_and_a_stranger_releases_nothing() -> None:
     assert [] == claims.release(VOUCHER, state, uuid4(), NOW)
     events = claims.release(VOUCHER, state, owner, NOW)
     assert [Released] == [type(e) for e in events]
+    # The release says which value was freed and from whom (the audit trail reads it).
+    assert [("V-1", owner)] == [e.claimed for e in events if isinstance(e, Released)]
     freed = _apply(state, events)
     assert freed is not None
     assert (None, 2) == (freed.owner, freed.version)
@@ -129,6 +131,20 @@ def test_next_event_numbers_a_records_events() -> None:
         next_event(None, NOW)
     with pytest.raises(ValueError):
         next_event(state, NOW, record_id=uuid4())
+
+
+def test_next_version_is_the_version_of_a_records_next_event() -> None:
+    state = Claim(uuid4(), 4, "x")
+    assert (1, 5) == (next_version(None), next_version(state))
+    assert next_version(state) == next_event(state, NOW)["originator_version"]
+
+
+def test_a_store_adopting_keyed_ids_records_the_scheme_once() -> None:
+    [adopted] = claims.adopt_keyed_ids(None, NOW)
+    scheme = claims.evolve_id_scheme(None, adopted)
+    # The scheme's name is stored: a later release reads it to know how ids are derived.
+    assert claims.IdScheme(ID_SCHEME_RECORD, 1, "hmac-sha256/v1") == scheme
+    assert [] == claims.adopt_keyed_ids(scheme, NOW)
 
 
 # --- ids -----------------------------------------------------------------------------

@@ -284,6 +284,31 @@ def test_sources_have_display_names_and_retailer_is_there_by_default(ledger: Led
     ledger.add_source("retailer", "KiotViet")
     assert [Source("retailer", "KiotViet"), Source("ads", "Quảng cáo Facebook")] == ledger.sources()
     refused(ledger, lambda: ledger.add_source("", "x"), InvalidInput, "source key")
+    refused(ledger, lambda: ledger.add_source("ads", " "), InvalidInput, "^source name")
+    # A source that already has the name records nothing (a host adding it at every start).
+    before = ledger.event_count()
+    ledger.add_source("ads", "Quảng cáo Facebook")
+    ledger.add_source("retailer", "KiotViet")
+    assert before == ledger.event_count()
+
+
+def test_field_settings_name_the_bad_field_and_the_same_settings_again_record_nothing(
+    ledger: Ledger,
+) -> None:
+    for required, unique, named in [
+        ({"name", "nope"}, set(), "^required names fields that are not settable: 'nope'"),
+        ({"name"}, {"phones", 7}, "^unique names fields that are not settable: 7"),
+    ]:
+        refused(
+            ledger,
+            lambda r=required, u=unique: ledger.configure_customer_fields(required=r, unique=u),  # type: ignore[misc]
+            InvalidInput,
+            named,
+        )
+    ledger.configure_customer_fields(required={"name", "email"}, unique={"email"})
+    before = ledger.event_count()
+    ledger.configure_customer_fields(required={"name", "email"}, unique={"email"})
+    assert before == ledger.event_count()
 
 
 def test_a_default_tag_typed_in_vietnamese_is_its_key(ledger: Ledger) -> None:
