@@ -197,10 +197,17 @@ def test_import_retries_a_batch_another_writer_raced(
                     other.record_purchase(people[1], "INV-4", 150_000)
 
     monkeypatch.setattr(UnitOfWork, "prefetch", prefetch_then_race)
-    before = store_of(ledger).stats.conflicts_retried
+    stats = store_of(ledger).stats
+    before, attempts = stats.conflicts_retried, stats.attempts
     report = ledger.import_purchases(rows, batch_size=100)
     assert raced
-    assert store_of(ledger).stats.conflicts_retried > before
+    if store_url.startswith("memory://"):
+        # The other Ledger shares this store and its group commit, which knows the
+        # raced record moved before saving: the batch is decided again at once
+        # (the import's first decision, the other writer's, the import's second).
+        assert stats.attempts - attempts >= 3
+    else:
+        assert stats.conflicts_retried > before
     assert (report.recorded, report.duplicates, report.rejected) == (8, 1, [])
     assert [ledger.balance(p) for p in people] == [450, 450, 450]
     invoices = [f"INV-{n}" for n in range(9)]
