@@ -22,7 +22,13 @@ from uuid import UUID
 import pytest
 
 from pg_proxy import PgProxy
-from referral_ledger import ConcurrencyConflict, Ledger, LoyaltyProgram, RedemptionRefused
+from referral_ledger import (
+    ConcurrencyConflict,
+    DuplicateValue,
+    Ledger,
+    LoyaltyProgram,
+    RedemptionRefused,
+)
 from referral_ledger.store import Store, UnitOfWork
 from support import Clock
 
@@ -340,3 +346,76 @@ def test_threads_earning_and_redeeming_on_one_customer_add_up(store_url: str) ->
         assert 20 + sum(earned) - sum(redeemed) == ledger.balance(customer)
         references = {row.reference for row in ledger.statement(customer)}
         assert not references & set(refused)
+
+
+def test_a_field_made_unique_and_a_registration_in_one_batch_never_leave_a_duplicate(
+    store_url: str,
+) -> None:
+    """A registration taking a held email and the configuration making email unique,
+    queued into one batch: the configuration must see the registration (it is saved
+    alone, after it) or the registration the configuration; never both as decided.
+
+    Batched together, each would be decided against a store without the other
+    and their guards checked before either's events are written, so both would pass.
+    """
+    with _ledger(store_url) as ledger:
+        store = _store(ledger)
+        first = ledger.register_customer("An", ["0912000001"], email="an@shop.vn")
+        with Batch(store) as batch:
+            batch.queue(
+                lambda: ledger.register_customer("Bình", ["0912000002"], email="an@shop.vn")
+            )
+            batch.queue(
+                lambda: ledger.configure_customer_fields(
+                    required={"name", "phones"}, unique={"phones", "email"}
+                )
+            )
+        registered, configured = batch.outcomes
+        holders = [r.customer_id for r in ledger.customers(limit=100) if r.email == "an@shop.vn"]
+        if "email" in ledger.customer_field_settings().unique:
+            assert [first] == holders, (registered, configured)
+        else:
+            # Registered first, then refused: the error names both holders.
+            assert isinstance(configured, DuplicateValue), configured
+            assert {first, registered} == set(holders)
+            assert str(first) in str(configured) and str(registered) in str(configured)
+
+
+def test_a_registration_decided_ahead_keeps_its_guard_in_the_batch(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registration decided ahead (in its caller's thread) against settings that a
+    configuration then changes: taken into a batch, its guard on the settings it
+    obeyed goes with it, so it is decided again and refused, never saved as decided."""
+    from referral_ledger.commands.crm_steps import CrmSteps
+
+    with _ledger(store_url) as ledger:
+        first = ledger.register_customer("An", ["0912000001"], email="an@shop.vn")
+        original = CrmSteps._unique_claims
+        reached, release = threading.Event(), threading.Event()
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            if not reached.is_set():
+                reached.set()
+                assert release.wait(PATIENCE)
+            return result
+
+        monkeypatch.setattr(CrmSteps, "_unique_claims", paused)
+        outcome: list[object] = []
+
+        def register() -> None:
+            try:
+                outcome.append(ledger.register_customer("Bình", ["0912000002"], email="an@shop.vn"))
+            except Exception as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=register)
+        thread.start()
+        assert reached.wait(PATIENCE)
+        ledger.configure_customer_fields(required={"name", "phones"}, unique={"phones", "email"})
+        release.set()
+        thread.join(PATIENCE)
+        assert isinstance(outcome[0], DuplicateValue), outcome
+        holders = [r.customer_id for r in ledger.customers(limit=100) if r.email == "an@shop.vn"]
+        assert [first] == holders
