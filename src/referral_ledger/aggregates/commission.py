@@ -138,6 +138,11 @@ class CommissionAccount:
     #: Payout id -> amount paid.
     payouts: Map[str, Decimal]
 
+    @property
+    def snapshot_size(self) -> int:
+        """How many lines a snapshot of the account holds (the store spaces them by it)."""
+        return len(self.lines)
+
     def earned_from(self, customer_id: UUID) -> Decimal:
         """Commission earned on `customer_id`'s purchases, net of returns (what the cap counts)."""
         return self.earned.get(customer_id, Decimal(0))
