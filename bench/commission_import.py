@@ -1,12 +1,15 @@
 """What the referrer's commission costs an import: `import_purchases` rows/s on SQLite.
 
     .venv/bin/python bench/commission_import.py LABEL REFERRED     # e.g. branch 200
+    for r in 0 200 1000; do .venv/bin/python bench/commission_import.py after $r; done
 
 2,000 customers; REFERRED of them bought first with one referrer's code, so
 their purchases earn that referrer a commission line each. Then 20,000
 purchases, ten per customer, in one `import_purchases` call (batches of
 1,000). With REFERRED = 0 no row earns commission (the cost of looking);
-with 200, 2,000 rows add a commission line to one referrer's account.
+with 200, 2,000 rows add a commission line to one referrer's account; with
+1000, 10,000 rows do (11,000 lines with the first purchases), which shows
+whether an event's cost grows with the lines (issue #15).
 Prints the rows/s and how many commission lines the referrer has.
 """
 

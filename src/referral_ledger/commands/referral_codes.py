@@ -193,7 +193,7 @@ def void_commission(
 
 def mature_commissions(unit: UnitOfWork, account: CommissionAccount, at: datetime) -> None:
     """Make due, in `unit`, every pending line of `account` whose `due_at` is by `at`."""
-    for line in list(account.lines.values()):
+    for line in account.open_lines():
         current = unit.load(account.id, evolve_commission_account)
         assert current is not None
         if line.status == "pending" and line.due_at <= at:
@@ -287,7 +287,7 @@ class ReferralCodeCommands(LedgerBase):
                 status=line.status,
                 due_at=line.due_at,
             )
-            for line in account.lines.values()
+            for line in account.in_order()
         ]
 
     def pay_commissions(
@@ -315,7 +315,7 @@ class ReferralCodeCommands(LedgerBase):
             mature_commissions(unit, account, when)
             current = unit.load(account_id, evolve_commission_account)
             assert current is not None
-            due = [line for line in current.lines.values() if line.status == "due"]
+            due = [line for line in current.open_lines() if line.status == "due"]
             total = sum((line.commission for line in due), Decimal(0))
             if not due or total <= 0:
                 return Decimal(0)
