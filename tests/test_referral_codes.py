@@ -20,6 +20,7 @@ from referral_ledger import (
     ReferralCodeRefused,
     Voucher,
 )
+from referral_ledger.aggregates.referral_code import evolve_referred, referred_id
 from referral_ledger.policies.commissions import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -345,3 +346,28 @@ def test_months_are_calendar_months_ending_on_the_last_day_when_shorter(
     moment: datetime, months: int, later: datetime
 ) -> None:
     assert later == add_months(moment, months)
+
+
+def test_the_referred_customers_record_names_the_code_and_the_first_purchase(
+    shop: Ledger,
+) -> None:
+    # The link is the audit trail of the discount: who was referred, by whom,
+    # with which code, on which invoice and at what discount.
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    code = shop.referral_code(referrer)
+    at = START + 2 * DAY
+    sell(shop, new, "HD-1", Decimal(200_000), referral_code=code.lower(), at=at)
+    record = shop._store.load(referred_id(new), evolve_referred)  # type: ignore[attr-defined]
+    assert (record.id, record.version) == (referred_id(new), 1)
+    assert (new, referrer, code, "HD-1", at, Decimal(30_000)) == (
+        record.customer_id,
+        record.referrer_id,
+        record.code,
+        record.invoice_id,
+        record.first_at,
+        record.discount,
+    )
+    # The record has one event: a customer is referred once.
+    [event] = shop._store.events_of(referred_id(new))  # type: ignore[attr-defined]
+    with pytest.raises(AssertionError):
+        evolve_referred(record, event)
