@@ -371,3 +371,14 @@ def test_the_referred_customers_record_names_the_code_and_the_first_purchase(
     [event] = shop._store.events_of(referred_id(new))  # type: ignore[attr-defined]
     with pytest.raises(AssertionError):
         evolve_referred(record, event)
+
+
+def test_a_commission_of_one_dong_is_earned_and_one_that_floors_to_nothing_is_not(
+    shop: Ledger,
+) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(200_000), referral_code=shop.referral_code(referrer))
+    assert Decimal(1) == sell(shop, new, "HD-2", Decimal(40))[2]  # 2.5% of 40
+    assert Decimal(0) == sell(shop, new, "HD-3", Decimal(39))[2]  # 0.975 floors to 0
+    rows = [(r.invoice_id, r.commission) for r in shop.commissions(referrer)]
+    assert [("HD-1", Decimal(4_250)), ("HD-2", Decimal(1))] == rows
