@@ -382,3 +382,16 @@ def test_a_commission_of_one_dong_is_earned_and_one_that_floors_to_nothing_is_no
     assert Decimal(0) == sell(shop, new, "HD-3", Decimal(39))[2]  # 0.975 floors to 0
     rows = [(r.invoice_id, r.commission) for r in shop.commissions(referrer)]
     assert [("HD-1", Decimal(4_250)), ("HD-2", Decimal(1))] == rows
+
+
+def test_a_return_after_payout_that_takes_back_nothing_leaves_no_line(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(130_000), referral_code=shop.referral_code(referrer))
+    assert shop.pay_commissions(referrer, "PO-1", at=START + 20 * DAY) == Decimal(2_500)
+    # 1 of 130,000 back: 2,500 x 1 / 130,000 floors to 0, so there is nothing to deduct.
+    assert give_back(shop, new, "HD-1", Decimal(1), Decimal(130_000)) == Decimal(0)
+    assert [("HD-1", Decimal(2_500), "paid")] == [
+        (r.invoice_id, r.commission, r.status) for r in shop.commissions(referrer)
+    ]
+    # The piece still counts: the rest back takes back all 2,500.
+    assert give_back(shop, new, "HD-1", Decimal(129_999), Decimal(130_000)) == Decimal(2_500)
