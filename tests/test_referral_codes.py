@@ -393,5 +393,11 @@ def test_a_return_after_payout_that_takes_back_nothing_leaves_no_line(shop: Ledg
     assert [("HD-1", Decimal(2_500), "paid")] == [
         (r.invoice_id, r.commission, r.status) for r in shop.commissions(referrer)
     ]
-    # The piece still counts: the rest back takes back all 2,500.
-    assert give_back(shop, new, "HD-1", Decimal(129_999), Decimal(130_000)) == Decimal(2_500)
+    # 53 of 130,000 back in all: 1 to deduct, due from the return's business time.
+    returned_at = START + 21 * DAY
+    assert give_back(shop, new, "HD-1", Decimal(52), Decimal(130_000), at=returned_at) == 1
+    assert [("HD-1", Decimal(-1), "due", returned_at)] == [
+        (r.invoice_id, r.commission, r.status, r.due_at) for r in shop.commissions(referrer)[1:]
+    ]
+    # The pieces still count: the rest back takes back the other 2,499.
+    assert give_back(shop, new, "HD-1", Decimal(129_947), Decimal(130_000)) == Decimal(2_499)
