@@ -401,3 +401,19 @@ def test_a_return_after_payout_that_takes_back_nothing_leaves_no_line(shop: Ledg
     ]
     # The pieces still count: the rest back takes back the other 2,499.
     assert give_back(shop, new, "HD-1", Decimal(129_947), Decimal(130_000)) == Decimal(2_499)
+
+
+def test_new_referral_code_rules_replace_the_old_and_the_same_rules_record_nothing(
+    ledger: Ledger,
+) -> None:
+    assert ledger.referral_code_program() is None
+    first = ReferralCodeProgram(discount=Decimal(30_000))
+    ledger.configure_referral_codes(first)
+    before = ledger.event_count()
+    ledger.configure_referral_codes(ReferralCodeProgram(discount=Decimal(30_000)))
+    assert ledger.event_count() == before
+    second = ReferralCodeProgram(percent=Decimal(10))
+    ledger.configure_referral_codes(second)
+    assert second == ledger.referral_code_program()
+    ledger.configure_referral_codes(first)  # and back again
+    assert first == ledger.referral_code_program()
