@@ -35,7 +35,11 @@ from referral_ledger.aggregates.due import DueItem, due_item_id, evolve_due_item
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
-from referral_ledger.aggregates.program import LOYALTY_PROGRAM_ID, LoyaltyProgramConfigured
+from referral_ledger.aggregates.program import (
+    LOYALTY_PROGRAM_ID,
+    LoyaltyProgramConfigured,
+    configure_loyalty,
+)
 from referral_ledger.aggregates.voucher import release as release_voucher_use
 from referral_ledger.policies.campaigns import Standing, bonus_for
 from referral_ledger.policies.expiry import MAX_DAYS, available_from, expires_at, parse_days
@@ -377,3 +381,6 @@ def test_a_configuration_records_the_business_time_it_was_given_else_the_time_re
     assert isinstance(second, LoyaltyProgramConfigured)
     assert (decided, START) == (first.at, first.timestamp)
     assert (START + timedelta(hours=1),) * 2 == (second.at, second.timestamp)
+    # The decision itself, given no business time, takes the recording time.
+    [event] = configure_loyalty(None, SILVER_AT_10, START)
+    assert isinstance(event, LoyaltyProgramConfigured) and START == event.at
