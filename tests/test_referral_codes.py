@@ -287,9 +287,19 @@ def test_program_limits_accept_their_bound_and_refuse_one_past_it() -> None:
     ):
         with pytest.raises(InvalidInput, match=f"{field} must .*{value}"):
             ReferralCodeProgram(**{field: value})
+    # Any percentage above 0 is one.
+    assert Decimal("0.01") == ReferralCodeProgram(percent=Decimal("0.01")).percent
     assert "A" * 32 == parse_referral_code(" " + "a" * 32 + " ")
-    with pytest.raises(InvalidInput, match="longer than 32"):
+    with pytest.raises(InvalidInput, match="referral_code is longer than 32"):
         parse_referral_code("A" * 33)
+    with pytest.raises(InvalidInput, match="referral_code must be a str, not 1234567"):
+        parse_referral_code(1234567)
+
+
+def test_a_commission_window_past_the_last_time_the_ledger_can_name_never_closes() -> None:
+    program = ReferralCodeProgram(commission_months=1200)
+    first = datetime(9000, 1, 1, tzinfo=UTC)
+    assert in_commission_window(program, first, datetime(9999, 12, 31, tzinfo=UTC))
 
 
 def test_an_invoice_returned_piece_by_piece_voids_its_whole_commission(shop: Ledger) -> None:
