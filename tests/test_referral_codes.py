@@ -298,7 +298,7 @@ def test_program_limits_accept_their_bound_and_refuse_one_past_it() -> None:
 
 def test_a_commission_window_past_the_last_time_the_ledger_can_name_never_closes() -> None:
     program = ReferralCodeProgram(commission_months=1200)
-    first = datetime(9000, 1, 1, tzinfo=UTC)
+    first = datetime(9950, 1, 1, tzinfo=UTC)  # 100 years on is past year 9999
     assert in_commission_window(program, first, datetime(9999, 12, 31, tzinfo=UTC))
 
 
