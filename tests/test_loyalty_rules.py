@@ -376,7 +376,7 @@ def test_a_configuration_records_the_business_time_it_was_given_else_the_time_re
     ledger.configure_loyalty(SILVER_AT_10, at=decided)
     clock.advance(hours=1)
     ledger.configure_loyalty(attrs.evolve(SILVER_AT_10, pending_days=3))
-    [first, second] = ledger._store.events_of(LOYALTY_PROGRAM_ID)  # type: ignore[attr-defined]
+    [first, second] = ledger._store.events_of(LOYALTY_PROGRAM_ID)
     assert isinstance(first, LoyaltyProgramConfigured)
     assert isinstance(second, LoyaltyProgramConfigured)
     assert (decided, START) == (first.at, first.timestamp)

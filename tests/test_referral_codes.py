@@ -367,7 +367,8 @@ def test_the_referred_customers_record_names_the_code_and_the_first_purchase(
     code = shop.referral_code(referrer)
     at = START + 2 * DAY
     sell(shop, new, "HD-1", Decimal(200_000), referral_code=code.lower(), at=at)
-    record = shop._store.load(referred_id(new), evolve_referred)  # type: ignore[attr-defined]
+    record = shop._store.load(referred_id(new), evolve_referred)
+    assert record is not None
     assert (record.id, record.version) == (referred_id(new), 1)
     assert (new, referrer, code, "HD-1", at, Decimal(30_000)) == (
         record.customer_id,
@@ -378,7 +379,7 @@ def test_the_referred_customers_record_names_the_code_and_the_first_purchase(
         record.discount,
     )
     # The record has one event: a customer is referred once.
-    [event] = shop._store.events_of(referred_id(new))  # type: ignore[attr-defined]
+    [event] = shop._store.events_of(referred_id(new))
     with pytest.raises(AssertionError):
         evolve_referred(record, event)
 
