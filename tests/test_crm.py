@@ -20,6 +20,7 @@ from referral_ledger import (
     Source,
     StaffMember,
 )
+from referral_ledger.aggregates.assignment import TURN_KIND, TurnTaken, evolve_turns
 from referral_ledger.aggregates.customer import CustomerRegistered, CustomerUpdated
 
 BOTH = frozenset({"created", "edited"})
@@ -88,6 +89,30 @@ def test_a_department_hands_customers_to_its_active_members_in_turn(ledger: Ledg
         for i in range(3)
     ]
     assert ["nv1", "nv2", "nv3"] == dealt
+
+
+def test_the_departments_turn_record_names_who_got_each_customer_and_by_which_rule(
+    ledger: Ledger,
+) -> None:
+    # The turn record is the department's hand-out history.
+    sales(ledger, "nv1", "nv2")
+    first = ledger.register_customer("K1", ["0912000001"], source="ads")
+    second = ledger.register_customer("K2", ["0912000002"], source="ads")
+    turns_id = ledger._ids(TURN_KIND, "sales")
+    events = ledger._store.events_of(turns_id)
+    taken = [e for e in events if isinstance(e, TurnTaken)]
+    assert len(taken) == len(events)
+    assert [("sales", "nv1", 1, first, "ads"), ("sales", "nv2", 2, second, "ads")] == [
+        (e.department, e.staff_id, e.joined, e.customer_id, e.rule_id) for e in taken
+    ]
+    turns = ledger._store.load(turns_id, evolve_turns)
+    assert turns is not None
+    assert (turns_id, 2, "sales", 2) == (
+        turns.id,
+        turns.version,
+        turns.department,
+        turns.last_joined,
+    )
 
 
 def test_the_turn_survives_reopening(sqlite_url: str) -> None:

@@ -71,11 +71,29 @@ def test_search_finds_rules_by_part_of_the_name_without_accents() -> None:
         (AssignmentRule("r", "n", BOTH, (), "staff:"), "assign_to"),
         (AssignmentRule("r", "", BOTH, (), "staff:a"), "rule name"),
         (AssignmentRule("r", "n", BOTH, (), "staff:a", priority=1.5), "1.5"),  # type: ignore[arg-type]
+        ("rule r", "'rule r'"),
+        (AssignmentRule("r", "n", "created", (), "staff:a"), "'created'"),  # type: ignore[arg-type]
+        (AssignmentRule("r", "n", BOTH, "source=ads", "staff:a"), "'source=ads'"),  # type: ignore[arg-type]
+        (AssignmentRule("r", "n", BOTH, ("source=ads",), "staff:a"), "'source=ads'"),  # type: ignore[arg-type]
     ],
 )
 def test_a_malformed_rule_is_refused_naming_what_is_wrong(bad: AssignmentRule, named: str) -> None:
     with pytest.raises(InvalidInput, match=named):
         assignment.parse_rule(bad)
+
+
+def test_a_rule_holds_at_most_50_conditions_and_a_priority_of_at_most_a_billion_either_way() -> (
+    None
+):
+    ads = Condition("source", "=", "ads")
+    assert 50 == len(assignment.parse_rule(rule("a", *[ads] * 50)).conditions)
+    with pytest.raises(InvalidInput, match="at most 50 conditions, not 51"):
+        assignment.parse_rule(rule("a", *[ads] * 51))
+    for priority in (10**9, -(10**9)):
+        assert priority == assignment.parse_rule(rule("a", priority=priority)).priority
+    for priority in (10**9 + 1, -(10**9) - 1):
+        with pytest.raises(InvalidInput, match=str(priority)):
+            assignment.parse_rule(rule("a", priority=priority))
 
 
 def test_round_robin_walks_the_join_order_and_skips_inactive_members() -> None:

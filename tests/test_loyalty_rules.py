@@ -35,6 +35,11 @@ from referral_ledger.aggregates.due import DueItem, due_item_id, evolve_due_item
 from referral_ledger.aggregates.lots import Lot
 from referral_ledger.aggregates.loyalty import Invoice
 from referral_ledger.aggregates.loyalty_account import LoyaltyAccount, expire, tier_points
+from referral_ledger.aggregates.program import (
+    LOYALTY_PROGRAM_ID,
+    LoyaltyProgramConfigured,
+    configure_loyalty,
+)
 from referral_ledger.aggregates.voucher import release as release_voucher_use
 from referral_ledger.policies.campaigns import Standing, bonus_for
 from referral_ledger.policies.expiry import MAX_DAYS, available_from, expires_at, parse_days
@@ -357,3 +362,25 @@ def test_a_handled_due_item_records_its_job_item_and_times() -> None:
     # A due item is handled once: its record has no second event.
     with pytest.raises(TypeError):
         evolve_due_item(item, event)
+
+
+# --- program configurations --------------------------------------------------------------
+
+
+def test_a_configuration_records_the_business_time_it_was_given_else_the_time_recorded(
+    ledger: Ledger, clock: Clock
+) -> None:
+    # `at` is the business moment of the decision (a manager's change entered
+    # a day late): it is recorded as given, not replaced by the recording time.
+    decided = clock() - timedelta(days=1)
+    ledger.configure_loyalty(SILVER_AT_10, at=decided)
+    clock.advance(hours=1)
+    ledger.configure_loyalty(attrs.evolve(SILVER_AT_10, pending_days=3))
+    [first, second] = ledger._store.events_of(LOYALTY_PROGRAM_ID)
+    assert isinstance(first, LoyaltyProgramConfigured)
+    assert isinstance(second, LoyaltyProgramConfigured)
+    assert (decided, START) == (first.at, first.timestamp)
+    assert (START + timedelta(hours=1),) * 2 == (second.at, second.timestamp)
+    # The decision itself, given no business time, takes the recording time.
+    [event] = configure_loyalty(None, SILVER_AT_10, START)
+    assert isinstance(event, LoyaltyProgramConfigured) and START == event.at

@@ -5,7 +5,7 @@ several processes at once)."""
 from __future__ import annotations
 
 import multiprocessing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
 from referral_ledger.aggregates.loyalty import PointsExpired, account_id
-from referral_ledger.policies.expiry import add_days, expires_at, start_of_next
+from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -75,6 +75,60 @@ def test_an_expiry_is_the_first_moment_of_a_later_local_period(
     if round_to != "day":
         assert after.day == 1
     assert start_of_next(shifted, round_to, zone) == end
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("zone", "eve"),
+    [
+        (BERLIN, date(2026, 3, 28)),  # clocks go forward in the night of 28-29 March
+        (BERLIN, date(2026, 10, 24)),  # and back in the night of 24-25 October
+        (NEW_YORK, date(2026, 3, 7)),  # forward in the night of 7-8 March
+    ],
+)
+def test_pending_days_are_counted_on_the_business_clock_across_daylight_saving(
+    zone: ZoneInfo, eve: date
+) -> None:
+    # A purchase at 23:30 on the eve of a clock change becomes available at
+    # 23:30 the next business day: 23 or 25 hours later, not 24.
+    earned = datetime.combine(eve, time(23, 30), tzinfo=zone)
+    next_day = datetime.combine(eve + timedelta(days=1), time(23, 30), tzinfo=zone)
+    assert next_day.astimezone(UTC) == available_from(earned.astimezone(UTC), 1, zone)
+    assert next_day.astimezone(UTC) - earned.astimezone(UTC) != timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("zone", "eve"), [(BERLIN, date(2026, 3, 28)), (NEW_YORK, date(2026, 3, 7))]
+)
+def test_expiry_days_are_counted_on_the_business_clock_across_daylight_saving(
+    zone: ZoneInfo, eve: date
+) -> None:
+    # Available at 23:30 on the eve of the spring change, points kept one day
+    # are kept until 23:30 the next business day, so they expire at the start
+    # of the day after it (24 hours would reach past midnight into a third day).
+    available = datetime.combine(eve, time(23, 30), tzinfo=zone).astimezone(UTC)
+    two_days_on = datetime.combine(eve + timedelta(days=2), time(0), tzinfo=zone)
+    assert two_days_on.astimezone(UTC) == expires_at(available, PointsExpiry(1, "day"), zone)
+
+
+def test_a_ledger_in_a_zone_with_daylight_saving_dates_lots_by_its_business_clock(
+    store_url: str,
+) -> None:
+    earned = datetime(2026, 3, 28, 23, 30, tzinfo=BERLIN).astimezone(UTC)
+    clock = Clock(earned)
+    with Ledger.open(store_url, clock=clock, business_timezone=BERLIN) as ledger:
+        ledger.configure_loyalty(program(pending_days=1, expiry=PointsExpiry(1, "day")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        assert 100 == ledger.record_purchase(cid, "HD-1", 100_000)
+        available = datetime(2026, 3, 29, 23, 30, tzinfo=BERLIN).astimezone(UTC)  # 23 h later
+        end = datetime(2026, 3, 31, tzinfo=BERLIN).astimezone(UTC)
+        [lot] = ledger.loyalty_account(cid).lots  # type: ignore[union-attr]
+        assert (available, end) == (lot.available_from, lot.expires_at)
+        assert 0 == ledger.balance(cid, at=available - timedelta(microseconds=1))
+        assert 100 == ledger.balance(cid, at=available)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,15 @@ from referral_ledger import (
     ReferralCodeRefused,
     Voucher,
 )
-from referral_ledger.policies.commissions import CODE_ALPHABET, CODE_LENGTH
+from referral_ledger.aggregates.referral_code import evolve_referred, referred_id
+from referral_ledger.policies.commissions import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    add_months,
+    in_commission_window,
+    parse_referral_code,
+    referral_discount,
+)
 from support import Clock
 from till import give_back, sell
 
@@ -255,3 +263,168 @@ def test_a_refused_code_refuses_the_voucher_use_with_it(shop: Ledger) -> None:
         )
     assert shop.get_voucher("ONE").used == 0
     assert shop.event_count() == before + 2  # the code's issue (claim, account) only
+
+
+def test_program_limits_accept_their_bound_and_refuse_one_past_it() -> None:
+    # A percentage is above 0 and at most 100; the window at most 100 years
+    # (1,200 months); the maturity at most 100 years of days; a code at most
+    # 32 characters.
+    edge = ReferralCodeProgram(
+        percent=100, commission_percent=100, commission_months=1200, maturity_days=36500
+    )
+    assert (Decimal(100), Decimal(100), 1200, 36500) == (
+        edge.percent,
+        edge.commission_percent,
+        edge.commission_months,
+        edge.maturity_days,
+    )
+    assert Decimal(0) == ReferralCodeProgram(commission_percent=0).commission_percent
+    for field, value in (
+        ("percent", Decimal("100.01")),
+        ("commission_percent", Decimal("100.01")),
+        ("commission_months", 1201),
+        ("maturity_days", 36501),
+    ):
+        with pytest.raises(InvalidInput, match=f"{field} must .*{value}"):
+            ReferralCodeProgram(**{field: value})
+    # Any percentage above 0 is one.
+    assert Decimal("0.01") == ReferralCodeProgram(percent=Decimal("0.01")).percent
+    assert "A" * 32 == parse_referral_code(" " + "a" * 32 + " ")
+    with pytest.raises(InvalidInput, match="referral_code is longer than 32"):
+        parse_referral_code("A" * 33)
+    with pytest.raises(InvalidInput, match="referral_code must be a str, not 1234567"):
+        parse_referral_code(1234567)
+
+
+def test_a_commission_window_past_the_last_time_the_ledger_can_name_never_closes() -> None:
+    program = ReferralCodeProgram(commission_months=1200)
+    first = datetime(9950, 1, 1, tzinfo=UTC)  # 100 years on is past year 9999
+    assert in_commission_window(program, first, datetime(9999, 12, 31, tzinfo=UTC))
+
+
+def test_an_invoice_returned_piece_by_piece_voids_its_whole_commission(shop: Ledger) -> None:
+    # Every return counts, down to a single đồng: the pieces add up to the
+    # whole invoice, and all of its commission is taken back.
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(130_000), referral_code=shop.referral_code(referrer))
+    sell(shop, new, "HD-2", Decimal(100_000))  # 2,500 commission
+    assert give_back(shop, new, "HD-2", Decimal(1), Decimal(100_000)) == Decimal(0)
+    assert give_back(shop, new, "HD-2", Decimal(99_999), Decimal(100_000)) == Decimal(2_500)
+    [line] = [r for r in shop.commissions(referrer) if r.invoice_id == "HD-2"]
+    assert (Decimal(0), "void") == (line.commission, line.status)
+
+
+# --- the money rules, as pure functions -------------------------------------------------
+
+
+def test_a_percent_discount_is_floored_to_the_dong_and_capped_by_max_discount() -> None:
+    ten_percent = ReferralCodeProgram(percent=10)
+    assert Decimal(12_345) == referral_discount(ten_percent, Decimal(123_456))
+    capped = ReferralCodeProgram(percent=10, max_discount=Decimal(5_000))
+    assert Decimal(5_000) == referral_discount(capped, Decimal(123_456))
+    assert Decimal(4_000) == referral_discount(capped, Decimal(40_000))
+    fixed = ReferralCodeProgram(discount=Decimal(30_000), max_discount=Decimal(20_000))
+    assert Decimal(20_000) == referral_discount(fixed, Decimal(100_000))
+    # Never more than the amount itself.
+    assert Decimal(15_000) == referral_discount(fixed, Decimal(15_000))
+
+
+def test_the_commission_window_runs_calendar_months_from_the_first_purchase() -> None:
+    program = ReferralCodeProgram(commission_months=1)
+    first = datetime(2026, 1, 31, 3, tzinfo=UTC)
+    assert not in_commission_window(program, first, first - timedelta(microseconds=1))
+    assert in_commission_window(program, first, first)
+    # One month after 31 January is the last day of February.
+    end = datetime(2026, 2, 28, 3, tzinfo=UTC)
+    assert in_commission_window(program, first, end - timedelta(microseconds=1))
+    assert not in_commission_window(program, first, end)
+
+
+@pytest.mark.parametrize(
+    ("moment", "months", "later"),
+    [
+        (datetime(2026, 1, 31), 1, datetime(2026, 2, 28)),
+        (datetime(2028, 1, 31), 1, datetime(2028, 2, 29)),
+        (datetime(2026, 3, 31), 1, datetime(2026, 4, 30)),
+        (datetime(2026, 11, 15), 1, datetime(2026, 12, 15)),
+        (datetime(2026, 11, 15), 2, datetime(2027, 1, 15)),
+        (datetime(2026, 12, 31), 12, datetime(2027, 12, 31)),
+        (datetime(2026, 5, 20), 25, datetime(2028, 6, 20)),
+    ],
+)
+def test_months_are_calendar_months_ending_on_the_last_day_when_shorter(
+    moment: datetime, months: int, later: datetime
+) -> None:
+    assert later == add_months(moment, months)
+
+
+def test_the_referred_customers_record_names_the_code_and_the_first_purchase(
+    shop: Ledger,
+) -> None:
+    # The link is the audit trail of the discount: who was referred, by whom,
+    # with which code, on which invoice and at what discount.
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    code = shop.referral_code(referrer)
+    at = START + 2 * DAY
+    sell(shop, new, "HD-1", Decimal(200_000), referral_code=code.lower(), at=at)
+    record = shop._store.load(referred_id(new), evolve_referred)
+    assert record is not None
+    assert (record.id, record.version) == (referred_id(new), 1)
+    assert (new, referrer, code, "HD-1", at, Decimal(30_000)) == (
+        record.customer_id,
+        record.referrer_id,
+        record.code,
+        record.invoice_id,
+        record.first_at,
+        record.discount,
+    )
+    # The record has one event: a customer is referred once.
+    [event] = shop._store.events_of(referred_id(new))
+    with pytest.raises(AssertionError):
+        evolve_referred(record, event)
+
+
+def test_a_commission_of_one_dong_is_earned_and_one_that_floors_to_nothing_is_not(
+    shop: Ledger,
+) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(200_000), referral_code=shop.referral_code(referrer))
+    assert Decimal(1) == sell(shop, new, "HD-2", Decimal(40))[2]  # 2.5% of 40
+    assert Decimal(0) == sell(shop, new, "HD-3", Decimal(39))[2]  # 0.975 floors to 0
+    rows = [(r.invoice_id, r.commission) for r in shop.commissions(referrer)]
+    assert [("HD-1", Decimal(4_250)), ("HD-2", Decimal(1))] == rows
+
+
+def test_a_return_after_payout_that_takes_back_nothing_leaves_no_line(shop: Ledger) -> None:
+    referrer, new = customer(shop, 1), customer(shop, 2)
+    sell(shop, new, "HD-1", Decimal(130_000), referral_code=shop.referral_code(referrer))
+    assert shop.pay_commissions(referrer, "PO-1", at=START + 20 * DAY) == Decimal(2_500)
+    # 1 of 130,000 back: 2,500 x 1 / 130,000 floors to 0, so there is nothing to deduct.
+    assert give_back(shop, new, "HD-1", Decimal(1), Decimal(130_000)) == Decimal(0)
+    assert [("HD-1", Decimal(2_500), "paid")] == [
+        (r.invoice_id, r.commission, r.status) for r in shop.commissions(referrer)
+    ]
+    # 53 of 130,000 back in all: 1 to deduct, due from the return's business time.
+    returned_at = START + 21 * DAY
+    assert give_back(shop, new, "HD-1", Decimal(52), Decimal(130_000), at=returned_at) == 1
+    assert [("HD-1", Decimal(-1), "due", returned_at)] == [
+        (r.invoice_id, r.commission, r.status, r.due_at) for r in shop.commissions(referrer)[1:]
+    ]
+    # The pieces still count: the rest back takes back the other 2,499.
+    assert give_back(shop, new, "HD-1", Decimal(129_947), Decimal(130_000)) == Decimal(2_499)
+
+
+def test_new_referral_code_rules_replace_the_old_and_the_same_rules_record_nothing(
+    ledger: Ledger,
+) -> None:
+    assert ledger.referral_code_program() is None
+    first = ReferralCodeProgram(discount=Decimal(30_000))
+    ledger.configure_referral_codes(first)
+    before = ledger.event_count()
+    ledger.configure_referral_codes(ReferralCodeProgram(discount=Decimal(30_000)))
+    assert ledger.event_count() == before
+    second = ReferralCodeProgram(percent=Decimal(10))
+    ledger.configure_referral_codes(second)
+    assert second == ledger.referral_code_program()
+    ledger.configure_referral_codes(first)  # and back again
+    assert first == ledger.referral_code_program()
