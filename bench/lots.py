@@ -15,11 +15,12 @@ time, which the load of the shared machine and the disk's flushes do not
 inflate): both read the account's open lots only, so they stay flat in the
 number of lots the account ever had.
 
-Throughput: `--expire` lots over customers of 10 lots each, all expired;
-process_due's lots expired per second. The due index is folded first (a
-store kept current by its worker has it folded already), timed apart; then
-process_due reads the due rows and handles them `reactions/due.BATCH` to a
-transaction.
+Throughput: `--expire` lots over customers of 10 lots each (each customer's
+lots in one import call), all expired; process_due's lots expired per
+second. The due index is folded first (a store kept current by its worker
+has it folded already), timed apart; then process_due, called a day at a
+time (a progress line each) and once more at now, reads the due rows and
+handles them `reactions/due.BATCH` to a transaction.
 """
 
 from __future__ import annotations
