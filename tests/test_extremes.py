@@ -129,6 +129,25 @@ def test_a_purchase_earning_more_points_than_the_store_holds_is_refused(store_ur
             assert MAX_POINTS == reopened.points_summary(customer).lifetime_points
 
 
+def test_lifetime_points_past_what_the_store_holds_are_refused_though_the_balance_fits(
+    ledger: Ledger,
+) -> None:
+    """Lifetime points only grow (redemptions don't lower them): a purchase that would
+    take them past the bound is refused even when the balance, lowered by a
+    redemption, has room."""
+    ledger.configure_loyalty(LoyaltyProgram(money_per_point=Decimal("0.000001"), point_value=1))
+    customer = customer_of(ledger)
+    assert MAX_POINTS == ledger.record_purchase(customer, "INV-1", 10**9)
+    ledger.redeem_points(customer, 10, "RDM-1")
+    assert MAX_POINTS - 10 == ledger.balance(customer)
+    refused(
+        ledger,
+        lambda: ledger.record_purchase(customer, "INV-2", Decimal("0.000001")),
+        f"lifetime points {MAX_POINTS + 1}",
+    )
+    assert MAX_POINTS == ledger.points_summary(customer).lifetime_points
+
+
 # --- money stays exact ------------------------------------------------------
 
 
