@@ -206,6 +206,28 @@ def test_redemptions_take_the_soonest_expiring_lots_and_returns_never_charge_exp
         assert 0 == ledger.balance(cid)
 
 
+def test_returns_of_a_partly_spent_then_expired_invoice_count_its_expired_points_once(
+    store_url: str,
+) -> None:
+    """An invoice's expired points are never charged again, but only once between all
+    its returns: what the first return counted, the next cannot count again."""
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(0, "month")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)  # 100 points, expire 1 Feb
+        ledger.redeem_points(cid, 60, "R-1")  # out of HD-1: 40 left in it
+        clock.advance(days=2)
+        ledger.record_purchase(cid, "HD-2", 200_000)  # 200 points, expire 1 Mar
+        assert 1 == ledger.process_due()  # HD-1's last 40 points expire
+        assert 200 == ledger.balance(cid)
+        # Half of HD-1: 50 points owed, 40 of them expired: 10 come out of the balance.
+        assert 10 == ledger.return_purchase(cid, "HD-1", 50_000)
+        # The other half: 50 owed, the expired 40 already counted: all 50 from the balance.
+        assert 50 == ledger.return_purchase(cid, "HD-1")
+        assert 140 == ledger.balance(cid)
+
+
 def test_a_program_change_never_rewrites_lots_already_earned(store_url: str) -> None:
     clock = Clock(T0)
     with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
