@@ -12,7 +12,7 @@ from referral_ledger.aggregates.customer_record import Note
 from referral_ledger.aggregates.referral import ReferralStatus
 from referral_ledger.commands.context import LedgerContext
 from referral_ledger.commands.crm import CrmCommands
-from referral_ledger.commands.views import ViewQueries
+from referral_ledger.commands.views import ViewQueries, parse_status
 from referral_ledger.errors import InvalidInput
 from referral_ledger.policies.customer_fields import parse_notes
 from referral_ledger.policies.customers import tag_key
@@ -187,17 +187,6 @@ def check_page(limit: object, offset: object) -> None:
         raise InvalidInput(
             f"offset must be at most {MAX_OFFSET} (the store's largest), not {offset}"
         )
-
-
-def parse_status(status: ReferralStatus | str | None) -> ReferralStatus | None:
-    if status is None or isinstance(status, ReferralStatus):
-        return status
-    try:
-        return ReferralStatus(status)
-    except ValueError:
-        raise InvalidInput(
-            f"status must be one of {[s.value for s in ReferralStatus]}, not {status!r}"
-        ) from None
 
 
 def _tag(tag: str | None) -> str | None:

@@ -37,7 +37,7 @@ class ViewQueries(LedgerBase):
         case and accents (`nguyen` finds `Nguyễn`, `dang` finds `Đặng`), or the
         phone in any spelling or part of one (`0975 500 600`, `500600`).
         """
-        wanted = _parse_status(status)
+        wanted = parse_status(status)
         program_name = parse_optional_text(program, "program")
         term = parse_optional_text(search, "search")
         if not isinstance(sort_by, str) or sort_by not in SORTABLE:
@@ -101,7 +101,8 @@ class ViewQueries(LedgerBase):
         return self._views.catch_up()
 
 
-def _parse_status(status: ReferralStatus | str | None) -> ReferralStatus | None:
+def parse_status(status: ReferralStatus | str | None) -> ReferralStatus | None:
+    """A lead status as given (enum or its value), or `InvalidInput` naming it."""
     if status is None or isinstance(status, ReferralStatus):
         return status
     try:

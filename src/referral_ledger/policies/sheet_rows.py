@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Final, Literal, TypeAlias
@@ -122,13 +122,25 @@ def header_fields(
     mapped = {header_key(column): field for column, field in mapping.items()}
     known = {header_key(name): name for name in fields}
     known.update((header_key(vi), field) for field, vi in VI_HEADERS[kind].items())
+    return fields_under(headers, lambda key: mapped.get(key) or known.get(key))
+
+
+def fields_under(
+    headers: Iterable[object],
+    field_of: Callable[[str], str | None],
+    key: Callable[[object], str] = header_key,
+    skipped: Collection[str] = (),
+) -> list[str | None]:
+    """The field under each header, `field_of(key(header))`: None for an unnamed
+    column, one mapped to `IGNORE` or one in `skipped`. `InvalidInput` names
+    every header with no field, or two columns holding one field."""
     result: list[str | None] = []
     unknown: list[str] = []
     column_of: dict[str, str] = {}
     for header in headers:
-        key = header_key(header)
-        field = mapped.get(key) or known.get(key)
-        if not key or field == IGNORE:
+        text = key(header)
+        field = field_of(text)
+        if not text or field == IGNORE or field in skipped:
             result.append(None)
         elif field is None:
             unknown.append(str(header).strip())

@@ -32,7 +32,7 @@ import attrs
 from referral_ledger.errors import InvalidInput
 from referral_ledger.policies.cells import restore
 from referral_ledger.policies.folding import fold
-from referral_ledger.policies.sheet_rows import IGNORE, blank, parse_sheet_time
+from referral_ledger.policies.sheet_rows import IGNORE, blank, fields_under, parse_sheet_time
 from referral_ledger.policies.vouchers import Voucher
 
 #: The columns a row may set: the fields of `Voucher`.
@@ -102,26 +102,9 @@ def voucher_header_fields(
     The mapping wins, then field names and `VI_HEADERS`; `InvalidInput` names
     every header that is none of these, or two columns holding one field."""
     mapped = {_key(column): field for column, field in mapping.items()}
-    result: list[str | None] = []
-    unknown: list[str] = []
-    column_of: dict[str, str] = {}
-    for header in headers:
-        key = _key(header)
-        field = mapped.get(key) or _KNOWN.get(key)
-        if not key or field == IGNORE or field in READ_ONLY:
-            result.append(None)
-        elif field is None:
-            unknown.append(str(header).strip())
-        elif field in column_of:
-            raise InvalidInput(
-                f"columns {column_of[field]!r} and {str(header).strip()!r} both hold {field}"
-            )
-        else:
-            column_of[field] = str(header).strip()
-            result.append(field)
-    if unknown:
-        raise InvalidInput(f"unknown column(s) {', '.join(map(repr, unknown))}")
-    return result
+    return fields_under(
+        headers, lambda key: mapped.get(key) or _KNOWN.get(key), _key, skipped=READ_ONLY
+    )
 
 
 def voucher_sheet_row(
