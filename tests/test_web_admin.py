@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -170,6 +171,25 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+@contextmanager
+def new_page(browser: Any) -> Iterator[None]:
+    """Wait, after the block's click or submit, until the browser shows the next page.
+
+    A click returns before the navigation it starts has finished; reading the
+    page straight after can read the old one, whose elements then go stale
+    under the reader (StaleElementReferenceException, seen in CI).
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    yield
+    wait = WebDriverWait(browser, 10)
+    wait.until(staleness_of(old))
+    wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
+
+
 def texts(browser: Any, selector: str) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -188,20 +208,24 @@ def test_staff_search_page_and_open_a_customer_in_a_browser(
     # Search from the form, as staff do: type and submit.
     box = browser.find_element(By.NAME, "search")
     box.send_keys("lead")
-    box.submit()
+    with new_page(browser):
+        box.submit()
     assert f"1 to 20 of {LEADS}" == texts(browser, "#showing")[0]
     assert [f"Lead {n:02d}" for n in range(44, 24, -1)] == texts(browser, "#leads td.name")
 
     # Page on, to the short last page, and back.
-    browser.find_element(By.ID, "next").click()
-    browser.find_element(By.ID, "next").click()
+    with new_page(browser):
+        browser.find_element(By.ID, "next").click()
+    with new_page(browser):
+        browser.find_element(By.ID, "next").click()
     assert f"41 to {LEADS} of {LEADS}" == texts(browser, "#showing")[0]
     assert [] == browser.find_elements(By.ID, "next")
     assert ["Lead 04", "Lead 03", "Lead 02", "Lead 01", "Lead 00"] == texts(
         browser, "#leads td.name"
     )
     assert "search=lead" in browser.current_url
-    browser.find_element(By.ID, "previous").click()
+    with new_page(browser):
+        browser.find_element(By.ID, "previous").click()
     assert f"21 to 40 of {LEADS}" == texts(browser, "#showing")[0]
 
     # A status filter from the select: every lead is still submitted.
@@ -212,9 +236,11 @@ def test_staff_search_page_and_open_a_customer_in_a_browser(
     browser.get(f"{base}/admin/customers")
     box = browser.find_element(By.NAME, "search")
     box.send_keys("+84903111222")
-    box.submit()
+    with new_page(browser):
+        box.submit()
     assert ["Lê Văn Cường"] == texts(browser, "#customers td.name")
-    browser.find_element(By.LINK_TEXT, "Lê Văn Cường").click()
+    with new_page(browser):
+        browser.find_element(By.LINK_TEXT, "Lê Văn Cường").click()
     assert f"/admin/customers/{shop.buyer}" in browser.current_url
     assert "160" == texts(browser, "#available")[0]
     assert ["HD-1", "DT-1"] == texts(browser, "#statement td.reference")
@@ -223,12 +249,14 @@ def test_staff_search_page_and_open_a_customer_in_a_browser(
 
     # From a lead to the customer who referred it.
     browser.get(f"{base}/admin/leads?search=Lead+07")
-    browser.find_element(By.CSS_SELECTOR, "#leads a.referrer").click()
+    with new_page(browser):
+        browser.find_element(By.CSS_SELECTOR, "#leads a.referrer").click()
     assert "Cửa hàng Minh Anh" == browser.find_element(By.TAG_NAME, "h1").text
 
     # The campaign's leaderboard.
     browser.get(f"{base}/admin/campaigns")
-    browser.find_element(By.CSS_SELECTOR, "#campaigns td.name a").click()
+    with new_page(browser):
+        browser.find_element(By.CSS_SELECTOR, "#campaigns td.name a").click()
     assert ["Lê Văn Cường", HOSTILE] == texts(browser, "#leaderboard td.name")
     assert ["210", "40"] == texts(browser, "#leaderboard td.points")
 
