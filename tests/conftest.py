@@ -127,6 +127,28 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/ledger.db"
 
 
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store that several processes (or `Ledger`s) can open at once.
+
+    A SQLite file or a PostgreSQL schema (memory stores are per opening). Its
+    tables are made first, so the tests' openers do not race to create them.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/ledger.db"
+        Ledger.open(url).close()
+        yield url
+    else:
+        for url in _pg_url():
+            Ledger.open(url).close()
+            yield url
+
+
 @pytest.fixture
 def clock(request: pytest.FixtureRequest) -> Clock:
     """A fake clock starting at the test module's `START` (or the default)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
@@ -59,3 +60,25 @@ def run_workers(
     errors = [r["error"] for r in results if "error" in r]
     assert [] == errors, "\n".join(errors)
     return results
+
+
+def race(
+    target: Callable[..., None], args: Sequence[tuple[Any, ...]], timeout: float
+) -> list[dict[str, Any]]:
+    """Run `target(*args[w], w, barrier, reports)` in one spawned process per entry.
+
+    The workers meet at `barrier` so that they really act at once; each puts
+    one report (a dict with its `"worker"` number, or an `"error"` traceback)
+    in `reports`. Returns the reports in worker order; fails the test with the
+    workers' tracebacks if any raised, or if any exited other than cleanly.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(args))
+    reports = context.Queue()
+    processes = [
+        context.Process(target=target, args=(*a, w, barrier, reports), daemon=True)
+        for w, a in enumerate(args)
+    ]
+    results = run_workers(processes, reports, timeout)
+    assert [0] * len(processes) == [p.exitcode for p in processes]
+    return sorted(results, key=lambda r: int(r["worker"]))

@@ -17,7 +17,7 @@ import pytest
 
 import campaign_workers
 from referral_ledger import Campaign, Ledger, LoyaltyProgram
-from test_loyalty_processes import run_workers, shared_url  # noqa: F401  (a fixture)
+from test_loyalty_processes import run_workers
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 PROCESSES = 8
@@ -30,7 +30,7 @@ LIMIT = 40
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_eight_processes_hand_out_exactly_the_budget(shared_url: str) -> None:  # noqa: F811
+def test_eight_processes_hand_out_exactly_the_budget(shared_url: str) -> None:
     with Ledger.open(shared_url) as ledger:
         ledger.configure_loyalty(
             LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))

@@ -11,7 +11,6 @@ others so their commands collide.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 import traceback
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from referral_ledger import AssignmentRule, Condition, DuplicateValue, Ledger
-from support import run_workers
+from support import race as race_processes
 
 RESULTS_TIMEOUT = 300.0
 BARRIER_TIMEOUT = 60.0
@@ -113,29 +112,8 @@ def configure_or_register(url: str, worker: int, barrier: Any, results: Any) -> 
 # --- the tests -------------------------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once (its tables made first)."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    Ledger.open(url).close()
-    return url
-
-
 def race(url: str, target: Any, processes: int) -> list[dict[str, Any]]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    queue = ctx.Queue()
-    workers = [
-        ctx.Process(target=target, args=(url, worker, barrier, queue), daemon=True)
-        for worker in range(processes)
-    ]
-    return sorted(run_workers(workers, queue, RESULTS_TIMEOUT), key=lambda r: int(r["worker"]))
+    return race_processes(target, [(url,)] * processes, RESULTS_TIMEOUT)
 
 
 def test_a_department_hands_out_fairly_to_processes_registering_at_once(

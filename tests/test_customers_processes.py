@@ -9,7 +9,6 @@ a barrier before each round so their registrations collide.
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
 from collections import Counter
 from typing import Any
@@ -20,7 +19,7 @@ from eventsourcing.utils import get_topic
 
 from referral_ledger import DuplicatePhone, Ledger
 from referral_ledger.aggregates.customer import CustomerRegistered
-from support import run_workers
+from support import race as race_processes
 
 PROCESSES = 4
 ROUNDS = 3
@@ -75,35 +74,10 @@ def register_rounds(
 # --- the tests -------------------------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once (its tables made first)."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    Ledger.open(url).close()
-    return url
-
-
 def race(url: str, policy: str, *, external: bool) -> list[list[str]]:
     """Run the workers; returns each round's outcomes, one per worker."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    queue = ctx.Queue()
-    processes = [
-        ctx.Process(
-            target=register_rounds,
-            args=(url, policy, external, worker, barrier, queue),
-            daemon=True,
-        )
-        for worker in range(PROCESSES)
-    ]
-    results = run_workers(processes, queue, RESULTS_TIMEOUT)
-    outcomes = [r["outcome"] for r in sorted(results, key=lambda r: int(r["worker"]))]
+    args = [(url, policy, external)] * PROCESSES
+    outcomes = [r["outcome"] for r in race_processes(register_rounds, args, RESULTS_TIMEOUT)]
     return [[outcome[n] for outcome in outcomes] for n in range(ROUNDS)]
 
 

@@ -11,7 +11,6 @@ Run with `-s` to see each worker's attempts and conflicts.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
@@ -25,7 +24,7 @@ from psycopg import sql
 import workers
 from referral_ledger import Ledger, LoyaltyProgram
 from stores import split_pg_url
-from support import run_workers as collect_reports
+from support import race as race_processes
 
 #: Seconds to wait for all workers' results; the tests take a few seconds.
 RESULTS_TIMEOUT = 90.0
@@ -34,19 +33,6 @@ RESULTS_TIMEOUT = 90.0
 PROCESSES = 4
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    return url
 
 
 def program() -> LoyaltyProgram:
@@ -64,21 +50,8 @@ def open_account(url: str, earned: int) -> UUID:
 
 
 def run_workers(target: Callable[..., None], args: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Run `target(*args[i], i, barrier, queue)` in one spawned process per entry.
-
-    Returns the workers' results ordered by worker number; fails with the
-    workers' tracebacks if any of them raised.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    queue = ctx.Queue()
-    processes = [
-        ctx.Process(target=target, args=(*a, i, barrier, queue), daemon=True)
-        for i, a in enumerate(args)
-    ]
-    results = collect_reports(processes, queue, RESULTS_TIMEOUT)
-    assert [0] * len(processes) == [p.exitcode for p in processes]
-    return sorted(results, key=lambda r: int(r["worker"]))
+    """Run `target(*args[i], i, barrier, queue)` in one spawned process per entry."""
+    return race_processes(target, args, RESULTS_TIMEOUT)
 
 
 def report(title: str, results: list[dict[str, Any]]) -> None:

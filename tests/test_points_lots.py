@@ -272,20 +272,6 @@ def test_processes_expiring_at_once_expire_each_lot_once(shared_url: str) -> Non
         assert 0 == ledger.process_due(later)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once."""
-    url: str = request.getfixturevalue(
-        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    )
-    return url
-
-
 def test_the_directory_balance_follows_expiry_and_refunds(store_url: str) -> None:
     """The directory's balance is the points held: an expiry recorded by
     process_due takes them off, a checkout's return gives redeemed points back."""

@@ -152,20 +152,6 @@ def test_registering_a_job_is_one_line_and_a_name_is_registered_once() -> None:
 # --- exactly once from several processes -------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once."""
-    url: str = request.getfixturevalue(
-        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    )
-    return url
-
-
 def test_processes_calling_process_due_at_once_handle_each_item_once(
     shared_url: str, clock: Clock
 ) -> None:

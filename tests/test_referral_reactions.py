@@ -28,6 +28,7 @@ import workers
 from referral_ledger import Ledger, ReferralProgram, ReferralStatus
 from referral_ledger.aggregates.referral import ReferralRewarded, ReferredCustomerLinked
 from referral_ledger.reactions.referrals import AUTOMATIC_REWARDS
+from support import race as race_processes
 
 S = ReferralStatus
 LEAD_PHONE = "0987 654 321"
@@ -190,41 +191,8 @@ def test_a_worker_killed_between_deciding_and_saving_a_reward_leaves_one_reward(
         assert 1 == len(rewards_of(ledger, rid))
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once."""
-    url: str = request.getfixturevalue(
-        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    )
-    return url
-
-
 def run_together(target: Any, url: str, processes: int) -> list[dict[str, Any]]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    queue = ctx.Queue()
-    children = [
-        ctx.Process(target=target, args=(url, i, barrier, queue), daemon=True)
-        for i in range(processes)
-    ]
-    for child in children:
-        child.start()
-    try:
-        results: list[dict[str, Any]] = [queue.get(timeout=WAIT) for _ in children]
-    finally:
-        for child in children:
-            child.join(timeout=10)
-            if child.is_alive():
-                child.terminate()
-                child.join()
-    errors = [r["error"] for r in results if "error" in r]
-    assert [] == errors, "\n".join(errors)
-    return results
+    return race_processes(target, [(url,)] * processes, WAIT)
 
 
 def test_two_workers_reacting_at_once_reward_each_referral_once(shared_url: str) -> None:

@@ -74,19 +74,6 @@ FIGURES: Counter[str] = Counter()
 pytestmark = pytest.mark.timeout(1800 if LONG else 300)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(
-        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    )
-    return url
-
-
 def program() -> LoyaltyProgram:
     return LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
 

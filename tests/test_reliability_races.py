@@ -65,21 +65,6 @@ STATS = ("commands", "attempts", "conflicts_retried", "conflicts_surfaced")
 pytestmark = pytest.mark.timeout(600 if LONG else 300)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store several processes open at once (tables made first)."""
-    url: str = request.getfixturevalue(
-        "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    )
-    Ledger.open(url).close()
-    return url
-
-
 def program() -> LoyaltyProgram:
     return LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
 

@@ -45,19 +45,6 @@ ICT = timezone(timedelta(hours=7))
 LEAD_COLUMNS = [field.name for field in attrs.fields(LeadRow)]
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that two `Ledger` objects can open at once."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    return url
-
-
 class People:
     """Referrers and leads with unique phones."""
 

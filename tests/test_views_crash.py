@@ -44,19 +44,6 @@ pytestmark = pytest.mark.timeout(180)
 RESULTS_TIMEOUT = 120.0
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    """A fresh store that several processes can open at once."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    return url
-
-
 def folded_up_to(ledger: Ledger, upto: int) -> dict[str, list[tuple[Any, ...]]]:
     records = FoldedRecords()
     if upto:

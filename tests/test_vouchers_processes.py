@@ -11,7 +11,6 @@ together by a barrier.
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,7 @@ from referral_ledger import (
     Voucher,
     VoucherRefused,
 )
-from support import run_workers
+from support import race as race_processes
 from till import sell
 
 PROCESSES = 8
@@ -81,37 +80,22 @@ def first_purchase(
 # --- the tests -------------------------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def shared_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "fresh_pg_url"
-    url: str = request.getfixturevalue(fixture)
-    with Ledger.open(url) as ledger:
+@pytest.fixture
+def shared_url(shared_url: str) -> str:
+    """The shared store (conftest), its loyalty program configured."""
+    with Ledger.open(shared_url) as ledger:
         ledger.configure_loyalty(
             LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
         )
-    return url
+    return shared_url
 
 
 def race(url: str, target: Any, customers: list[str], code: str | list[str]) -> list[str]:
     """The outcomes of `PROCESSES` workers in worker order, worker `w` with `customers[w]`
     and the code (or `code[w]`, one code each)."""
     codes = code if isinstance(code, list) else [code] * PROCESSES
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    queue = ctx.Queue()
-    processes = [
-        ctx.Process(
-            target=target, args=(url, customers[w], codes[w], w, barrier, queue), daemon=True
-        )
-        for w in range(PROCESSES)
-    ]
-    reports = sorted(run_workers(processes, queue, RESULTS_TIMEOUT), key=lambda r: r["worker"])
-    return [r["outcome"] for r in reports]
+    args = [(url, customers[w], codes[w]) for w in range(PROCESSES)]
+    return [r["outcome"] for r in race_processes(target, args, RESULTS_TIMEOUT)]
 
 
 def test_eight_processes_fight_for_the_last_three_uses(shared_url: str) -> None:
