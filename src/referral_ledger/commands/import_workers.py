@@ -96,12 +96,12 @@ def import_in_workers(
             for number, row, share in _shares(commands, window, sheet, workers, report):
                 pending[share].append((number, row))
                 if len(pending[share]) >= batch_size:
-                    _send(inboxes[share], processes[share], pending[share])
+                    _send(inboxes[share], processes[share], pending[share], report)
                     pending[share] = []
         for share, batch in enumerate(pending):
             if batch:
-                _send(inboxes[share], processes[share], batch)
-            _send(inboxes[share], processes[share], None)
+                _send(inboxes[share], processes[share], batch, report)
+            _send(inboxes[share], processes[share], None, report)
         failures = _collect(outbox, processes, report)
     finally:
         for inbox in inboxes:
@@ -141,12 +141,8 @@ def _shares(
                     f"a row must be a mapping of column names to values, not {row!r}"
                 )
             plain = dict(row)
-            pickle.dumps(plain)
         except LedgerError as error:
             report.rejected.append((number, str(error)))
-            continue
-        except Exception as error:
-            report.rejected.append((number, f"the row cannot be sent to a worker: {error}"))
             continue
         try:
             named.append((number, plain, customer_of(plain)))
@@ -171,11 +167,29 @@ def _shares(
         yield number, row, share
 
 
-def _send(inbox: Any, process: BaseProcess, batch: Batch | None) -> None:
-    """Queue `batch` (None: the end) for a worker, unless it has died."""
+def _send(
+    inbox: Any, process: BaseProcess, batch: Batch | None, report: PurchaseImportReport
+) -> None:
+    """Queue `batch` (None: the end) for a worker, unless it has died; a row holding a
+    value that cannot be sent to another process is rejected into `report`."""
+    try:
+        # Pickled here: the queue would pickle in a thread of its own, where an
+        # error is only printed and the worker would wait for the batch forever.
+        data = pickle.dumps(batch)
+    except Exception:
+        assert batch is not None
+        sendable: Batch = []
+        for number, row in batch:
+            try:
+                pickle.dumps(row)
+            except Exception as error:
+                report.rejected.append((number, f"the row cannot be sent to a worker: {error}"))
+            else:
+                sendable.append((number, row))
+        data = pickle.dumps(sendable)
     while process.is_alive():
         try:
-            inbox.put(batch, timeout=_POLL)
+            inbox.put(data, timeout=_POLL)
             return
         except queue.Full:
             continue
@@ -221,7 +235,7 @@ def _work(opener: Callable[[], Any], inbox: Any, outbox: Any, index: int) -> Non
     totals = [0, 0, 0]
     rejected: list[tuple[int, str]] = []
     try:
-        while (batch := inbox.get()) is not None:
+        while (batch := pickle.loads(inbox.get())) is not None:
             numbers = [number for number, _ in batch]
             part = ledger.import_purchases([row for _, row in batch], batch_size=len(batch))
             totals[0] += part.recorded
