@@ -15,6 +15,7 @@ is shared.
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -38,11 +39,17 @@ def _import_once(opener: Opener, url: str, size: int, workers: int) -> Any:
     customer_ids = register_customers(ledger, max(1, size // 10))
     first = ledger.event_count()
     load = os.getloadavg()[0]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time()
     start = time.perf_counter()
     report = ledger.import_purchases(purchase_rows(customer_ids, size, "W"), workers=workers)
     took = time.perf_counter() - start
+    parent_cpu = time.process_time() - cpu
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, joined by now
+    workers_cpu = done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime
     assert report.recorded == size and not report.rejected, report
-    return ledger, size / took, first, load
+    cpu_us = {"parent": 1e6 * parent_cpu / size, "workers": 1e6 * workers_cpu / size}
+    return ledger, size / took, first, load, cpu_us
 
 
 def scenario_import_workers(
@@ -51,14 +58,16 @@ def scenario_import_workers(
     """`rounds` imports of `size` purchases with each worker count, and the raw floor."""
     rates: dict[int, list[float]] = {n: [] for n in WORKER_COUNTS}
     loads: dict[int, list[float]] = {n: [] for n in WORKER_COUNTS}
+    cpu: dict[int, list[dict[str, float]]] = {n: [] for n in WORKER_COUNTS}
     reference: tuple[Ledger, int] | None = None
     for r in range(rounds):
         for workers in WORKER_COUNTS if r % 2 == 0 else WORKER_COUNTS[::-1]:
-            ledger, rate, first, load = _import_once(
+            ledger, rate, first, load, cpu_us = _import_once(
                 opener, places.url(store, f"w{workers}r{r}"), size, workers
             )
             rates[workers].append(rate)
             loads[workers].append(load)
+            cpu[workers].append(cpu_us)
             if workers == 1 and reference is None:
                 reference = (ledger, first)
             else:
@@ -83,6 +92,10 @@ def scenario_import_workers(
             "rounds_per_s": rates[workers],
             "ratio_vs_raw_floor": rate / floor,
             "load_average_1min": loads[workers],
+            # CPU per purchase: this process (reading and sharing out the rows,
+            # or with workers=1 everything) and the workers together.
+            "cpu_us_per_purchase_parent": statistics.median(c["parent"] for c in cpu[workers]),
+            "cpu_us_per_purchase_workers": statistics.median(c["workers"] for c in cpu[workers]),
         }
     result["speedup_2_vs_1"] = (
         result["workers_2"]["purchases_per_s"] / result["workers_1"]["purchases_per_s"]
@@ -94,13 +107,24 @@ def report_import_workers(store: str, result: dict[str, Any], table: Any) -> Non
     table(
         f"[{store}] 11. import_purchases(workers=N), {result['purchases']:,} purchases over "
         f"{result['customers']:,} customers (medians of {result['rounds']} rounds)",
-        ["workers", "ours/s", "raw floor/s", "ratio", "load (1 min) at each round"],
+        [
+            "workers",
+            "ours/s",
+            "raw floor/s",
+            "ratio",
+            "CPU us/purchase parent+workers",
+            "load (1 min) at each round",
+        ],
         [
             [
                 n,
                 result[f"workers_{n}"]["purchases_per_s"],
                 result["raw_floor_purchases_per_s"],
                 result[f"workers_{n}"]["ratio_vs_raw_floor"],
+                "{:.0f} + {:.0f}".format(
+                    result[f"workers_{n}"]["cpu_us_per_purchase_parent"],
+                    result[f"workers_{n}"]["cpu_us_per_purchase_workers"],
+                ),
                 " ".join(f"{x:.1f}" for x in result[f"workers_{n}"]["load_average_1min"]),
             ]
             for n in WORKER_COUNTS
