@@ -48,7 +48,7 @@ def _import_once(opener: Opener, url: str, size: int, workers: int) -> Any:
     done = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, joined by now
     workers_cpu = done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime
     assert report.recorded == size and not report.rejected, report
-    cpu_us = {"parent": 1e6 * parent_cpu / size, "workers": 1e6 * workers_cpu / size}
+    cpu_us = {"parent": 1e6 * parent_cpu / size, "workers": max(0.0, 1e6 * workers_cpu / size)}
     return ledger, size / took, first, load, cpu_us
 
 
