@@ -384,7 +384,7 @@ def test_import_purchases_with_workers_reports_as_one_process(
     assert 0 == code
     lines = out.splitlines()
     assert (
-        f"{sheet}: 4 rows; 2 recorded, 350 points earned, 0 already recorded, 2 rejected"
+        f"{sheet}: 4 rows; 2 recorded, 170 points earned, 0 already recorded, 2 rejected"
         == (lines[0])
     )
     assert ["3", "4"] == [line.split()[1] for line in lines[1:3]]

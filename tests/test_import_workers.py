@@ -254,7 +254,9 @@ def test_a_batch_that_keeps_conflicting_is_earned_in_halves_not_rejected(
 def test_a_row_that_cannot_reach_a_worker_is_rejected_alone(sqlite_url: str) -> None:
     with Ledger.open(sqlite_url) as ledger:
         ids = prepare(ledger)
-        purchases: list[Any] = rows(ids, 6)[:6]
+        purchases: list[Any] = [
+            {"customer_id": ids[n], "invoice_id": f"G-{n}", "amount": 150_000} for n in range(6)
+        ]
         purchases.insert(2, {"customer_id": ids[0], "invoice_id": "L-1", "amount": lambda: 1})
         report = ledger.import_purchases(purchases, workers=2)
         assert report.recorded == 6

@@ -91,14 +91,14 @@ class PurchaseImportCommands(LoyaltyCommands):
         process gives. A referrer's commission or a campaign's budget can be
         written by two workers at once: the store detects it and the batch is
         decided again (halved until it commits), never rejected for it. Which
-        of two customers takes the last of a campaign's budget or limit may
-        then differ from row order. If a worker dies, `StoreError` says so
-        once the others finish: run the same import again, it records each
-        purchase once. The workers are spawned, so they import the host's
-        main module: a script calling this at its top level must guard it with
-        `if __name__ == "__main__":`; the ledger's `clock` must pickle. Each
-        worker takes about a second of CPU to start; docs/performance.md says
-        what workers buy.
+        of two customers takes the last of a campaign's budget or limit, or
+        an invoice id both their rows give, may then differ from row order.
+        If a worker dies, `StoreError` says so once the others finish: run
+        the same import again, it records each purchase once. The workers
+        are spawned, so they import the host's main module: a script calling
+        this at its top level must guard it with `if __name__ == "__main__":`;
+        the ledger's `clock` must pickle. Each worker takes about a second of
+        CPU to start; docs/performance.md says what workers buy.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, not {batch_size!r}")
