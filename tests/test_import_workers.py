@@ -262,3 +262,18 @@ def test_a_row_that_cannot_reach_a_worker_is_rejected_alone(sqlite_url: str) -> 
         assert report.recorded == 6
         assert [n for n, _ in report.rejected] == [3]
         assert "cannot be sent to a worker" in report.rejected[0][1]
+
+
+def test_rows_that_fail_midway_raise_and_leave_no_worker_behind(sqlite_url: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        ids = prepare(ledger)
+
+        def broken() -> Iterator[dict[str, object]]:
+            for n in range(50):
+                yield {"customer_id": ids[n % CUSTOMERS], "invoice_id": f"B-{n}", "amount": 1000}
+            raise RuntimeError("the export ended badly")
+
+        with pytest.raises(RuntimeError, match="ended badly"):
+            ledger.import_purchases(broken(), batch_size=10, workers=2)
+        assert multiprocessing.active_children() == []
+        assert ledger.audit().problems == ()

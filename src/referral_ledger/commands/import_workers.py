@@ -103,6 +103,12 @@ def import_in_workers(
                 _send(inboxes[share], processes[share], batch, report)
             _send(inboxes[share], processes[share], None, report)
         failures = _collect(outbox, processes, report)
+    except BaseException:
+        # The rows could not all be read or shared out (or the host interrupted
+        # the import): the workers stop now; their batches committed so far stay.
+        for process in processes:
+            process.kill()
+        raise
     finally:
         for inbox in inboxes:
             inbox.cancel_join_thread()  # a dead worker's batches are never read
