@@ -35,6 +35,9 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 10. ``threads`` many host threads at once (group commit, ``bench/threads.py``):
     record_purchase from 16 threads vs bare eventsourcing from 16 threads, a mixed
     workload's p50/p99, one hot customer's conflicts, 4 processes x 4 threads.
+11. ``workers`` import_purchases(workers=1) and (workers=2) of the middle size's
+    purchases (30,000 by default) vs the raw floor of the same rows
+    (``bench/import_workers.py``).
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -962,7 +965,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
         "--scenarios",
-        default="single,bulk,balance,search,threads",
+        default="single,bulk,balance,search,threads,workers",
         help=(
             "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
             "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
@@ -1040,6 +1043,14 @@ def main(argv: list[str] | None = None) -> None:
                     partial(places.bare, store),
                     10 if args.quick else 100,
                 )
+            if "workers" in scenarios:
+                # Imported here: bench/import_workers.py imports this module.
+                from import_workers import scenario_import_workers
+
+                size = sizes[len(sizes) // 2]
+                by["workers"] = scenario_import_workers(
+                    places, store, size, args.rounds, open_ledger
+                )
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes, bulk=args.directory_bulk
@@ -1062,6 +1073,10 @@ def main(argv: list[str] | None = None) -> None:
             report_directory(store, by["directory"])
         if "threads" in by:
             report_threads(store, by["threads"])
+        if "workers" in by:
+            from import_workers import report_import_workers
+
+            report_import_workers(store, by["workers"], table)
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

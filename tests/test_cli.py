@@ -367,6 +367,35 @@ def test_import_purchases_from_csv_and_again(
         assert datetime(2025, 4, 1, 3, 0, tzinfo=UTC) == row.at
 
 
+def test_import_purchases_with_workers_reports_as_one_process(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sheet = tmp_path / "hoa-don.csv"
+    sheet.write_text(
+        "external_id,invoice_id,amount,at\n"
+        "POS-C004,INV-1001,1500000,2025-04-01 10:00\n"
+        "POS-C004,INV-1002,abc,2025-04-02T10:00:00+07:00\n"
+        "POS-C404,INV-1003,100000,2025-04-03\n"
+        "POS-C003,INV-1004,200000,2025-04-03\n",
+        encoding="utf-8",
+    )
+    args = ("import", "purchases", str(sheet), "--db", str(demo_db), "--workers", "2")
+    code, out, _ = run(capsys, *args)
+    assert 0 == code
+    lines = out.splitlines()
+    assert (
+        f"{sheet}: 4 rows; 2 recorded, 170 points earned, 0 already recorded, 2 rejected"
+        == (lines[0])
+    )
+    assert ["3", "4"] == [line.split()[1] for line in lines[1:3]]
+    code, out, _ = run(capsys, *args)
+    assert "0 recorded, 0 points earned, 2 already recorded, 2 rejected" in out.splitlines()[0]
+    code, _, err = run(
+        capsys, "import", "customers", str(sheet), "--db", str(demo_db), "--workers", "2"
+    )
+    assert 2 == code and "--workers is for purchases only" in err
+
+
 def test_import_refuses_unknown_columns_before_importing_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,10 +11,11 @@ group's public methods as its own (`commands/delegate.py`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import phonenumbers
 
@@ -27,6 +28,7 @@ from referral_ledger.commands.crm import CrmCommands
 from referral_ledger.commands.customers import CustomerCommands
 from referral_ledger.commands.delegate import Delegate
 from referral_ledger.commands.directory import DirectoryQueries
+from referral_ledger.commands.import_workers import reopen_settings
 from referral_ledger.commands.referral_codes import ReferralCodeCommands
 from referral_ledger.commands.referrals import ReferralCommands
 from referral_ledger.commands.sales import SalesCommands
@@ -68,6 +70,7 @@ class Ledger:
         context = LedgerContext(
             store, self._views, self._ids, phone_region, business_timezone, react_inline
         )
+        context.reopen = self._reopener
         self._context = context
         # One object per area; a group that needs another is given it.
         self._customers = CustomerCommands(context)
@@ -166,6 +169,19 @@ class Ledger:
         except BaseException:
             store.app.close()
             raise
+
+    def _reopener(self) -> Callable[[], Ledger]:
+        """How a worker process opens this ledger: its store and settings, picklable."""
+        return functools.partial(
+            _reopened,
+            reopen_settings(self._store),
+            {
+                "phone_region": self.phone_region,
+                "business_timezone": self.business_timezone,
+                "react_inline": self.react_inline,
+                "views_in_memory": self._views.in_memory(),
+            },
+        )
 
     @staticmethod
     def create_cipher_key() -> str:
@@ -360,6 +376,17 @@ class Ledger:
     process_reactions = Delegate("_worker", Worker.process_reactions)
     process_due = Delegate("_worker", Worker.process_due)
     run_worker = Delegate("_worker", Worker.run_worker)
+
+
+def _reopened(store: dict[str, Any], settings: dict[str, Any]) -> Ledger:
+    """The ledger `Ledger._reopener` describes, opened in this process."""
+    store = dict(store)
+    opened = open_store(store.pop("url"), store.pop("env"), **store)
+    try:
+        return Ledger(opened, **settings)
+    except BaseException:
+        opened.app.close()
+        raise
 
 
 def _check_cipher_key(key: object) -> None:

@@ -388,11 +388,15 @@ def tier_change(
     Also what `process_due` records when a windowed tier's points leave the
     window (a downgrade), and what follows a change of the thresholds.
     """
+    current = account.tier if account else None
+    if not program.tiers and current is None:
+        # No tier to reach or to leave: skip replaying the events (most of an
+        # import's purchases, whose program has no tiers, stop here).
+        return []
     new = account
     for event in events:
         if event.originator_id == account_id(customer_id):
             new = evolve_account(new, event)
-    current = account.tier if account else None
     basis = tier_points(new, program, at)
     tier = rules.tier_for(program, basis)
     if tier == current:

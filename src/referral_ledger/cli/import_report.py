@@ -86,7 +86,9 @@ def import_rows(
             for row in report.rows
         ]
         return Imported(counts, noted)
-    purchases = ledger.import_purchases(feed(), batch_size=args.batch_size, mapping={})
+    purchases = ledger.import_purchases(
+        feed(), batch_size=args.batch_size, mapping={}, workers=args.workers
+    )
     counts = {
         "recorded": purchases.recorded,
         "points earned": purchases.points,

@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         "what it matched",
     )
     p.add_argument("--batch-size", type=_positive, default=IMPORT_BATCH, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="purchases: share the rows out by customer among N processes (SQLite file or "
+        "PostgreSQL; default 1)",
+    )
     p.set_defaults(run=run_import)
 
     p = commands.add_parser("export", parents=[db], help="write a table to .xlsx or .csv")

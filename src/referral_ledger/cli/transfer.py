@@ -41,6 +41,8 @@ def run_import(args: argparse.Namespace) -> int:
         return run_voucher_import(args)
     if args.update:
         raise UsageError(f"--update is for vouchers only, not {args.kind}")
+    if args.workers != 1 and args.kind != "purchases":
+        raise UsageError(f"--workers is for purchases only, not {args.kind}")
     kind: SheetKind = "purchases" if args.kind == "purchases" else "customers"
     mapping = parse_map(args.map, SHEET_FIELDS[kind])
     check_report_path(args.report)

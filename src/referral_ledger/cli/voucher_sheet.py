@@ -27,6 +27,8 @@ def run_voucher_import(args: argparse.Namespace) -> int:
     mapping = parse_map(args.map, VOUCHER_FIELDS | READ_ONLY)
     if args.on_duplicate_phone != "reject":
         raise UsageError("--on-duplicate-phone is for customers only")
+    if args.workers != 1:
+        raise UsageError("--workers is for purchases only, not vouchers")
     if args.report is not None:
         raise UsageError("--report is for customers and purchases; vouchers list their rows")
     if not args.file.exists():

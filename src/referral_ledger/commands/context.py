@@ -9,7 +9,9 @@ another's state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -45,6 +47,9 @@ class LedgerContext:
     react_inline: bool
     #: What the time-driven jobs have still to do, by due date (beside the views).
     due_index: DueIndex = attrs.field(init=False)
+    #: How another process opens this same ledger: returns a picklable callable
+    #: that opens it (set by the `Ledger`; `import_purchases(workers=N)` uses it).
+    reopen: Callable[[], Callable[[], Any]] = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.due_index = DueIndex(self.views.sql, self.store)

@@ -9,7 +9,7 @@ rows read in a few queries, and a row that fails records nothing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -22,6 +22,7 @@ from referral_ledger.aggregates import customer_record as customers
 from referral_ledger.aggregates.customer_record import POS_ID
 from referral_ledger.aggregates.loyalty_decisions import Purchase
 from referral_ledger.commands import sale_steps
+from referral_ledger.commands.import_workers import check_workers, import_in_workers
 from referral_ledger.commands.loyalty import LoyaltyCommands, _earn_reads
 from referral_ledger.errors import ConcurrencyConflict, InvalidInput, LedgerError
 from referral_ledger.policies.sheet_rows import PURCHASE_IMPORT_COLUMNS, check_mapping, sheet_row
@@ -47,6 +48,15 @@ class PurchaseImportReport:
         return self.recorded + self.duplicates + len(self.rejected)
 
 
+def customer_of(row: Mapping[object, object]) -> UUID | str:
+    """Whom a row names: its `customer_id`, else its POS `external_id`."""
+    if row.get("customer_id") not in (None, ""):
+        return parse_id(row["customer_id"], "customer_id")
+    if row.get("external_id") not in (None, ""):
+        return parse_reference(row["external_id"], "external_id")
+    raise InvalidInput("a row needs customer_id or external_id")
+
+
 class PurchaseImportCommands(LoyaltyCommands):
     """`import_purchases`: the loyalty rules applied to rows from a POS export."""
 
@@ -56,6 +66,7 @@ class PurchaseImportCommands(LoyaltyCommands):
         batch_size: int = 1000,
         *,
         mapping: Mapping[str, str] | None = None,
+        workers: int = 1,
     ) -> PurchaseImportReport:
         """Record many purchases, `batch_size` to a transaction; never stops on a bad row.
 
@@ -72,6 +83,22 @@ class PurchaseImportCommands(LoyaltyCommands):
         spreadsheet gives them, as `referral-ledger import purchases` reads a
         file (see `import_customers`): an amount a sheet keeps as 1500000.0 is
         1500000, a time without an offset is in business time.
+
+        With `workers` N > 1 the rows are shared out by customer among N
+        worker processes that each open this ledger's store again (a SQLite
+        file or PostgreSQL; not `memory://`), so each customer's purchases are
+        earned in their order, by one process; the report is the same as one
+        process gives. A referrer's commission or a campaign's budget can be
+        written by two workers at once: the store detects it and the batch is
+        decided again (halved until it commits), never rejected for it. Which
+        of two customers takes the last of a campaign's budget or limit, or
+        an invoice id both their rows give, may then differ from row order.
+        If a worker dies, `StoreError` says so once the others finish: run
+        the same import again, it records each purchase once. The workers
+        are spawned, so they import the host's main module: a script calling
+        this at its top level must guard it with `if __name__ == "__main__":`;
+        the ledger's `clock` must pickle. Each worker takes about a second of
+        CPU to start; docs/performance.md says what workers buy.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInput(f"batch_size must be a positive int, not {batch_size!r}")
@@ -79,31 +106,52 @@ class PurchaseImportCommands(LoyaltyCommands):
             raise InvalidInput(f"rows must be an iterable of mappings, not {rows!r}")
         sheet = None if mapping is None else check_mapping(mapping, "purchases")
         report = PurchaseImportReport()
+        if check_workers(workers, self._store) > 1:
+            import_in_workers(self, rows, batch_size, sheet, workers, report)
+            return report
         numbered = enumerate(rows, start=1)
         while batch := list(itertools.islice(numbered, batch_size)):
-            parsed: list[tuple[int, UUID | str, Purchase]] = []
-            for number, row in batch:
-                try:
-                    if sheet is not None:
-                        row = self._sheet_row(row, sheet)
-                    parsed.append((number, *self._purchase_row(row)))
-                except LedgerError as error:
-                    report.rejected.append((number, str(error)))
-            try:
-                outcomes = self._store.run(partial(self._earn_batch, rows=parsed))
-            except ConcurrencyConflict as error:
-                report.rejected += [(number, str(error)) for number, _, _ in parsed]
-                continue
-            for number, points, recorded, reason in outcomes:
-                if reason:
-                    report.rejected.append((number, reason))
-                elif recorded:
-                    report.recorded += 1
-                    report.points += points
-                else:
-                    report.duplicates += 1
+            self._import_batch(report, batch, sheet)
         report.rejected.sort()
         return report
+
+    def _import_batch(
+        self,
+        report: PurchaseImportReport,
+        batch: Sequence[tuple[int, object]],
+        sheet: Mapping[str, str] | None,
+    ) -> None:
+        """Import one batch of (row number, row) into `report`, in one transaction."""
+        parsed: list[tuple[int, UUID | str, Purchase]] = []
+        for number, row in batch:
+            try:
+                if sheet is not None:
+                    row = self._sheet_row(row, sheet)
+                parsed.append((number, *self._purchase_row(row)))
+            except LedgerError as error:
+                report.rejected.append((number, str(error)))
+        for number, points, recorded, reason in self._earn_parsed(parsed):
+            if reason:
+                report.rejected.append((number, reason))
+            elif recorded:
+                report.recorded += 1
+                report.points += points
+            else:
+                report.duplicates += 1
+
+    def _earn_parsed(
+        self, parsed: list[tuple[int, UUID | str, Purchase]]
+    ) -> list[tuple[int, int, bool, str]]:
+        """Earn for `parsed` in one transaction; one that still conflicts with other
+        writers after the store's retries is earned again in halves, so a batch
+        sharing a referrer or a campaign with another process's never fails for it."""
+        try:
+            return self._store.run(partial(self._earn_batch, rows=parsed))
+        except ConcurrencyConflict as error:
+            if len(parsed) == 1:
+                return [(parsed[0][0], 0, False, str(error))]
+            half = len(parsed) // 2
+            return self._earn_parsed(parsed[:half]) + self._earn_parsed(parsed[half:])
 
     def _sheet_row(self, row: object, mapping: Mapping[str, str]) -> dict[str, object]:
         if not isinstance(row, Mapping):
@@ -116,13 +164,7 @@ class PurchaseImportCommands(LoyaltyCommands):
         unknown = sorted(str(k) for k in row if k not in _PURCHASE_COLUMNS)
         if unknown:
             raise InvalidInput(f"unknown column(s) {', '.join(map(repr, unknown))}")
-        customer: UUID | str
-        if row.get("customer_id") not in (None, ""):
-            customer = parse_id(row["customer_id"], "customer_id")
-        elif row.get("external_id") not in (None, ""):
-            customer = parse_reference(row["external_id"], "external_id")
-        else:
-            raise InvalidInput("a row needs customer_id or external_id")
+        customer = customer_of(row)
         at = row.get("at")
         if isinstance(at, str):
             try:

@@ -68,6 +68,10 @@ class ViewStore:
             None if in_memory else store.app.recorder.events_table_name  # type: ignore[attr-defined]
         )
 
+    def in_memory(self) -> bool:
+        """Whether the views live in this process only (`Ledger.open(views="memory")`)."""
+        return self._own_datastore is not None
+
     def close(self) -> None:
         """Release a private in-memory database (the ledger's own is closed with it)."""
         if self._own_datastore is not None:
