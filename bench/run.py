@@ -35,6 +35,9 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 10. ``threads`` many host threads at once (group commit, ``bench/threads.py``):
     record_purchase from 16 threads vs bare eventsourcing from 16 threads, a mixed
     workload's p50/p99, one hot customer's conflicts, 4 processes x 4 threads.
+11. ``burst`` the first query after 10,000 record_purchase from 16 threads: its
+    catch-up of the views, with the background catch-up off (the baseline) and on
+    (``bench/burst.py``).
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -70,6 +73,7 @@ from typing import Any
 from uuid import UUID
 
 import directory
+from burst import report_burst, scenario_burst
 from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -962,7 +966,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
         "--scenarios",
-        default="single,bulk,balance,search,threads",
+        default="single,bulk,balance,search,threads,burst",
         help=(
             "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
             "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
@@ -1040,6 +1044,10 @@ def main(argv: list[str] | None = None) -> None:
                     partial(places.bare, store),
                     10 if args.quick else 100,
                 )
+            if "burst" in scenarios:
+                by["burst"] = scenario_burst(
+                    partial(places.url, store), 2_000 if args.quick else 10_000
+                )
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes, bulk=args.directory_bulk
@@ -1062,6 +1070,8 @@ def main(argv: list[str] | None = None) -> None:
             report_directory(store, by["directory"])
         if "threads" in by:
             report_threads(store, by["threads"])
+        if "burst" in by:
+            report_burst(store, by["burst"])
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

@@ -1,0 +1,103 @@
+"""Folding the views behind this process's commits, in a thread of the ledger.
+
+Every query catches the views up from the log before it answers, so it sees
+every command that returned before it (read-your-writes). After a burst of
+commands that catch-up is the whole burst's events: 10,000 purchases took a
+query 1.5 s on SQLite and 3.2 s on PostgreSQL (docs/performance.md, §10).
+`BackgroundCatchUp` runs the same catch-up (`catchup.catch_up`: exactly
+once, a compare-and-set on the views' position in each batch's transaction)
+in a thread woken by the store's commits, so a query finds the views close
+to the head and folds only the remainder. Queries still catch up: it is
+they, not this thread, that guarantee read-your-writes, and that fold what
+other processes recorded (this thread follows only its own process's commits).
+
+Short write transactions: it gathers commits for `PAUSE` after each round,
+so one transaction folds many commands' events (not one fsync per command),
+and folds at most `BATCH` events per transaction, so a command waits for
+the SQLite write lock no longer than that. A failed round is logged (with
+its traceback) and retried after the next commit; the query that comes next
+catches up by itself, so nothing is lost and the failure, if lasting,
+reaches the caller from the query's own catch-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from referral_ledger.aggregates.base import Event
+from referral_ledger.projections import directory, leaderboard
+from referral_ledger.projections import leads as fold
+
+logger = logging.getLogger(__name__)
+
+#: Events folded per transaction by the thread (a query's catch-up: 1,000).
+BATCH: Final = 200
+#: Seconds the thread waits after a round for more commits to fold together.
+PAUSE: Final = 0.2
+#: Seconds it waits after a failed round before trying again.
+PAUSE_AFTER_FAILURE: Final = 1.0
+#: The events some view folds: a commit of none of them wakes nothing.
+FOLDED: Final = (*fold.VIEW_EVENTS, *directory.DIRECTORY_EVENTS, *leaderboard.LEADERBOARD_EVENTS)
+
+CatchUp = Callable[[int], int]
+
+
+class BackgroundCatchUp:
+    """A thread that catches the views up after this process's commits.
+
+    `catch_up(batch_size)` folds everything recorded since the views'
+    position (`ViewStore.catch_up`). Give `committed` to the store's
+    listeners; `close` stops the thread and waits for it.
+    """
+
+    def __init__(self, catch_up: CatchUp) -> None:
+        self._catch_up = catch_up
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        #: Rounds run and rounds failed since opening (what tests and operators read).
+        self.rounds = 0
+        self.failures = 0
+        #: The newest failure, None once a round succeeds again.
+        self.failure: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="referral-ledger-views", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True until `close` has stopped the thread."""
+        return self._thread.is_alive()
+
+    def committed(self, events: Sequence[Event]) -> None:
+        """A store listener: wake the thread if the commit recorded a folded event."""
+        if any(isinstance(event, FOLDED) for event in events):
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread after its current round (a batch commits or rolls back)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stopping.is_set():
+                return
+            self._wake.clear()
+            pause = PAUSE
+            try:
+                self._catch_up(BATCH)
+                self.failure = None
+            except Exception as error:
+                self.failures += 1
+                self.failure = error
+                logger.exception("catching up the views in the background failed")
+                pause = PAUSE_AFTER_FAILURE
+            self.rounds += 1
+            # Gather the commits of the next moment into the next round.
+            if self._stopping.wait(pause):
+                return
