@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -722,7 +722,8 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
 ) -> None:
     """Without them (autovacuum off, or not there yet) the search is planned blind."""
     monkeypatch.setattr(catchup, "ANALYZE_AFTER", 5)
-    with Ledger.open(fresh_pg_url) as ledger:
+    # One catch-up folds them all: no background thread folding some before it.
+    with Ledger.open(fresh_pg_url, background_views=False) as ledger:
         people = People(ledger)
         referrer = people.referrer()
         people.lead(referrer, "Nguyễn Văn An")
@@ -743,10 +744,18 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
 # --- how a batch reads its rows ------------------------------------------------
 
 
+@pytest.fixture
+def quiet_ledger(store_url: str) -> Iterator[Ledger]:
+    """A ledger whose views only its queries fold (no background catch-up)."""
+    with Ledger.open(store_url, background_views=False) as opened:
+        yield opened
+
+
 def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    quiet_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows are read in bulk, not one round trip per lead or customer."""
+    ledger = quiet_ledger
     ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=1000))
     people = People(ledger)
     referrer = people.referrer()
@@ -831,7 +840,11 @@ def test_a_catch_up_forgets_its_rows_when_another_runner_moved_the_views(
 ) -> None:
     """Rows kept from one batch to the next are the views at that batch's
     position only: after another runner folded more, they are read again."""
-    with Ledger.open(shared_url) as first, Ledger.open(shared_url) as second:
+    # Only the runners below fold (no background thread folding behind the commits).
+    with (
+        Ledger.open(shared_url, background_views=False) as first,
+        Ledger.open(shared_url, background_views=False) as second,
+    ):
         buyers = buyers_with_purchases(first, 2, 6)
         moved: list[int] = []
 
@@ -893,7 +906,8 @@ def test_a_revenue_row_believed_stored_but_gone_fails_the_batch_instead_of_being
     fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL updates the rows a catch-up knows exist and checks the count."""
-    with Ledger.open(fresh_pg_url) as ledger:
+    # Only the rebuilds fold (no background thread folding behind the import).
+    with Ledger.open(fresh_pg_url, background_views=False) as ledger:
         buyers_with_purchases(ledger, 2, 8)
         monkeypatch.setattr(catchup, "REBUILD_BATCH", 2)
 
