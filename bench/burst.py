@@ -15,10 +15,17 @@ For each: the burst's commands/s, the events still unfolded when the last
 command returned, and the first query's time with its catch-up part (timed
 around `ViewStore.catch_up`, which every query calls first) and the events
 it folded. The target: the catch-up ≤ 200 ms.
+
+Run alone, it tries other pauses of the background thread
+(`background.PAUSE`) on one store, one burst each::
+
+    .venv/bin/python bench/burst.py --store sqlite --commands 5000 --pauses off,0.05,0.2
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -160,3 +167,31 @@ def report_burst(store: str, results: dict[str, Any]) -> None:
             f"second query {r['second_query_ms']} ms"
         )
     print(f"  target: catch-up <= {results['target_catch_up_ms']} ms: met={results['met']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`--pauses`: one burst per value, "off" for `background_views=False`."""
+    from run import DEFAULT_PG, Places
+
+    from referral_ledger.projections import background
+
+    parser = argparse.ArgumentParser(description="the burst with other background pauses")
+    parser.add_argument("--store", default="sqlite", help="sqlite or postgres")
+    parser.add_argument("--commands", type=int, default=10_000)
+    parser.add_argument("--pauses", default="off,0.2", help='seconds, or "off"')
+    parser.add_argument("--pg", default=DEFAULT_PG)
+    args = parser.parse_args(argv)
+    places = Places(args.pg)
+    try:
+        for n, pause in enumerate(args.pauses.split(",")):
+            if pause != "off":
+                background.PAUSE = float(pause)  # type: ignore[misc]
+            url = places.url(args.store, f"pause{n}")
+            result = burst(url, args.commands, background=pause != "off")
+            print(pause, json.dumps(result), flush=True)
+    finally:
+        places.close()
+
+
+if __name__ == "__main__":
+    main()
