@@ -59,3 +59,18 @@ def run_workers(
     errors = [r["error"] for r in results if "error" in r]
     assert [] == errors, "\n".join(errors)
     return results
+
+
+def views_at_their_position(ledger: Any) -> tuple[int, dict[str, list[tuple[Any, ...]]]]:
+    """The views' position and their rows as of it.
+
+    The ledger's background catch-up may fold at any moment, between reading
+    the position and reading the rows; the same position read before and
+    after the rows shows that no batch committed in between (a batch commits
+    its rows and the position together).
+    """
+    while True:
+        position: int = ledger._views.position
+        rows: dict[str, list[tuple[Any, ...]]] = ledger._views.dump()
+        if ledger._views.position == position:
+            return position, rows
