@@ -393,17 +393,29 @@ def test_bad_query_arguments_raise_invalid_input(ledger: Ledger, query: dict[str
         ledger.lead_table(**query)
 
 
+@pytest.fixture
+def quiet_ledger(store_url: str) -> Iterator[Ledger]:
+    """A ledger whose views only its queries fold (no background catch-up).
+
+    For tests of one runner's catch-up or rebuild as such: how many events it
+    folds, what it reads, where the position stands between two calls.
+    """
+    with Ledger.open(store_url, background_views=False) as opened:
+        yield opened
+
+
 @pytest.mark.parametrize(
     "query",
     [{"offset": 2**63}, {"offset": 2**64}, {"offset": 10**30}, {"limit": 2**63}],
     ids=["offset-2**63", "offset-2**64", "offset-10**30", "limit-2**63"],
 )
 def test_a_page_the_store_cannot_encode_is_refused_before_the_views_are_touched(
-    ledger: Ledger, query: dict[str, Any]
+    quiet_ledger: Ledger, query: dict[str, Any]
 ) -> None:
     """LIMIT and OFFSET are signed 64-bit on SQLite and PostgreSQL: a larger
     int is `InvalidInput` naming it (not a driver's overflow error), raised
     before the query catches the views up."""
+    ledger = quiet_ledger
     people = People(ledger)
     people.lead(people.referrer(), "Nguyễn Văn An")
     position = ledger._views.position
@@ -589,8 +601,9 @@ def test_a_second_ledger_on_the_same_store_sees_the_first_ones_commands(
 
 
 def test_rebuild_returns_the_events_folded_and_reports_progress(
-    ledger: Ledger, clock: Clock
+    quiet_ledger: Ledger, clock: Clock
 ) -> None:
+    ledger = quiet_ledger
     people = People(ledger)
     referrer = people.referrer()
     first = people.lead(referrer, "First")
@@ -615,7 +628,8 @@ def test_rebuild_returns_the_events_folded_and_reports_progress(
     assert 7 == ledger.rebuild_projections()
 
 
-def test_catch_up_in_small_batches_reports_each_batch(ledger: Ledger) -> None:
+def test_catch_up_in_small_batches_reports_each_batch(quiet_ledger: Ledger) -> None:
+    ledger = quiet_ledger
     people = People(ledger)
     referrer = people.referrer()
     for n in range(5):
@@ -744,13 +758,6 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
 # --- how a batch reads its rows ------------------------------------------------
 
 
-@pytest.fixture
-def quiet_ledger(store_url: str) -> Iterator[Ledger]:
-    """A ledger whose views only its queries fold (no background catch-up)."""
-    with Ledger.open(store_url, background_views=False) as opened:
-        yield opened
-
-
 def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
     quiet_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -796,11 +803,12 @@ def buyers_with_purchases(ledger: Ledger, buyers: int, purchases: int) -> list[U
 
 
 def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    quiet_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From position 0 the views are empty and the catch-up has every row it
     writes: it reads none back. Each read of the log covers at most
     SCAN_SPAN positions, however few view events they hold."""
+    ledger = quiet_ledger  # only the rebuild reads: no background catch-up
     people = People(ledger)
     referrer = people.referrer()
     leads = [people.lead(referrer, f"Lead {n}") for n in range(4)]
