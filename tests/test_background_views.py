@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram
-from referral_ledger.projections import background
+from referral_ledger.projections import background, tracking
+from referral_ledger.projections.directory import CustomerRow
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PROGRAM = LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(1000))
@@ -183,17 +185,16 @@ def test_a_failed_round_is_logged_and_the_next_commit_retries(
         follower = ledger._background
         assert follower is not None
         wait_until(lambda: folded_to_head(ledger), "the registration folded")
-        views = ledger._views
-        real = views.catch_up
+        real = follower._catch_up
         failing = threading.Event()
         failing.set()
 
-        def catch_up(batch_size: int = 1000, progress: object = None) -> int:
-            if failing.is_set() and threading.current_thread().name == THREAD_NAME:
+        def catch_up_behind(batch_size: int) -> object:
+            if failing.is_set():
                 raise RuntimeError("the views' database went away")
             return real(batch_size)
 
-        monkeypatch.setattr(views, "catch_up", catch_up)
+        monkeypatch.setattr(follower, "_catch_up", catch_up_behind)
         with caplog.at_level(logging.ERROR, logger=background.__name__):
             ledger.record_purchase(customer, "INV-1", 150_000, at=START)
             wait_until(lambda: follower.failures >= 1, "the failed round")
@@ -206,8 +207,11 @@ def test_a_failed_round_is_logged_and_the_next_commit_retries(
         assert not folded_to_head(ledger)
         failing.clear()
         ledger.record_purchase(customer, "INV-2", 150_000, at=START)
-        wait_until(lambda: folded_to_head(ledger), "the retry after the next commit")
-        assert follower.failure is None
+        # (The position moves inside the round; `failure` is cleared as it ends.)
+        wait_until(
+            lambda: folded_to_head(ledger) and follower.failure is None,
+            "the retry after the next commit",
+        )
         (row,) = ledger.customers()
         assert row.purchase_count == 2
 
@@ -226,3 +230,59 @@ def test_a_commit_of_no_folded_event_wakes_nothing() -> None:
     finally:
         follower.close()
     assert not follower.running and rounds == []
+
+
+def test_the_background_gives_way_to_a_waiting_query_after_its_batch(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query that finds the background catch-up folding waits for the batch
+    under way only, then folds the rest itself."""
+    with open_ledger(store_url, background_views=False) as ledger:
+        customer = register(ledger, 1)[0]
+        for n in range(6):
+            ledger.record_purchase(customer, f"INV-{n}", 150_000, at=START)
+        views = ledger._views
+        inside, go = threading.Event(), threading.Event()
+        advance = tracking.advance
+
+        batches: list[int] = []  # the background's, by the position each moved to
+
+        def held_in_its_first_batch(*args: Any) -> None:
+            advance(*args)
+            if threading.current_thread().name == "behind":
+                batches.append(args[-1])
+                if not inside.is_set():
+                    inside.set()
+                    assert go.wait(PATIENCE)
+
+        monkeypatch.setattr(tracking, "advance", held_in_its_first_batch)
+        behind = threading.Thread(target=views.catch_up_behind, args=(2,), name="behind")
+        behind.start()
+        assert inside.wait(PATIENCE)
+        rows: list[CustomerRow] = []
+        query = threading.Thread(target=lambda: rows.extend(ledger.customers()))
+        query.start()
+        wait_until(lambda: views._waiting == 1, "the query to wait for its turn")
+        go.set()
+        behind.join()
+        query.join()
+        assert len(batches) == 1  # one batch of 2 events (of 7), then it gave way
+        (row,) = rows
+        assert row.purchase_count == 6
+        assert folded_to_head(ledger)
+
+
+def test_an_import_is_folded_once_its_bulk_writes_stop(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(background, "BULK", 10)
+    monkeypatch.setattr(background, "QUIET", 0.1)
+    with open_ledger(store_url) as ledger:
+        customers = register(ledger, 3)
+        rows = [
+            {"customer_id": customers[n % 3], "invoice_id": f"IMP-{n}", "amount": 150_000}
+            for n in range(60)
+        ]
+        assert ledger.import_purchases(rows, batch_size=20).recorded == 60
+        wait_until(lambda: folded_to_head(ledger), "the import folded without a query")
+        assert sorted(r.purchase_count for r in ledger.customers()) == [20, 20, 20]

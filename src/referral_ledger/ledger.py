@@ -87,7 +87,7 @@ class Ledger:
         self._background: BackgroundCatchUp | None = None
         if background_views:
             views = self._views
-            self._background = BackgroundCatchUp(lambda size: views.catch_up(batch_size=size))
+            self._background = BackgroundCatchUp(views.catch_up_behind)
             store.listeners.append(self._background.committed)
 
     # --- opening -----------------------------------------------------------

@@ -14,7 +14,13 @@ other processes recorded (this thread follows only its own process's commits).
 Short write transactions: it gathers commits for `PAUSE` after each round,
 so one transaction folds many commands' events (not one fsync per command),
 and folds at most `BATCH` events per transaction, so a command waits for
-the SQLite write lock no longer than that. A failed round is logged (with
+the SQLite write lock no longer than that. It gives way to this process's
+queries (`ViewStore.catch_up_behind`): a query waits for at most one of its
+batches. It stays out of the way of bulk writes: after a commit of `BULK`
+events or more (an import's), it folds only once no such commit has come for
+`QUIET` seconds, so an import's transactions do not share the write lock
+with it (measured: 30,000 purchases imported at 650 /s with it folding
+along, 1,000-1,100 /s without). A failed round is logged (with
 its traceback) and retried after the next commit; the query that comes next
 catches up by itself, so nothing is lost and the failure, if lasting,
 reaches the caller from the query's own catch-up.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -39,17 +46,22 @@ BATCH: Final = 200
 PAUSE: Final = 0.2
 #: Seconds it waits after a failed round before trying again.
 PAUSE_AFTER_FAILURE: Final = 1.0
+#: Events in one commit that make it a bulk write (an import's batch; a group
+#: commit of 16 commands holds ~50).
+BULK: Final = 500
+#: Seconds without a bulk commit before the thread folds what bulk writes recorded.
+QUIET: Final = 1.0
 #: The events some view folds: a commit of none of them wakes nothing.
 FOLDED: Final = (*fold.VIEW_EVENTS, *directory.DIRECTORY_EVENTS, *leaderboard.LEADERBOARD_EVENTS)
 
-CatchUp = Callable[[int], int]
+CatchUp = Callable[[int], object]
 
 
 class BackgroundCatchUp:
     """A thread that catches the views up after this process's commits.
 
     `catch_up(batch_size)` folds everything recorded since the views'
-    position (`ViewStore.catch_up`). Give `committed` to the store's
+    position (`ViewStore.catch_up_behind`). Give `committed` to the store's
     listeners; `close` stops the thread and waits for it.
     """
 
@@ -62,6 +74,8 @@ class BackgroundCatchUp:
         self.failures = 0
         #: The newest failure, None once a round succeeds again.
         self.failure: Exception | None = None
+        #: When the newest bulk commit was seen (`time.monotonic()`).
+        self._bulk_at = -QUIET
         self._thread = threading.Thread(target=self._run, name="referral-ledger-views", daemon=True)
         self._thread.start()
 
@@ -72,6 +86,8 @@ class BackgroundCatchUp:
 
     def committed(self, events: Sequence[Event]) -> None:
         """A store listener: wake the thread if the commit recorded a folded event."""
+        if len(events) >= BULK:
+            self._bulk_at = time.monotonic()
         if any(isinstance(event, FOLDED) for event in events):
             self._wake.set()
 
@@ -88,6 +104,10 @@ class BackgroundCatchUp:
             if self._stopping.is_set():
                 return
             self._wake.clear()
+            # Bulk writes under way: wait until they stop, then fold them at once.
+            while (quiet := self._bulk_at + QUIET - time.monotonic()) > 0:
+                if self._stopping.wait(quiet):
+                    return
             pause = PAUSE
             try:
                 self._catch_up(BATCH)
