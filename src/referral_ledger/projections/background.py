@@ -49,8 +49,12 @@ PAUSE_AFTER_FAILURE: Final = 1.0
 #: Events in one commit that make it a bulk write (an import's batch; a group
 #: commit of 16 commands holds ~50).
 BULK: Final = 500
-#: Seconds without a bulk commit before the thread folds what bulk writes recorded.
+#: Seconds without a bulk commit before the thread folds what bulk writes
+#: recorded: at least this, and twice the longest gap between two bulk commits
+#: of the run (an import under load commits a batch a second or slower), up to
+#: `MAX_QUIET`.
 QUIET: Final = 1.0
+MAX_QUIET: Final = 10.0
 #: The events some view folds: a commit of none of them wakes nothing.
 FOLDED: Final = (*fold.VIEW_EVENTS, *directory.DIRECTORY_EVENTS, *leaderboard.LEADERBOARD_EVENTS)
 
@@ -74,8 +78,10 @@ class BackgroundCatchUp:
         self.failures = 0
         #: The newest failure, None once a round succeeds again.
         self.failure: Exception | None = None
-        #: When the newest bulk commit was seen (`time.monotonic()`).
-        self._bulk_at = -QUIET
+        #: When the newest bulk commit was seen (`time.monotonic()`; None: no
+        #: bulk writes under way), and the longest gap between two of them.
+        self._bulk_at: float | None = None
+        self._bulk_gap = 0.0
         self._thread = threading.Thread(target=self._run, name="referral-ledger-views", daemon=True)
         self._thread.start()
 
@@ -87,7 +93,10 @@ class BackgroundCatchUp:
     def committed(self, events: Sequence[Event]) -> None:
         """A store listener: wake the thread if the commit recorded a folded event."""
         if len(events) >= BULK:
-            self._bulk_at = time.monotonic()
+            now = time.monotonic()
+            if self._bulk_at is not None:  # the longest gap of this run of bulk writes
+                self._bulk_gap = max(self._bulk_gap, now - self._bulk_at)
+            self._bulk_at = now
         if any(isinstance(event, FOLDED) for event in events):
             self._wake.set()
 
@@ -98,6 +107,13 @@ class BackgroundCatchUp:
         if self._thread is not threading.current_thread():
             self._thread.join()
 
+    def _quiet_left(self) -> float:
+        """Seconds still to wait for bulk writes to stop (<= 0: none under way)."""
+        if self._bulk_at is None:
+            return 0.0
+        quiet = max(QUIET, min(2 * self._bulk_gap, MAX_QUIET))
+        return self._bulk_at + quiet - time.monotonic()
+
     def _run(self) -> None:
         while True:
             self._wake.wait()
@@ -105,9 +121,10 @@ class BackgroundCatchUp:
                 return
             self._wake.clear()
             # Bulk writes under way: wait until they stop, then fold them at once.
-            while (quiet := self._bulk_at + QUIET - time.monotonic()) > 0:
+            while (quiet := self._quiet_left()) > 0:
                 if self._stopping.wait(quiet):
                     return
+            self._bulk_at, self._bulk_gap = None, 0.0  # that run of bulk writes is over
             pause = PAUSE
             try:
                 self._catch_up(BATCH)
