@@ -20,6 +20,10 @@ Run alone, it tries other pauses of the background thread
 (`background.PAUSE`) on one store, one burst each::
 
     .venv/bin/python bench/burst.py --store sqlite --commands 5000 --pauses off,0.05,0.2
+    .venv/bin/python bench/burst.py --store sqlite --imports 30000 --pauses on,off
+
+(`--imports`: an import of that many purchases instead of the burst, "on"
+or any number for the background catch-up on.)
 """
 
 from __future__ import annotations
@@ -169,8 +173,30 @@ def report_burst(store: str, results: dict[str, Any]) -> None:
     print(f"  target: catch-up <= {results['target_catch_up_ms']} ms: met={results['met']}")
 
 
+def imported(url: str, purchases: int, background: bool) -> dict[str, Any]:
+    """import_purchases of `purchases` over purchases/10 customers, then the first query."""
+    import run
+
+    with Ledger.open(url, background_views=background) as ledger:
+        ledger.configure_loyalty(PROGRAM)
+        ids = run.register_customers(ledger, purchases // 10)
+        ledger.count_customers()
+        started = time.perf_counter()
+        ledger.import_purchases(run.purchase_rows(ids, purchases, "I"))
+        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        ledger.count_customers()
+        query = time.perf_counter() - started
+    return {
+        "background_views": background,
+        "import_per_s": round(purchases / seconds),
+        "first_query_ms": round(query * 1000, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`--pauses`: one burst per value, "off" for `background_views=False`."""
+    """`--pauses`: one burst per value, "off" for `background_views=False`;
+    `--imports N`: an import of N purchases instead of a burst, per value."""
     from run import DEFAULT_PG, Places
 
     from referral_ledger.projections import background
@@ -179,15 +205,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="sqlite", help="sqlite or postgres")
     parser.add_argument("--commands", type=int, default=10_000)
     parser.add_argument("--pauses", default="off,0.2", help='seconds, or "off"')
+    parser.add_argument("--imports", type=int, help="import this many purchases instead")
     parser.add_argument("--pg", default=DEFAULT_PG)
     args = parser.parse_args(argv)
     places = Places(args.pg)
     try:
         for n, pause in enumerate(args.pauses.split(",")):
-            if pause != "off":
+            if pause not in ("off", "on"):
                 background.PAUSE = float(pause)  # type: ignore[misc]
             url = places.url(args.store, f"pause{n}")
-            result = burst(url, args.commands, background=pause != "off")
+            on = pause != "off"
+            if args.imports:
+                result = imported(url, args.imports, background=on)
+            else:
+                result = burst(url, args.commands, background=on)
             print(pause, json.dumps(result), flush=True)
     finally:
         places.close()
