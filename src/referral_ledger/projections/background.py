@@ -19,8 +19,8 @@ queries (`ViewStore.catch_up_behind`): a query waits for at most one of its
 batches. It stays out of the way of bulk writes: after a commit of `BULK`
 events or more (an import's), it folds only once no such commit has come for
 `QUIET` seconds, so an import's transactions do not share the write lock
-with it (measured: 30,000 purchases imported at 650 /s with it folding
-along, 1,000-1,100 /s without). A failed round is logged (with
+with it (folding along, it slowed an import on SQLite by ~40 %:
+docs/performance.md §10). A failed round is logged (with
 its traceback) and retried after the next commit; the query that comes next
 catches up by itself, so nothing is lost and the failure, if lasting,
 reaches the caller from the query's own catch-up.
