@@ -3,7 +3,8 @@
 Every query catches the views up from the log before it answers, so it sees
 every command that returned before it (read-your-writes). After a burst of
 commands that catch-up is the whole burst's events: seconds for 10,000
-purchases (2.2 s on SQLite, 5.0 s on PostgreSQL: docs/performance.md §10).
+purchases (1.6 to 2.2 s on SQLite, 2.4 to 5.0 s on PostgreSQL, measured in
+docs/performance.md §10).
 `BackgroundCatchUp` runs the same catch-up (`catchup.catch_up`: exactly
 once, a compare-and-set on the views' position in each batch's transaction)
 in a thread woken by the store's commits, so a query finds the views close
