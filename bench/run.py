@@ -38,6 +38,9 @@ Scenarios (docs/performance.md explains each figure and its baseline):
 11. ``workers`` import_purchases(workers=1) and (workers=2) of the middle size's
     purchases (30,000 by default) vs the raw floor of the same rows
     (``bench/import_workers.py``).
+12. ``burst`` the first query after 10,000 record_purchase from 16 threads: its
+    catch-up of the views, with the background catch-up off (the baseline) and on
+    (``bench/burst.py``).
 
 Times are medians of rounds; ratios compare with the baseline of the same run.
 Results go to docs/performance.json (``--json`` to change). PostgreSQL runs in
@@ -73,6 +76,7 @@ from typing import Any
 from uuid import UUID
 
 import directory
+from burst import report_burst, scenario_burst
 from campaigns import scenario_campaigns
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -965,7 +969,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument(
         "--scenarios",
-        default="single,bulk,balance,search,threads,workers",
+        default="single,bulk,balance,search,threads,workers,burst",
         help=(
             "which scenarios (replay: bulk; memory: import-only peak RSS; chain: the "
             "hash chain's cost; campaigns: purchases/s of 2 and 8 processes in one "
@@ -1051,6 +1055,10 @@ def main(argv: list[str] | None = None) -> None:
                 by["workers"] = scenario_import_workers(
                     places, store, size, args.rounds, open_ledger
                 )
+            if "burst" in scenarios:
+                by["burst"] = scenario_burst(
+                    partial(places.url, store), 2_000 if args.quick else 10_000
+                )
             if "directory" in scenarios:
                 by["directory"] = directory.scenario_directory(
                     functools.partial(places.url, store), sizes, bulk=args.directory_bulk
@@ -1077,6 +1085,8 @@ def main(argv: list[str] | None = None) -> None:
             from import_workers import report_import_workers
 
             report_import_workers(store, by["workers"], table)
+        if "burst" in by:
+            report_burst(store, by["burst"])
     results["seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{results['seconds']:.0f} s; results in {args.json}")

@@ -82,3 +82,18 @@ def race(
     results = run_workers(processes, reports, timeout)
     assert [0] * len(processes) == [p.exitcode for p in processes]
     return sorted(results, key=lambda r: int(r["worker"]))
+
+
+def views_at_their_position(ledger: Any) -> tuple[int, dict[str, list[tuple[Any, ...]]]]:
+    """The views' position and their rows as of it.
+
+    The ledger's background catch-up may fold at any moment, between reading
+    the position and reading the rows; the same position read before and
+    after the rows shows that no batch committed in between (a batch commits
+    its rows and the position together).
+    """
+    while True:
+        position: int = ledger._views.position
+        rows: dict[str, list[tuple[Any, ...]]] = ledger._views.dump()
+        if ledger._views.position == position:
+            return position, rows

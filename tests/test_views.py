@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -380,17 +380,29 @@ def test_bad_query_arguments_raise_invalid_input(ledger: Ledger, query: dict[str
         ledger.lead_table(**query)
 
 
+@pytest.fixture
+def quiet_ledger(store_url: str) -> Iterator[Ledger]:
+    """A ledger whose views only its queries fold (no background catch-up).
+
+    For tests of one runner's catch-up or rebuild as such: how many events it
+    folds, what it reads, where the position stands between two calls.
+    """
+    with Ledger.open(store_url, background_views=False) as opened:
+        yield opened
+
+
 @pytest.mark.parametrize(
     "query",
     [{"offset": 2**63}, {"offset": 2**64}, {"offset": 10**30}, {"limit": 2**63}],
     ids=["offset-2**63", "offset-2**64", "offset-10**30", "limit-2**63"],
 )
 def test_a_page_the_store_cannot_encode_is_refused_before_the_views_are_touched(
-    ledger: Ledger, query: dict[str, Any]
+    quiet_ledger: Ledger, query: dict[str, Any]
 ) -> None:
     """LIMIT and OFFSET are signed 64-bit on SQLite and PostgreSQL: a larger
     int is `InvalidInput` naming it (not a driver's overflow error), raised
     before the query catches the views up."""
+    ledger = quiet_ledger
     people = People(ledger)
     people.lead(people.referrer(), "Nguyễn Văn An")
     position = ledger._views.position
@@ -576,8 +588,9 @@ def test_a_second_ledger_on_the_same_store_sees_the_first_ones_commands(
 
 
 def test_rebuild_returns_the_events_folded_and_reports_progress(
-    ledger: Ledger, clock: Clock
+    quiet_ledger: Ledger, clock: Clock
 ) -> None:
+    ledger = quiet_ledger
     people = People(ledger)
     referrer = people.referrer()
     first = people.lead(referrer, "First")
@@ -602,7 +615,8 @@ def test_rebuild_returns_the_events_folded_and_reports_progress(
     assert 7 == ledger.rebuild_projections()
 
 
-def test_catch_up_in_small_batches_reports_each_batch(ledger: Ledger) -> None:
+def test_catch_up_in_small_batches_reports_each_batch(quiet_ledger: Ledger) -> None:
+    ledger = quiet_ledger
     people = People(ledger)
     referrer = people.referrer()
     for n in range(5):
@@ -709,7 +723,8 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
 ) -> None:
     """Without them (autovacuum off, or not there yet) the search is planned blind."""
     monkeypatch.setattr(catchup, "ANALYZE_AFTER", 5)
-    with Ledger.open(fresh_pg_url) as ledger:
+    # One catch-up folds them all: no background thread folding some before it.
+    with Ledger.open(fresh_pg_url, background_views=False) as ledger:
         people = People(ledger)
         referrer = people.referrer()
         people.lead(referrer, "Nguyễn Văn An")
@@ -731,9 +746,10 @@ def test_a_large_catch_up_gives_postgresql_statistics_of_the_view_tables(
 
 
 def test_a_catch_up_batch_reads_the_rows_it_changes_with_one_query_per_table(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    quiet_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows are read in bulk, not one round trip per lead or customer."""
+    ledger = quiet_ledger
     ledger.configure_loyalty(LoyaltyProgram(money_per_point=1000, point_value=1000))
     people = People(ledger)
     referrer = people.referrer()
@@ -774,11 +790,12 @@ def buyers_with_purchases(ledger: Ledger, buyers: int, purchases: int) -> list[U
 
 
 def test_a_rebuild_reads_no_view_rows_and_its_reads_of_the_log_are_bounded(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    quiet_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From position 0 the views are empty and the catch-up has every row it
     writes: it reads none back. Each read of the log covers at most
     SCAN_SPAN positions, however few view events they hold."""
+    ledger = quiet_ledger  # only the rebuild reads: no background catch-up
     people = People(ledger)
     referrer = people.referrer()
     leads = [people.lead(referrer, f"Lead {n}") for n in range(4)]
@@ -818,7 +835,11 @@ def test_a_catch_up_forgets_its_rows_when_another_runner_moved_the_views(
 ) -> None:
     """Rows kept from one batch to the next are the views at that batch's
     position only: after another runner folded more, they are read again."""
-    with Ledger.open(shared_url) as first, Ledger.open(shared_url) as second:
+    # Only the runners below fold (no background thread folding behind the commits).
+    with (
+        Ledger.open(shared_url, background_views=False) as first,
+        Ledger.open(shared_url, background_views=False) as second,
+    ):
         buyers = buyers_with_purchases(first, 2, 6)
         moved: list[int] = []
 
@@ -880,7 +901,8 @@ def test_a_revenue_row_believed_stored_but_gone_fails_the_batch_instead_of_being
     fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL updates the rows a catch-up knows exist and checks the count."""
-    with Ledger.open(fresh_pg_url) as ledger:
+    # Only the rebuilds fold (no background thread folding behind the import).
+    with Ledger.open(fresh_pg_url, background_views=False) as ledger:
         buyers_with_purchases(ledger, 2, 8)
         monkeypatch.setattr(catchup, "REBUILD_BATCH", 2)
 

@@ -37,6 +37,7 @@ from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
 from referral_ledger.persistence.errors import store_errors
+from referral_ledger.projections.background import BackgroundCatchUp
 from referral_ledger.projections.storage import ViewStore
 from referral_ledger.store import (
     DEFAULT_CACHE_SIZE,
@@ -61,6 +62,7 @@ class Ledger:
         business_timezone: tzinfo = VIETNAM,
         react_inline: bool = True,
         views_in_memory: bool = False,
+        background_views: bool = False,
     ) -> None:
         """Use :meth:`Ledger.open`; this wires an already opened store."""
         self._store = store
@@ -84,6 +86,12 @@ class Ledger:
         self._lead_views = DirectoryQueries(context, crm=self._crm)
         self._worker = Worker(context, views=self._lead_views)
         self._worker.start()
+        #: Folds the views behind this process's commits (None: only queries do).
+        self._background: BackgroundCatchUp | None = None
+        if background_views:
+            views = self._views
+            self._background = BackgroundCatchUp(views.catch_up_behind)
+            store.listeners.append(self._background.committed)
 
     # --- opening -----------------------------------------------------------
 
@@ -103,6 +111,7 @@ class Ledger:
         react_inline: bool = True,
         views: Literal["store", "memory"] | None = None,
         group_commit: bool = True,
+        background_views: bool = True,
     ) -> Ledger:
         """Open (creating if needed) the ledger stored at `url`.
 
@@ -127,6 +136,11 @@ class Ledger:
         With `group_commit` (the default), commands that threads of this process
         run at once are saved together in one transaction, each returning once
         it is committed (see docs/performance.md); False saves each alone.
+        With `background_views` (the default), a thread of the ledger folds
+        this process's commits into the views as they happen, so a query after
+        a burst of commands has little left to catch up (queries still catch
+        up first: they see every command that returned before them); False
+        leaves the folding to the queries. :meth:`close` stops the thread.
         """
         if isinstance(snapshot_interval, bool) or not isinstance(snapshot_interval, int):
             raise InvalidInput(f"snapshot_interval must be an int, not {snapshot_interval!r}")
@@ -147,6 +161,7 @@ class Ledger:
         react = parse_flag(react_inline, "react_inline")
         in_memory = _views_in_memory(views, encrypted=cipher_key is not None)
         grouped = parse_flag(group_commit, "group_commit")
+        background = parse_flag(background_views, "background_views")
         store = open_store(
             url,
             env,
@@ -165,6 +180,7 @@ class Ledger:
                     business_timezone=business_timezone,
                     react_inline=react,
                     views_in_memory=in_memory,
+                    background_views=background,
                 )
         except BaseException:
             store.app.close()
@@ -191,7 +207,12 @@ class Ledger:
         return AESCipher.create_key(num_bytes=32)
 
     def close(self) -> None:
-        """Release the store's connections."""
+        """Stop the background catch-up and release the store's connections."""
+        background, self._background = self._background, None
+        if background is not None:
+            # First: its round uses the connections about to be closed.
+            self._store.listeners.remove(background.committed)
+            background.close()
         self._views.close()
         self._store.app.close()
 

@@ -18,8 +18,10 @@ parts, each in a module of its own:
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -41,6 +43,10 @@ from referral_ledger.values import DEFAULT_REGION
 #: newer version drops the views and rebuilds them from the log.
 VIEW_VERSION: Final = 5
 __all__ = ["SORTABLE", "TOPICS", "ViewStore"]
+
+
+class _GaveWay(Exception):
+    """The background catch-up stops between two batches: a query waits to fold."""
 
 
 class ViewStore:
@@ -67,6 +73,12 @@ class ViewStore:
         self._events_table: str | None = (
             None if in_memory else store.app.recorder.events_table_name  # type: ignore[attr-defined]
         )
+        #: Held by whoever of this process folds: a query, a rebuild, or the
+        #: background catch-up (projections/background.py), which gives way.
+        self._folding = threading.Lock()
+        #: Queries (and rebuilds) of this process waiting for `_folding`.
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def in_memory(self) -> bool:
         """Whether the views live in this process only (`Ledger.open(views="memory")`)."""
@@ -95,13 +107,65 @@ class ViewStore:
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Fold every event recorded since the views' position; returns how many."""
-        return catchup.catch_up(
-            self.sql, self._log, self.store, batch_size, progress, events_table=self._events_table
-        )
+        with self._turn():
+            return catchup.catch_up(
+                self.sql,
+                self._log,
+                self.store,
+                batch_size,
+                progress,
+                events_table=self._events_table,
+            )
+
+    def catch_up_behind(self, batch_size: int) -> None:
+        """The background catch-up's: `catch_up`, giving way to this process's queries.
+
+        It folds nothing while a query of this process folds (the query folds
+        to the head), and stops after the batch under way when one starts to
+        wait, which then folds the rest in its larger batches: a query waits
+        for at most one of these batches, never for a whole backlog. Other
+        processes are kept apart by the position's compare-and-set alone.
+        """
+        if not self._folding.acquire(blocking=False):
+            return
+
+        def give_way(position: int, stop: int) -> None:
+            if self._waiting:
+                raise _GaveWay
+
+        try:
+            catchup.catch_up(
+                self.sql,
+                self._log,
+                self.store,
+                batch_size,
+                give_way,
+                events_table=self._events_table,
+            )
+        except _GaveWay:
+            pass  # the batches before were committed; the query folds the rest
+        finally:
+            self._folding.release()
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the views and fold the whole log again; returns the events folded."""
-        return catchup.rebuild(self.sql, self._log, self.store, progress)
+        with self._turn():
+            return catchup.rebuild(self.sql, self._log, self.store, progress)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Hold `_folding`, as a caller the background catch-up gives way to."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self._folding.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._folding.release()
 
     # --- queries ---------------------------------------------------------------
 
