@@ -131,6 +131,29 @@ def test_a_ledger_in_a_zone_with_daylight_saving_dates_lots_by_its_business_cloc
         assert 100 == ledger.balance(cid, at=available)
 
 
+def test_tier_windows_and_refund_lots_are_dated_by_the_business_clock_too(
+    store_url: str,
+) -> None:
+    """A purchase's tier window and the lot a return gives redeemed points back in are
+    counted on the business clock across the spring change, like the purchase's lot;
+    each refund is a lot of its own, named after the invoice and the return."""
+    earned = datetime(2026, 3, 28, 23, 30, tzinfo=BERLIN).astimezone(UTC)
+    with Ledger.open(store_url, clock=Clock(earned), business_timezone=BERLIN) as ledger:
+        ledger.configure_loyalty(program(tier_window_days=1, expiry=PointsExpiry(1, "day")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        ledger.checkout(cid, "HD-2", Decimal(100_000), redeem_points=40)
+        ledger.return_purchase(cid, "HD-2", Decimal(50_000))
+        ledger.return_purchase(cid, "HD-2")
+        account = ledger.loyalty_account(cid)
+        assert account is not None
+        counts_until = datetime(2026, 3, 29, 23, 30, tzinfo=BERLIN).astimezone(UTC)  # 23 h
+        assert (("HD-1", counts_until, 100),) == account.window
+        end = datetime(2026, 3, 30, tzinfo=BERLIN).astimezone(UTC)
+        refunds = [(lot.invoice_id, lot.points, lot.expires_at) for lot in account.lots[1:]]
+        assert [("HD-2#refund2", 20, end), ("HD-2#refund3", 20, end)] == refunds
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
