@@ -180,7 +180,7 @@ def test_a_row_linking_two_customers_keeps_what_rows_of_either_said(ledger: Ledg
     their tags are {vip, sỉ, lẻ} from row 1 on, and row 2's email stands for both."""
     rows: list[dict[str, object]] = [
         {"name": "An", "phone": "0911000001", "tags": "vip"},
-        {"name": "An", "phone": "0911000002", "email": "b@x.vn", "tags": "sỉ"},
+        {"name": "An", "phone": "0911000002", "email": "b@x.vn", "tags": "sỉ", "addresses": "Huế"},
         {"name": "An", "phones": "0911000001; 0911000002", "tags": "lẻ"},
         {"name": "An", "phone": "0911000001", "email": "c@x.vn"},
         # A POS row is applied exactly: tags "vip" alone would drop the merged "sỉ".

@@ -207,6 +207,11 @@ def test_a_sheet_time_without_an_offset_is_in_business_time_one_with_keeps_it() 
     assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value(
         "at", datetime(2025, 4, 1, 10), ICT
     )
+    assert own == cell_value("at", "2025-04-01 10:00+00:00", ICT)
+    assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value("at", "2025-04-01 10:00", ICT)
+    # A time with no business-zone form (past year 9999 there) is passed on as typed,
+    # for the ledger to refuse naming it.
+    assert "9999-12-31T23:00+00:00" == cell_value("at", "9999-12-31T23:00+00:00", ICT)
 
 
 def test_addresses_are_one_a_line_and_other_text_keeps_its_lines() -> None:
