@@ -207,6 +207,10 @@ def test_a_sheet_time_without_an_offset_is_in_business_time_one_with_keeps_it() 
     assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value(
         "at", datetime(2025, 4, 1, 10), ICT
     )
+
+
+def test_a_time_typed_in_a_cell_is_in_business_time_unless_it_gives_an_offset() -> None:
+    own = datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
     assert own == cell_value("at", "2025-04-01 10:00+00:00", ICT)
     assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value("at", "2025-04-01 10:00", ICT)
     # A time with no business-zone form (past year 9999 there) is passed on as typed,
