@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
-from referral_ledger.aggregates.loyalty import PointsExpired, account_id
+from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
 
@@ -152,6 +152,12 @@ def test_tier_windows_and_refund_lots_are_dated_by_the_business_clock_too(
         end = datetime(2026, 3, 30, tzinfo=BERLIN).astimezone(UTC)
         refunds = [(lot.invoice_id, lot.points, lot.expires_at) for lot in account.lots[1:]]
         assert [("HD-2#refund2", 20, end), ("HD-2#refund3", 20, end)] == refunds
+        recorded = [
+            e for e in ledger._store.events_of(account_id(cid)) if isinstance(e, PointsRefunded)
+        ]
+        assert [("HD-2", "HD-2#refund2"), ("HD-2", "HD-2#refund3")] == [
+            (e.invoice_id, e.lot_id) for e in recorded
+        ]  # the stored refund says which invoice's return it comes from
 
 
 @pytest.mark.parametrize(
