@@ -233,7 +233,11 @@ def test_addresses_are_one_a_line_and_other_text_keeps_its_lines() -> None:
 def test_headers_match_whatever_their_spacing_and_an_unnamed_column_says_nothing() -> None:
     assert "mã kh" == header_key("  Mã   KH ")
     assert "" == header_key(None)
-    row = {None: "a column with no header", " NAME ": "An", "Số  điện thoại": 975500600}
+    row: dict[object, object] = {
+        None: "a column with no header",
+        " NAME ": "An",
+        "Số  điện thoại": 975500600,
+    }
     assert {"name": "An", "phone": "975500600"} == sheet_row(row, {}, "customers", ICT)
 
 

@@ -118,7 +118,7 @@ def test_a_refusal_names_the_figures_that_refuse_it(shop: Ledger) -> None:
     shop.create_voucher(Voucher(code="WH", discount=1000, warehouses=["Kho HN"]))
     shop.create_voucher(Voucher(code="LATER", discount=1000, starts_at=START + timedelta(days=1)))
     shop.create_voucher(Voucher(code="V", discount=1000, usage_limit=2, per_customer_limit=1))
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("MIN", {}, r"\(below minimum\): order 99999 is below the minimum 100000"),
         ("WH", {"warehouse": "Kho HCM"}, r"warehouse 'Kho HCM' is not one of \['Kho HN'\]"),
         ("LATER", {}, r"\(not started\): valid from 2026-02-02 03:00:00\+00:00"),
