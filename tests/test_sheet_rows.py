@@ -23,6 +23,7 @@ from referral_ledger.policies.cells import ESCAPE, defuse, restore
 from referral_ledger.policies.sheet_rows import (
     VI_HEADERS,
     cell_value,
+    check_mapping,
     header_fields,
     header_key,
     sheet_row,
@@ -254,3 +255,10 @@ def test_an_export_escape_is_undone_exactly_and_only_before_a_formula_start() ->
     assert "=a" == restore("'=a")
     assert "''" == defuse("'")
     assert "'" == restore("''")
+
+
+def test_a_row_or_sheet_kind_that_is_not_one_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInput, match=r"a row must be a mapping .*, not \['An'\]"):
+        sheet_row(["An"], {}, "customers", ICT)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="'customers' or 'purchases', not 'vouchers'"):
+        check_mapping({}, "vouchers")  # type: ignore[arg-type]

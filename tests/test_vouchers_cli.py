@@ -363,3 +363,10 @@ def test_a_voucher_mapping_names_fields_and_refuses_bad_pairs_naming_them() -> N
             check_voucher_mapping({column: "code"})
     with pytest.raises(InvalidInput, match="'Màu': 'colour' is not a field"):
         check_voucher_mapping({"Màu": "colour"})
+
+
+def test_a_voucher_row_or_mapping_that_is_not_a_mapping_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInput, match=r"a row must be a mapping .*, not \['A'\]"):
+        voucher_sheet_row(["A"], {}, ICT)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=r"mapping must be a mapping .*, not \['code'\]"):
+        check_voucher_mapping(["code"])
