@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
+from referral_ledger.aggregates.lots import Lot, draw, draw_dated
 from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
@@ -335,3 +336,38 @@ def test_the_directory_balance_follows_expiry_and_refunds(store_url: str) -> Non
         [row] = ledger.customers()
         assert ledger.balance(cid) == row.balance
         assert [] == [p for p in ledger.audit().problems]
+
+
+def test_points_are_drawn_soonest_expiring_first_and_never_expiring_last() -> None:
+    day = timedelta(days=1)
+    keeps = Lot("HD-1", 5, T0, T0, None)  # never expires
+    late = Lot("HD-2", 5, T0, T0, T0 + 30 * day)  # earned first, expires last of the two
+    soon = Lot("HD-3", 5, T0 + day, T0 + day, T0 + 10 * day)
+    at = T0 + 2 * day
+    assert (
+        ("HD-3", 5),
+        ("HD-2", 2),
+    ) == draw((keeps, late, soon), 7, at)
+    assert (
+        ("HD-3", 5),
+        ("HD-2", 5),
+        ("HD-1", 1),
+    ) == draw((keeps, late, soon), 11, at)
+
+
+def test_a_backdated_draw_takes_what_its_date_lacks_from_the_lots_spendable_now() -> None:
+    """A movement dated `at`, before the newest one: the lots spendable at `at` first,
+    then, for what they no longer hold, those spendable at the newest date; the
+    invoice's own lot leads when named."""
+    day = timedelta(days=1)
+    early = Lot("HD-1", 5, T0, T0, T0 + 30 * day)
+    pending_then = Lot("HD-2", 10, T0, T0 + 2 * day, T0 + 20 * day)
+    lots = (early, pending_then)
+    assert (
+        ("HD-1", 5),
+        ("HD-2", 3),
+    ) == draw_dated(lots, 8, T0 + day, T0 + 3 * day)
+    assert (("HD-1", 5),) == draw_dated(lots, 8, T0 + day, T0 + day)  # nothing newer
+    at = T0 + 3 * day
+    assert (("HD-1", 3),) == draw_dated(lots, 3, at, at, first="HD-1")
+    assert (("HD-2", 3),) == draw_dated(lots, 3, at, at)  # HD-2 expires sooner
