@@ -61,6 +61,10 @@ def test_staff_ids_are_upstream_ids(ledger: Ledger) -> None:
     assert [StaffMember("nv1", "An", "sales", True, 1)] == ledger.staff()
 
 
+def test_updating_staff_before_any_was_added_is_not_found_naming_the_id(ledger: Ledger) -> None:
+    refused(ledger, lambda: ledger.update_staff("nv1", name="An"), NotFound, "nv1")
+
+
 def test_departments_list_members_in_the_order_they_joined(ledger: Ledger) -> None:
     ledger.add_staff("nv1", "An", department="care")
     ledger.add_staff("nv2", "Bình", department="sales")

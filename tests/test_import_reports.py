@@ -148,6 +148,97 @@ def test_two_rows_with_one_pos_id_and_different_phones_conflict_under_any_policy
     assert "phones" in conflict.reason
 
 
+DUNG = "+84911000004"
+
+
+def conflicts(
+    rows: list[dict[str, object]], ledger: Ledger
+) -> list[tuple[int, int | None, str | None, str]]:
+    report = ledger.import_customers(rows, on_duplicate_phone="update")
+    return [(r.number, r.other_row, r.matched, r.reason) for r in report.of("conflict")]
+
+
+def test_rows_linked_through_a_chain_of_shared_phones_are_one_customer(ledger: Ledger) -> None:
+    """Row 3 links the customers of rows 1 and 2, row 5 links row 4's to them: a
+    phone of any of them then lands on one customer, with row 4's email."""
+    rows: list[dict[str, object]] = [
+        {"name": "An", "phones": "0911000001; 0911000003"},
+        {"name": "An", "phone": "0911000002"},
+        {"name": "An", "phones": "0911000001; 0911000002"},
+        {"name": "An", "phone": "0911000004", "email": "d@x.vn"},
+        {"name": "An", "phones": "0911000004; 0911000001"},
+        {"name": "An", "phone": "0911000003", "email": "e@x.vn"},
+        {"name": "An", "phone": "0911000002", "email": "e@x.vn"},
+    ]
+    found = conflicts(rows, ledger)
+    assert [(6, 4, CHI), (7, 4, BINH)] == [c[:3] for c in found]
+    assert all("'d@x.vn'" in c[3] and "'e@x.vn'" in c[3] for c in found)
+
+
+def test_a_row_linking_two_customers_keeps_what_rows_of_either_said(ledger: Ledger) -> None:
+    """Merged rows add to lists: once row 3 links the customers of rows 1 and 2,
+    their tags are {vip, sỉ, lẻ} from row 1 on, and row 2's email stands for both."""
+    rows: list[dict[str, object]] = [
+        {"name": "An", "phone": "0911000001", "tags": "vip"},
+        {"name": "An", "phone": "0911000002", "email": "b@x.vn", "tags": "sỉ", "addresses": "Huế"},
+        {"name": "An", "phones": "0911000001; 0911000002", "tags": "lẻ"},
+        {"name": "An", "phone": "0911000001", "email": "c@x.vn"},
+        # A POS row is applied exactly: tags "vip" alone would drop the merged "sỉ".
+        {"name": "An", "external_id": "KH-9", "phones": "0911000001; 0911000002", "tags": "vip"},
+    ]
+    (email, tags) = conflicts(rows, ledger)
+    assert (4, 2, AN) == email[:3]
+    assert (
+        "an earlier row with phone +84911000001 gives email 'b@x.vn', this row 'c@x.vn'" in email[3]
+    )
+    assert (5, 1, AN) == tags[:3] and "gives tags ['lẻ', 'sỉ', 'vip'], this row" in tags[3]
+    assert "'vip'" in tags[3].split("this row")[1]
+
+
+def test_rows_that_agree_with_the_earlier_rows_of_their_customer_are_no_conflict(
+    ledger: Ledger,
+) -> None:
+    """A merged row giving part or all of a list a POS row set, a POS row setting
+    exactly what merged rows added, a POS row of another POS id on the phone (it is
+    merged): none of these flips anything. Two emails for one customer do."""
+    rows: list[dict[str, object]] = [
+        {"name": "An", "external_id": "KH-1", "phone": "0911000001", "tags": "vip; sỉ"},
+        {"name": "An", "external_id": "KH-2", "phone": "0911000001"},
+        {"name": "An", "phone": "0911000001", "tags": "vip"},
+        {"name": "An", "phone": "0911000001", "tags": "sỉ; vip"},
+        {"name": "An", "phone": "0911000002", "tags": "lẻ"},
+        {"name": "An", "phone": "0911000002", "tags": "lẻ"},
+        {"name": "An", "external_id": "KH-3", "phone": "0911000002", "tags": "lẻ"},
+        {"name": "An", "phone": "0911000002", "email": "a@x.vn"},
+        {"name": "An", "phone": "0911000002", "email": "b@x.vn"},
+    ]
+    report = ledger.import_customers(rows, on_duplicate_phone="update")
+    assert [9] == [row.number for row in report.of("conflict")]
+    (conflict,) = report.of("conflict")
+    assert (8, BINH) == (conflict.other_row, conflict.matched)
+    assert conflict.reason.startswith(
+        "an earlier row with phone +84911000002 gives email 'a@x.vn', this row 'b@x.vn'"
+    )
+    assert ([], 2, 6) == (report.rejected, report.created, report.updated + report.unchanged)
+
+
+def test_a_pos_row_linking_two_customers_brings_the_lists_either_set_exactly(
+    ledger: Ledger,
+) -> None:
+    """Row 4 (POS id KH-3, phone AN) links KH-3 to the customer of KH-1, whose row 1
+    set its tags to exactly {vip}: a row of that phone adding "sỉ" would flip them."""
+    rows: list[dict[str, object]] = [
+        {"name": "An", "external_id": "KH-1", "tags": "vip"},
+        {"name": "An", "external_id": "KH-1", "phone": "0911000001"},
+        {"name": "An", "external_id": "KH-3"},
+        {"name": "An", "external_id": "KH-3", "phone": "0911000001"},
+        {"name": "An", "phone": "0911000001", "tags": "sỉ"},
+    ]
+    ((number, other, matched, reason),) = conflicts(rows, ledger)
+    assert (5, 1, AN) == (number, other, matched)
+    assert "gives tags ['vip'], this row" in reason and "'sỉ'" in reason.split("this row")[1]
+
+
 #: A few names, phones and POS ids, so that generated rows collide often.
 _rows = st.lists(
     st.fixed_dictionaries(

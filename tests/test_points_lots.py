@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
-from referral_ledger.aggregates.loyalty import PointsExpired, account_id
+from referral_ledger.aggregates.lots import Lot, draw, draw_dated
+from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
 
@@ -129,6 +130,35 @@ def test_a_ledger_in_a_zone_with_daylight_saving_dates_lots_by_its_business_cloc
         assert (available, end) == (lot.available_from, lot.expires_at)
         assert 0 == ledger.balance(cid, at=available - timedelta(microseconds=1))
         assert 100 == ledger.balance(cid, at=available)
+
+
+def test_tier_windows_and_refund_lots_are_dated_by_the_business_clock_too(
+    store_url: str,
+) -> None:
+    """A purchase's tier window and the lot a return gives redeemed points back in are
+    counted on the business clock across the spring change, like the purchase's lot;
+    each refund is a lot of its own, named after the invoice and the return."""
+    earned = datetime(2026, 3, 28, 23, 30, tzinfo=BERLIN).astimezone(UTC)
+    with Ledger.open(store_url, clock=Clock(earned), business_timezone=BERLIN) as ledger:
+        ledger.configure_loyalty(program(tier_window_days=1, expiry=PointsExpiry(1, "day")))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        ledger.checkout(cid, "HD-2", Decimal(100_000), redeem_points=40)
+        ledger.return_purchase(cid, "HD-2", Decimal(50_000))
+        ledger.return_purchase(cid, "HD-2")
+        account = ledger.loyalty_account(cid)
+        assert account is not None
+        counts_until = datetime(2026, 3, 29, 23, 30, tzinfo=BERLIN).astimezone(UTC)  # 23 h
+        assert (("HD-1", counts_until, 100),) == account.window
+        end = datetime(2026, 3, 30, tzinfo=BERLIN).astimezone(UTC)
+        refunds = [(lot.invoice_id, lot.points, lot.expires_at) for lot in account.lots[1:]]
+        assert [("HD-2#refund2", 20, end), ("HD-2#refund3", 20, end)] == refunds
+        recorded = [
+            e for e in ledger._store.events_of(account_id(cid)) if isinstance(e, PointsRefunded)
+        ]
+        assert [("HD-2", "HD-2#refund2"), ("HD-2", "HD-2#refund3")] == [
+            (e.invoice_id, e.lot_id) for e in recorded
+        ]  # the stored refund says which invoice's return it comes from
 
 
 @pytest.mark.parametrize(
@@ -292,3 +322,38 @@ def test_the_directory_balance_follows_expiry_and_refunds(store_url: str) -> Non
         [row] = ledger.customers()
         assert ledger.balance(cid) == row.balance
         assert [] == [p for p in ledger.audit().problems]
+
+
+def test_points_are_drawn_soonest_expiring_first_and_never_expiring_last() -> None:
+    day = timedelta(days=1)
+    keeps = Lot("HD-1", 5, T0, T0, None)  # never expires
+    late = Lot("HD-2", 5, T0, T0, T0 + 30 * day)  # earned first, expires last of the two
+    soon = Lot("HD-3", 5, T0 + day, T0 + day, T0 + 10 * day)
+    at = T0 + 2 * day
+    assert (
+        ("HD-3", 5),
+        ("HD-2", 2),
+    ) == draw((keeps, late, soon), 7, at)
+    assert (
+        ("HD-3", 5),
+        ("HD-2", 5),
+        ("HD-1", 1),
+    ) == draw((keeps, late, soon), 11, at)
+
+
+def test_a_backdated_draw_takes_what_its_date_lacks_from_the_lots_spendable_now() -> None:
+    """A movement dated `at`, before the newest one: the lots spendable at `at` first,
+    then, for what they no longer hold, those spendable at the newest date; the
+    invoice's own lot leads when named."""
+    day = timedelta(days=1)
+    early = Lot("HD-1", 5, T0, T0, T0 + 30 * day)
+    pending_then = Lot("HD-2", 10, T0, T0 + 2 * day, T0 + 20 * day)
+    lots = (early, pending_then)
+    assert (
+        ("HD-1", 5),
+        ("HD-2", 3),
+    ) == draw_dated(lots, 8, T0 + day, T0 + 3 * day)
+    assert (("HD-1", 5),) == draw_dated(lots, 8, T0 + day, T0 + day)  # nothing newer
+    at = T0 + 3 * day
+    assert (("HD-1", 3),) == draw_dated(lots, 3, at, at, first="HD-1")
+    assert (("HD-2", 3),) == draw_dated(lots, 3, at, at)  # HD-2 expires sooner

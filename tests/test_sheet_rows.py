@@ -8,7 +8,7 @@ does the same with `--map`. Both must read every cell alike.
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,15 @@ from openpyxl import Workbook, load_workbook
 from cli_support import run
 from referral_ledger import InvalidInput, Ledger
 from referral_ledger import demo as scenario
-from referral_ledger.policies.sheet_rows import VI_HEADERS, header_fields
+from referral_ledger.policies.cells import ESCAPE, defuse, restore
+from referral_ledger.policies.sheet_rows import (
+    VI_HEADERS,
+    cell_value,
+    check_mapping,
+    header_fields,
+    header_key,
+    sheet_row,
+)
 
 SHEET: list[list[object]] = [
     ["Mã KH", "Họ tên", "SĐT", "Email", "Ghi chú nội bộ", "Ngày tạo"],
@@ -176,3 +184,81 @@ def test_purchases_with_a_mapping_read_sheet_amounts_and_business_times(ledger: 
     )
     assert 1 == len(refused.rejected) and "1500000.0" in refused.rejected[0][1]
     assert Decimal(0) < ledger.balance(an)
+
+
+ICT = timezone(timedelta(hours=7))
+
+
+def test_numbers_a_spreadsheet_keeps_read_as_the_figure_the_cell_shows() -> None:
+    """A float cell is the exact figure it shows, never a float; amounts stay numbers."""
+    assert "1001" == cell_value("external_id", 1001.0, ICT)
+    assert 1_500_000 == cell_value("amount", 1_500_000.0, ICT)
+    assert type(cell_value("amount", 1_500_000.0, ICT)) is int
+    assert Decimal("1500000.5") == cell_value("discounted_amount", 1_500_000.5, ICT)
+    assert type(cell_value("amount", 1_500_000, ICT)) is int
+    assert "150000" == cell_value("amount", " 150000 ", ICT)  # text: the ledger reads it
+    for points in (12, 12.0, " 12 "):
+        assert 12 == cell_value("points_used", points, ICT)
+        assert type(cell_value("points_used", points, ICT)) is int
+
+
+def test_a_sheet_time_without_an_offset_is_in_business_time_one_with_keeps_it() -> None:
+    own = datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
+    assert own == cell_value("at", own, ICT)
+    assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value(
+        "at", datetime(2025, 4, 1, 10), ICT
+    )
+
+
+def test_a_time_typed_in_a_cell_is_in_business_time_unless_it_gives_an_offset() -> None:
+    own = datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
+    assert own == cell_value("at", "2025-04-01 10:00+00:00", ICT)
+    assert datetime(2025, 4, 1, 10, 0, tzinfo=ICT) == cell_value("at", "2025-04-01 10:00", ICT)
+    # A time with no business-zone form (past year 9999 there) is passed on as typed,
+    # for the ledger to refuse naming it.
+    assert "9999-12-31T23:00+00:00" == cell_value("at", "9999-12-31T23:00+00:00", ICT)
+
+
+def test_addresses_are_one_a_line_and_other_text_keeps_its_lines() -> None:
+    """An address has commas of its own: an addresses cell is split at line breaks only,
+    a tags cell too when it has several lines (on one line the ledger splits it at
+    commas); a note keeps its lines."""
+    hanoi = "12 Tràng Tiền, Hà Nội"
+    assert [hanoi] == cell_value("addresses", hanoi, ICT)
+    assert [hanoi, "34 Lê Lợi"] == cell_value("addresses", f"{hanoi}\n 34 Lê Lợi \n\n", ICT)
+    assert ["vip", "sỉ, lẻ"] == cell_value("tags", "vip\nsỉ, lẻ", ICT)
+    assert "vip, sỉ" == cell_value("tags", " vip, sỉ ", ICT)
+    assert "dòng 1\ndòng 2" == cell_value("notes", "dòng 1\ndòng 2", ICT)
+
+
+def test_headers_match_whatever_their_spacing_and_an_unnamed_column_says_nothing() -> None:
+    assert "mã kh" == header_key("  Mã   KH ")
+    assert "" == header_key(None)
+    row: dict[object, object] = {
+        None: "a column with no header",
+        " NAME ": "An",
+        "Số  điện thoại": 975500600,
+    }
+    assert {"name": "An", "phone": "975500600"} == sheet_row(row, {}, "customers", ICT)
+
+
+def test_an_export_escape_is_undone_exactly_and_only_before_a_formula_start() -> None:
+    """`cells.defuse` puts a `'` before a formula start or a leading `'` (not before a
+    signed number); `cells.restore`, which the imports apply, takes exactly that off."""
+    for text in ("=1+1", "-x", "@SUM(A1)", "'quoted", "+", "\tx"):
+        assert ESCAPE + text == defuse(text)
+        assert text == restore(defuse(text))
+    for text in ("-54", "+1.5", "plain", ""):  # numbers and plain text stay as they are
+        assert text == defuse(text) == restore(text)
+    for text in ("'", "a'=", "'x", "x'"):  # no escape `defuse` would have made
+        assert text == restore(text)
+    assert "=a" == restore("'=a")
+    assert "''" == defuse("'")
+    assert "'" == restore("''")
+
+
+def test_a_row_or_sheet_kind_that_is_not_one_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInput, match=r"a row must be a mapping .*, not \['An'\]"):
+        sheet_row(["An"], {}, "customers", ICT)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="'customers' or 'purchases', not 'vouchers'"):
+        check_mapping({}, "vouchers")  # type: ignore[arg-type]

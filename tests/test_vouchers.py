@@ -111,6 +111,45 @@ def test_usage_limits_in_all_and_per_customer(shop: Ledger) -> None:
     assert shop.event_count() == before
 
 
+def test_a_refusal_names_the_figures_that_refuse_it(shop: Ledger) -> None:
+    """The refusal's message names the bad value: the order, the warehouse, the uses."""
+    a = customer(shop, 1)
+    shop.create_voucher(Voucher(code="MIN", discount=1000, min_order=Decimal(100_000)))
+    shop.create_voucher(Voucher(code="WH", discount=1000, warehouses=["Kho HN"]))
+    shop.create_voucher(Voucher(code="LATER", discount=1000, starts_at=START + timedelta(days=1)))
+    shop.create_voucher(Voucher(code="V", discount=1000, usage_limit=2, per_customer_limit=1))
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("MIN", {}, r"\(below minimum\): order 99999 is below the minimum 100000"),
+        ("WH", {"warehouse": "Kho HCM"}, r"warehouse 'Kho HCM' is not one of \['Kho HN'\]"),
+        ("LATER", {}, r"\(not started\): valid from 2026-02-02 03:00:00\+00:00"),
+    ]
+    for code, kw, message in cases:
+        with pytest.raises(VoucherRefused, match=message):
+            shop.check_voucher(code, a, Decimal(99_999), **kw)
+    sell(shop, a, "HD-1", Decimal(5000), voucher="V")
+    with pytest.raises(VoucherRefused, match="this customer used it 1 of 1 times"):
+        shop.check_voucher("V", a, 5000)
+    sell(shop, customer(shop, 2), "HD-2", Decimal(5000), voucher="V")
+    with pytest.raises(VoucherRefused, match=r"\(used up\): used 2 of 2 times"):
+        shop.check_voucher("V", customer(shop, 3), 5000)
+
+
+def test_the_till_refuses_what_check_voucher_refuses(shop: Ledger, clock: Clock) -> None:
+    """A sale is held to the same rules as `check_voucher`: this customer's own uses,
+    and the voucher's dates at the sale's business time."""
+    a = customer(shop, 1)
+    shop.create_voucher(Voucher(code="ONCE", discount=1000, per_customer_limit=1))
+    shop.create_voucher(Voucher(code="OVER", discount=1000, ends_at=START + timedelta(days=1)))
+    sell(shop, a, "HD-1", Decimal(5000), voucher="ONCE")
+    before = shop.event_count()
+    with pytest.raises(VoucherRefused, match="used up by this customer"):
+        sell(shop, a, "HD-2", Decimal(5000), voucher="ONCE")
+    clock.advance(days=2)
+    with pytest.raises(VoucherRefused, match="ended"):
+        sell(shop, a, "HD-3", Decimal(5000), voucher="OVER")
+    assert shop.event_count() == before
+
+
 def test_a_full_return_releases_the_use_a_partial_one_does_not(shop: Ledger) -> None:
     a, b = customer(shop, 1), customer(shop, 2)
     shop.create_voucher(Voucher(code="ONE", discount=1000, usage_limit=1))

@@ -22,6 +22,7 @@ from referral_ledger import (
     ReferralCodeProgram,
     Voucher,
 )
+from referral_ledger.policies.voucher_rows import check_voucher_mapping, voucher_sheet_row
 from support import Clock
 
 START = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
@@ -293,3 +294,79 @@ def test_import_vouchers_reads_sheet_rows_with_a_mapping(ledger: Ledger) -> None
     assert ledger.event_count() == before
     with pytest.raises(InvalidInput):
         ledger.import_vouchers(rows, mapping={"Ghi chú": "colour"})
+
+
+def test_voucher_sheet_cells_read_as_a_person_types_them() -> None:
+    """`policies.voucher_rows`: what `import_vouchers(rows, mapping=...)` makes of each cell."""
+    row = {
+        "Mã voucher": "'=A1",  # an export's escape before a formula start, undone
+        "Phần trăm giảm": "12.5%",  # a percentage in the percent column
+        "Giá trị đơn hàng": "300.000 đ",
+        "Số lượt sử dụng": 5.0,  # a count a spreadsheet kept as a float
+        "Số lượt mỗi khách": 1.5,  # not a count: passed on, for the voucher to refuse
+        "Kho áp dụng": ";",  # no name in it: passed on as typed
+        "Thẻ khách hàng": "vip; sỉ\nlẻ",
+        None: "a column with no header says nothing",
+    }
+    assert voucher_sheet_row(row, {}, ICT) == {
+        "code": "=A1",
+        "percent": Decimal("12.5"),
+        "min_order": Decimal(300_000),
+        "usage_limit": 5,
+        "per_customer_limit": Decimal("1.5"),
+        "warehouses": ";",
+        "customer_tags": ["vip", "sỉ", "lẻ"],
+    }
+    assert type(voucher_sheet_row(row, {}, ICT)["usage_limit"]) is int
+    # A "%" is a percentage in the discount and percent columns only.
+    assert voucher_sheet_row({"code": "A", "min_order": "100.000%"}, {}, ICT) == {
+        "code": "A",
+        "min_order": "100.000%",
+    }
+    assert voucher_sheet_row({"code": "A", "percent": 12.5}, {}, ICT)["percent"] == Decimal("12.5")
+    # A discount of "10%" beside a percent of its own is not guessed at: the voucher
+    # refuses the row (it has both a discount and a percent).
+    both = voucher_sheet_row({"code": "A", "discount": "10%", "percent": "5"}, {}, ICT)
+    assert both == {"code": "A", "discount": "10%", "percent": Decimal(5)}
+
+
+def test_voucher_sheet_dates_are_read_in_business_time() -> None:
+    """Dates typed day/month/year (with or without a time), or a date cell, are in the
+    business zone; a cell with an offset of its own keeps it."""
+    own = datetime(2026, 3, 31, 14, 30, tzinfo=UTC)
+    row = {"code": "A", "Ngày bắt đầu": datetime(2026, 3, 1).date(), "ends_at": "31/03/2026 21:30"}
+    assert voucher_sheet_row(row, {}, ICT) == {
+        "code": "A",
+        "starts_at": datetime(2026, 3, 1, tzinfo=ICT),
+        "ends_at": datetime(2026, 3, 31, 21, 30, tzinfo=ICT),
+    }
+    row = {"code": "A", "starts_at": "1/3/2026", "ends_at": own}
+    assert voucher_sheet_row(row, {}, ICT) == {
+        "code": "A",
+        "starts_at": datetime(2026, 3, 1, tzinfo=ICT),
+        "ends_at": own,
+    }
+    naive = voucher_sheet_row({"code": "A", "starts_at": datetime(2026, 3, 1, 8)}, {}, ICT)
+    assert naive["starts_at"] == datetime(2026, 3, 1, 8, tzinfo=ICT)
+
+
+def test_a_voucher_mapping_names_fields_and_refuses_bad_pairs_naming_them() -> None:
+    assert check_voucher_mapping(
+        {"Voucher code": "code", "Đã sử dụng": "used", "Ghi chú": "-"}
+    ) == {
+        "Voucher code": "code",
+        "Đã sử dụng": "used",
+        "Ghi chú": "-",
+    }
+    for column in (5, "  "):
+        with pytest.raises(InvalidInput, match=f"a column must be a non-empty str, not {column!r}"):
+            check_voucher_mapping({column: "code"})
+    with pytest.raises(InvalidInput, match="'Màu': 'colour' is not a field"):
+        check_voucher_mapping({"Màu": "colour"})
+
+
+def test_a_voucher_row_or_mapping_that_is_not_a_mapping_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInput, match=r"a row must be a mapping .*, not \['A'\]"):
+        voucher_sheet_row(["A"], {}, ICT)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=r"mapping must be a mapping .*, not \['code'\]"):
+        check_voucher_mapping(["code"])
