@@ -1,7 +1,8 @@
 """The background catch-up (projections/background.py): a thread of the ledger
 folds this process's commits into the views, so a query has little left to fold.
 
-Real threads throughout, on every store. Nothing here times anything: a test
+Real threads throughout, on SQLite and PostgreSQL (`shared_url`: a memory
+store folds on queries only). Nothing here times anything: a test
 that waits for the thread polls the views' position with a deadline.
 """
 
@@ -56,8 +57,8 @@ def register(ledger: Ledger, count: int) -> list[UUID]:
     return [ledger.register_customer(f"Khách {n}", [f"0912{n:06d}"]) for n in range(count)]
 
 
-def test_the_views_follow_commands_without_any_query(store_url: str) -> None:
-    with open_ledger(store_url) as ledger:
+def test_the_views_follow_commands_without_any_query(shared_url: str) -> None:
+    with open_ledger(shared_url) as ledger:
         customer = register(ledger, 1)[0]
         for n in range(5):
             ledger.record_purchase(customer, f"INV-{n}", 150_000, at=START)
@@ -70,8 +71,8 @@ def test_the_views_follow_commands_without_any_query(store_url: str) -> None:
         assert (row.purchase_count, row.balance) == (5, 750)
 
 
-def test_close_stops_the_thread(store_url: str) -> None:
-    ledger = open_ledger(store_url)
+def test_close_stops_the_thread(shared_url: str) -> None:
+    ledger = open_ledger(shared_url)
     assert ledger._background is not None
     thread = ledger._background._thread
     assert thread.is_alive() and thread.name == THREAD_NAME
@@ -83,10 +84,10 @@ def test_close_stops_the_thread(store_url: str) -> None:
 
 
 def test_background_views_false_starts_no_thread_and_queries_still_fold(
-    store_url: str,
+    shared_url: str,
 ) -> None:
     before = len(view_threads())
-    with open_ledger(store_url, background_views=False) as ledger:
+    with open_ledger(shared_url, background_views=False) as ledger:
         assert ledger._background is None
         assert len(view_threads()) == before
         customer = register(ledger, 1)[0]
@@ -98,18 +99,31 @@ def test_background_views_false_starts_no_thread_and_queries_still_fold(
         assert folded_to_head(ledger)
 
 
+def test_a_memory_store_starts_no_thread_and_its_queries_fold() -> None:
+    """Its shared-cache database locks whole tables without waiting: a thread folding
+    beside the commands failed them ("database table is locked")."""
+    before = len(view_threads())
+    with open_ledger("memory://") as ledger:
+        assert ledger._background is None
+        assert len(view_threads()) == before
+        customer = register(ledger, 1)[0]
+        ledger.record_purchase(customer, "INV-1", 150_000, at=START)
+        (row,) = ledger.customers()
+        assert row.purchase_count == 1
+
+
 @pytest.mark.parametrize("value", ["no", 0, None])
 def test_background_views_must_be_a_bool(value: object) -> None:
     with pytest.raises(InvalidInput, match="background_views"):
         Ledger.open("memory://", background_views=value)  # type: ignore[arg-type]
 
 
-def test_each_thread_reads_its_own_writes_while_the_background_folds(store_url: str) -> None:
+def test_each_thread_reads_its_own_writes_while_the_background_folds(shared_url: str) -> None:
     """16 threads, each recording a purchase and at once asking the directory
     for its customer: the answer always holds the purchase just recorded,
     whether the background thread or the query folded it."""
     threads, rounds = 16, 5
-    with open_ledger(store_url) as ledger:
+    with open_ledger(shared_url) as ledger:
         customers = register(ledger, threads)
         barrier = threading.Barrier(threads)
         errors: list[BaseException] = []
@@ -135,11 +149,11 @@ def test_each_thread_reads_its_own_writes_while_the_background_folds(store_url: 
         assert not errors, errors[0]
 
 
-def test_the_background_and_queries_fold_each_event_once(store_url: str) -> None:
+def test_the_background_and_queries_fold_each_event_once(shared_url: str) -> None:
     """Commands from 8 threads, queries from 4 more, and the background thread
     all folding at once: the views equal a rebuild from the log (an event
     folded twice would count a purchase twice)."""
-    with open_ledger(store_url) as ledger:
+    with open_ledger(shared_url) as ledger:
         customers = register(ledger, 8)
         done = threading.Event()
         errors: list[BaseException] = []
@@ -177,10 +191,10 @@ def test_the_background_and_queries_fold_each_event_once(store_url: str) -> None
 
 
 def test_a_failed_round_is_logged_and_the_next_commit_retries(
-    store_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    shared_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(background, "PAUSE_AFTER_FAILURE", 0.0)
-    with open_ledger(store_url) as ledger:
+    with open_ledger(shared_url) as ledger:
         customer = register(ledger, 1)[0]
         follower = ledger._background
         assert follower is not None
@@ -233,11 +247,11 @@ def test_a_commit_of_no_folded_event_wakes_nothing() -> None:
 
 
 def test_the_background_gives_way_to_a_waiting_query_after_its_batch(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
+    shared_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A query that finds the background catch-up folding waits for the batch
     under way only, then folds the rest itself."""
-    with open_ledger(store_url, background_views=False) as ledger:
+    with open_ledger(shared_url, background_views=False) as ledger:
         customer = register(ledger, 1)[0]
         for n in range(6):
             ledger.record_purchase(customer, f"INV-{n}", 150_000, at=START)
@@ -273,11 +287,11 @@ def test_the_background_gives_way_to_a_waiting_query_after_its_batch(
 
 
 def test_an_import_is_folded_once_its_bulk_writes_stop(
-    store_url: str, monkeypatch: pytest.MonkeyPatch
+    shared_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(background, "BULK", 10)
     monkeypatch.setattr(background, "QUIET", 0.1)
-    with open_ledger(store_url) as ledger:
+    with open_ledger(shared_url) as ledger:
         customers = register(ledger, 3)
         rows = [
             {"customer_id": customers[n % 3], "invoice_id": f"IMP-{n}", "amount": 150_000}

@@ -141,6 +141,8 @@ class Ledger:
         a burst of commands has little left to catch up (queries still catch
         up first: they see every command that returned before them); False
         leaves the folding to the queries. :meth:`close` stops the thread.
+        A memory:// store never starts it: its one shared-cache database
+        locks whole tables, so a fold there would refuse the commands' writes.
         """
         if isinstance(snapshot_interval, bool) or not isinstance(snapshot_interval, int):
             raise InvalidInput(f"snapshot_interval must be an int, not {snapshot_interval!r}")
@@ -161,7 +163,11 @@ class Ledger:
         react = parse_flag(react_inline, "react_inline")
         in_memory = _views_in_memory(views, encrypted=cipher_key is not None)
         grouped = parse_flag(group_commit, "group_commit")
-        background = parse_flag(background_views, "background_views")
+        # A shared-cache in-memory database locks per table and does not wait
+        # for a lock (SQLITE_LOCKED): a fold beside the commands would fail them.
+        background = parse_flag(background_views, "background_views") and not url.startswith(
+            "memory://"
+        )
         store = open_store(
             url,
             env,

@@ -131,9 +131,10 @@ class BackgroundCatchUp:
                 self._catch_up(BATCH)
                 self.failure = None
             except Exception as error:
-                self.failures += 1
-                self.failure = error
+                # Logged before it is counted: whoever watches the count finds the log.
                 logger.exception("catching up the views in the background failed")
+                self.failure = error
+                self.failures += 1
                 pause = PAUSE_AFTER_FAILURE
             self.rounds += 1
             # Gather the commits of the next moment into the next round.
