@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
-from referral_ledger.aggregates.lots import Lot, draw, draw_dated
+from referral_ledger.aggregates.lots import Lot, draw, draw_dated, take, uncovered
 from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
@@ -357,3 +357,22 @@ def test_a_backdated_draw_takes_what_its_date_lacks_from_the_lots_spendable_now(
     at = T0 + 3 * day
     assert (("HD-1", 3),) == draw_dated(lots, 3, at, at, first="HD-1")
     assert (("HD-2", 3),) == draw_dated(lots, 3, at, at)  # HD-2 expires sooner
+
+
+def test_points_drawn_from_lots_the_account_no_longer_holds_are_uncovered() -> None:
+    """Each lot covers at most its points, once between all the draws on it; a draw on
+    a lot that is gone (spent or expired, under backdated history) is uncovered whole."""
+    lots = (Lot("HD-1", 5, T0, T0, None), Lot("HD-2", 3, T0, T0, None))
+    assert 0 == uncovered(lots, ())
+    assert 0 == uncovered(lots, (("HD-1", 2), ("HD-1", 3)))  # 5 of HD-1's 5
+    assert 3 == uncovered(lots, (("HD-1", 4), ("HD-1", 4)))  # the second finds 1 left
+    assert 2 == uncovered(lots, (("HD-9", 2),))  # no such lot
+    assert 4 == uncovered(lots, (("HD-9", 2), ("HD-9", 2)))  # and none after the first
+    assert 1 + 0 + 2 == uncovered(lots, (("HD-1", 6), ("HD-2", 1), ("HD-9", 2)))
+
+
+def test_taking_draws_leaves_each_lot_less_all_its_draws_and_closes_empty_lots() -> None:
+    lots = (Lot("HD-1", 5, T0, T0, None), Lot("HD-2", 3, T0, T0, None))
+    assert lots == take(lots, ())
+    assert (Lot("HD-1", 2, T0, T0, None), lots[1]) == take(lots, (("HD-1", 2), ("HD-1", 1)))
+    assert (lots[0],) == take(lots, (("HD-2", 1), ("HD-2", 2)))  # HD-2 spent: it closes
