@@ -38,6 +38,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from threads import _in_threads
+
 from referral_ledger import Ledger, LoyaltyProgram
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -61,27 +63,12 @@ def _register(ledger: Ledger, count: int, prefix: str) -> list[UUID]:
 
 def _run_threads(work: Callable[[int], None]) -> float:
     """`work(index)` in THREADS threads started together; seconds to the last end."""
-    barrier = threading.Barrier(THREADS + 1)
-    errors: list[BaseException] = []
 
-    def run(index: int) -> None:
-        try:
-            barrier.wait(300)
-            work(index)
-        except BaseException as error:
-            errors.append(error)
-            barrier.abort()
+    def together(index: int, barrier: threading.Barrier) -> None:
+        barrier.wait(300)
+        work(index)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    barrier.wait(300)
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return time.perf_counter() - started
+    return _in_threads(THREADS, together)
 
 
 class _TimedCatchUp:
