@@ -149,6 +149,37 @@ def test_an_export_imports_back_unchanged(ledger: Ledger) -> None:
     assert ("12 Tràng Tiền, Hà Nội", "1 Hàng Bài") == ledger.get_customer(an).addresses
 
 
+def test_an_export_writes_each_list_in_one_cell_and_nothing_as_an_empty_cell() -> None:
+    """Phones keep their order, tags are sorted (the same customer, the same
+    cell), addresses go a line each (they hold commas); an empty list, or a
+    field not given, is an empty cell."""
+    customer = fields.parse_details(
+        region="VN",
+        name="Nguyễn Văn An",
+        phones=["0987 654 321", "0912 345 678"],
+        tags=["vip", "potential", "new"],
+        addresses=["12 Tràng Tiền, Hà Nội", "1 Hàng Bài"],
+        group="retail",
+    )
+    row = fields.export_row(customer)
+    assert "+84987654321; +84912345678" == row["phones"]
+    assert "new; potential; vip" == row["tags"]
+    assert "12 Tràng Tiền, Hà Nội\n1 Hàng Bài" == row["addresses"]
+    assert ("retail", "Nguyễn Văn An") == (row["group"], row["name"])
+    assert (None, None, None) == (row["email"], row["notes"], row["source"])
+    bare = fields.export_row(fields.parse_details(region="VN", name="An", phones=["0912345678"]))
+    assert (None, None) == (bare["tags"], bare["addresses"])
+
+
+def test_an_optional_text_field_is_trimmed_emptied_to_none_and_refused_by_name() -> None:
+    for name in ("group", "source", "assigned_staff", "social_page"):
+        parse = fields.SPECS[name].parse
+        assert "Bán lẻ" == parse("  Bán lẻ ", "VN")
+        assert parse(None, "VN") is None
+        with pytest.raises(InvalidInput, match=name):
+            parse(5, "VN")
+
+
 # --- the duplicate-phone policy, pure ------------------------------------------------
 
 

@@ -125,8 +125,18 @@ def parse_notes(value: object, region: str = "") -> str | None:
     )
 
 
-def _optional_text(name: str) -> Callable[[object, str], str | None]:
-    return lambda value, region: parse_optional_text(value, name)
+@attrs.frozen
+class OptionalText:
+    """Reads an optional text field, naming it in a refusal.
+
+    A class, not a closure built when the module is imported: its rule runs
+    when a value is read, where a test (and `make mutate`) can reach it.
+    """
+
+    name: str
+
+    def __call__(self, value: object, region: str = "") -> str | None:
+        return parse_optional_text(value, self.name)
 
 
 # --- cells -------------------------------------------------------------------
@@ -136,12 +146,20 @@ def _text_cell(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _joined(separator: str, *, sort: bool = False) -> Callable[[Any], str | None]:
-    def cell(values: Any) -> str | None:
-        items = sorted(values) if sort else list(values)
-        return separator.join(items) or None
+@attrs.frozen
+class JoinedCell:
+    """Writes a list to one export cell, its items joined by `separator`.
 
-    return cell
+    `sort`: a set (tags) is written in sorted order, so the same customer
+    always exports the same cell. Nothing in the list: an empty cell.
+    """
+
+    separator: str
+    sort: bool = False
+
+    def __call__(self, values: Any) -> str | None:
+        items = sorted(values) if self.sort else list(values)
+        return self.separator.join(items) or None
 
 
 @attrs.frozen
@@ -162,10 +180,6 @@ class FieldSpec:
 SPEC: Final = "referral_ledger.customer_field"
 
 
-def _spec(parse: Callable[[object, str], Any], **how: Any) -> dict[str, FieldSpec]:
-    return {SPEC: FieldSpec(parse, **how)}
-
-
 @attrs.frozen(kw_only=True, slots=False)
 class CustomerFields:
     """What a host says about a customer: THE definition of the customer's fields.
@@ -173,38 +187,45 @@ class CustomerFields:
     Not slotted, so an event class can extend both it and `Event`.
     """
 
-    name: str = attrs.field(metadata=_spec(parse_name))
+    name: str = attrs.field(metadata={SPEC: FieldSpec(parse_name)})
     phones: tuple[str, ...] = attrs.field(
-        default=(), metadata=_spec(parse_phones, listed=True, cell=_joined("; "))
+        default=(), metadata={SPEC: FieldSpec(parse_phones, listed=True, cell=JoinedCell("; "))}
     )
-    email: str | None = attrs.field(default=None, metadata=_spec(parse_email, clearable=True))
+    email: str | None = attrs.field(
+        default=None, metadata={SPEC: FieldSpec(parse_email, clearable=True)}
+    )
     group: str | None = attrs.field(
-        default=None, metadata=_spec(_optional_text("group"), clearable=True)
+        default=None, metadata={SPEC: FieldSpec(OptionalText("group"), clearable=True)}
     )
     source: str | None = attrs.field(
-        default=None, metadata=_spec(_optional_text("source"), clearable=True)
+        default=None, metadata={SPEC: FieldSpec(OptionalText("source"), clearable=True)}
     )
     tags: frozenset[str] = attrs.field(
-        default=frozenset(), metadata=_spec(parse_tags, listed=True, cell=_joined("; ", sort=True))
+        default=frozenset(),
+        metadata={SPEC: FieldSpec(parse_tags, listed=True, cell=JoinedCell("; ", sort=True))},
     )
     external_id: str | None = attrs.field(
-        default=None, metadata=_spec(parse_external_id, clearable=True)
+        default=None, metadata={SPEC: FieldSpec(parse_external_id, clearable=True)}
     )
-    notes: str | None = attrs.field(default=None, metadata=_spec(parse_notes, clearable=True))
+    notes: str | None = attrs.field(
+        default=None, metadata={SPEC: FieldSpec(parse_notes, clearable=True)}
+    )
     addresses: tuple[str, ...] = attrs.field(
         default=(),
         # An address has commas ("12 Tràng Tiền, Hà Nội"): a cell separates
         # addresses by new lines or ";" only.
-        metadata=_spec(
-            parse_addresses, listed=True, separators=re.compile(r"[;\n]"), cell=_joined("\n")
-        ),
+        metadata={
+            SPEC: FieldSpec(
+                parse_addresses, listed=True, separators=re.compile(r"[;\n]"), cell=JoinedCell("\n")
+            )
+        },
     )
     assigned_staff: str | None = attrs.field(
-        default=None, metadata=_spec(_optional_text("assigned_staff"), clearable=True)
+        default=None, metadata={SPEC: FieldSpec(OptionalText("assigned_staff"), clearable=True)}
     )
     #: The social page (a Facebook/Zalo page) the customer came through.
     social_page: str | None = attrs.field(
-        default=None, metadata=_spec(_optional_text("social_page"), clearable=True)
+        default=None, metadata={SPEC: FieldSpec(OptionalText("social_page"), clearable=True)}
     )
 
 
