@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -20,6 +21,8 @@ from referral_ledger import (
     ReferralCodeRefused,
     Voucher,
 )
+from referral_ledger.aggregates import commission as accounts
+from referral_ledger.aggregates.commission import evolve_commission_account
 from referral_ledger.aggregates.referral_code import evolve_referred, referred_id
 from referral_ledger.policies.commissions import (
     CODE_ALPHABET,
@@ -428,3 +431,44 @@ def test_new_referral_code_rules_replace_the_old_and_the_same_rules_record_nothi
     assert second == ledger.referral_code_program()
     ledger.configure_referral_codes(first)  # and back again
     assert first == ledger.referral_code_program()
+
+
+def test_an_accounts_open_lines_are_its_pending_and_due_ones_in_the_order_recorded() -> None:
+    """What maturing and paying walk: the lines not yet paid or void, oldest first
+    (a payout pays them in that order), and never a line a payout has paid."""
+    state = None
+    for event in accounts.issue_code(UUID(int=1), "ABCDEFG", START):
+        state = evolve_commission_account(state, event)
+    # Recorded 9, 10, 11: their keys sort 10, 11, 9.
+    for n, invoice in enumerate(("HD-9", "HD-10", "HD-11")):
+        assert state is not None
+        for event in accounts.earn(
+            state,
+            invoice_id=invoice,
+            customer_id=UUID(int=2),
+            amount=Decimal(100_000),
+            invoice_amount=Decimal(100_000),
+            commission=Decimal(2_500),
+            at=START + n * DAY,
+            due_at=START + (14 + n) * DAY,
+            now=START + n * DAY,
+        ):
+            state = evolve_commission_account(state, event)
+    assert state is not None
+    assert ["HD-9", "HD-10", "HD-11"] == [line.key for line in state.open_lines()]
+
+    def apply(events: list[Any]) -> Any:
+        current = state
+        for event in events:
+            current = evolve_commission_account(current, event)
+        return current
+
+    state = apply(accounts.mature(state, "HD-10", START + 20 * DAY, START + 20 * DAY))
+    state = apply(accounts.mature(state, "HD-9", START + 20 * DAY, START + 20 * DAY))
+    due = [line for line in state.open_lines() if line.status == "due"]
+    assert ["HD-9", "HD-10"] == [line.key for line in due]
+    state = apply(accounts.pay(state, "PO-1", due, START + 21 * DAY, START + 21 * DAY))
+    assert ["HD-11"] == [line.key for line in state.open_lines()]
+    assert {"HD-9": "paid", "HD-10": "paid", "HD-11": "pending"} == {
+        key: line.status for key, line in state.lines.items()
+    }

@@ -39,7 +39,7 @@ LABELLED: frozenset[str] = frozenset(
         "parse_text", "parse_optional_text", "parse_reference", "parse_money", "parse_points",
         "parse_count", "parse_days", "parse_time", "parse_optional_time", "parse_date",
         "parse_id", "parse_flag", "parse_code", "parse_website", "parse_referral_code",
-        "_field_set", "_names", "_check_open",
+        "_field_set", "_names", "_check_open", "_limit",
     }
 )  # fmt: skip
 #: Functions that only compose the text of a refusal (its reason code is the contract).
