@@ -17,8 +17,6 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import phonenumbers
-
 from referral_ledger.audit import AuditReport, audit
 from referral_ledger.chain import ChainHead
 from referral_ledger.commands.base import VIETNAM, record_ids
@@ -36,6 +34,7 @@ from referral_ledger.commands.voucher_import import VoucherImportCommands
 from referral_ledger.commands.vouchers import VoucherCommands
 from referral_ledger.commands.worker import Worker
 from referral_ledger.errors import InvalidInput
+from referral_ledger.options import checked_options, open_store_with
 from referral_ledger.persistence.errors import store_errors
 from referral_ledger.projections.background import BackgroundCatchUp
 from referral_ledger.projections.storage import ViewStore
@@ -44,11 +43,9 @@ from referral_ledger.store import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_SNAPSHOT_INTERVAL,
     Store,
-    environment_for,
-    open_store,
 )
 from referral_ledger.store.environment import redacted
-from referral_ledger.values import DEFAULT_REGION, now, parse_flag
+from referral_ledger.values import DEFAULT_REGION
 
 
 class Ledger:
@@ -144,50 +141,26 @@ class Ledger:
         A memory:// store never starts it: its one shared-cache database
         locks whole tables, so a fold there would refuse the commands' writes.
         """
-        if isinstance(snapshot_interval, bool) or not isinstance(snapshot_interval, int):
-            raise InvalidInput(f"snapshot_interval must be an int, not {snapshot_interval!r}")
-        if snapshot_interval < 0:
-            raise InvalidInput(f"snapshot_interval must not be negative: {snapshot_interval}")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidInput(f"max_attempts must be a positive int, not {max_attempts!r}")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise InvalidInput(f"cache_size must be an int >= 0, not {cache_size!r}")
-        if not isinstance(phone_region, str) or phone_region not in phonenumbers.SUPPORTED_REGIONS:
-            raise InvalidInput(
-                f"phone_region must be a two-letter region code such as 'VN': {phone_region!r}"
-            )
-        _check_cipher_key(cipher_key)
-        if not isinstance(business_timezone, tzinfo):
-            raise InvalidInput(f"business_timezone must be a tzinfo, not {business_timezone!r}")
-        env = environment_for(url, cipher_key=cipher_key, compress=parse_flag(compress, "compress"))
-        react = parse_flag(react_inline, "react_inline")
-        in_memory = _views_in_memory(views, encrypted=cipher_key is not None)
-        grouped = parse_flag(group_commit, "group_commit")
-        # A shared-cache in-memory database locks per table and does not wait
-        # for a lock (SQLITE_LOCKED): a fold beside the commands would fail them.
-        background = parse_flag(background_views, "background_views") and not url.startswith(
-            "memory://"
-        )
-        store = open_store(
+        options = checked_options(
             url,
-            env,
-            clock=clock or now,
+            cipher_key=cipher_key,
+            compress=compress,
             snapshot_interval=snapshot_interval,
             max_attempts=max_attempts,
             cache_size=cache_size,
-            group_commit=grouped,
+            phone_region=phone_region,
+            clock=clock,
+            business_timezone=business_timezone,
+            react_inline=react_inline,
+            views=views,
+            group_commit=group_commit,
+            background_views=background_views,
         )
+        store = open_store_with(options.store)
         try:
             # Setting up the views and finishing reactions also use the store.
             with store_errors(f"cannot open the ledger at {redacted(url)}"):
-                return cls(
-                    store,
-                    phone_region=phone_region,
-                    business_timezone=business_timezone,
-                    react_inline=react,
-                    views_in_memory=in_memory,
-                    background_views=background,
-                )
+                return cls(store, **options.ledger)
         except BaseException:
             store.app.close()
             raise
@@ -407,37 +380,9 @@ class Ledger:
 
 def _reopened(store: dict[str, Any], settings: dict[str, Any]) -> Ledger:
     """The ledger `Ledger._reopener` describes, opened in this process."""
-    store = dict(store)
-    opened = open_store(store.pop("url"), store.pop("env"), **store)
+    opened = open_store_with(store)
     try:
         return Ledger(opened, **settings)
     except BaseException:
         opened.app.close()
         raise
-
-
-def _check_cipher_key(key: object) -> None:
-    """A key from `create_cipher_key`, or None; the message never shows the key."""
-    if key is None:
-        return
-    if not isinstance(key, str) or not key:
-        raise InvalidInput(
-            f"cipher_key must be a key from Ledger.create_cipher_key(), not a {type(key).__name__}"
-        )
-    from eventsourcing.cryptography import AESCipher
-    from eventsourcing.utils import Environment
-
-    try:
-        AESCipher(Environment(env={AESCipher.CIPHER_KEY: key}))
-    except Exception as error:
-        raise InvalidInput(
-            f"cipher_key is not a key from Ledger.create_cipher_key(): {type(error).__name__}"
-        ) from None
-
-
-def _views_in_memory(views: object, *, encrypted: bool) -> bool:
-    if views is None:
-        return encrypted
-    if views not in ("store", "memory"):
-        raise InvalidInput(f'views must be "store" or "memory", not {views!r}')
-    return views == "memory"
