@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -340,3 +341,17 @@ def test_bonus_points_sit_in_the_purchase_lot_expire_with_it_and_return_in_propo
         ledger.process_due()
         expired = [r.points for r in ledger.statement(an) if r.kind == "expire"]
         assert sum(expired) == -450
+
+
+def test_a_multiplier_is_from_1_to_1000_and_anything_but_a_number_is_refused_by_name() -> None:
+    assert Decimal(1000) == campaign(multiplier=1000).multiplier
+    assert Decimal(1) == campaign(multiplier=" 1 ").multiplier
+    for bad in (1001, Decimal("1000.01"), Decimal("0.99"), 0):
+        with pytest.raises(
+            InvalidInput,
+            match=f"multiplier must be at (least 1|most 1000), not {re.escape(repr(bad))}",
+        ):
+            campaign(multiplier=bad)
+    for wrong in (None, [2], True, 2.0, "x2", object()):
+        with pytest.raises(InvalidInput, match="multiplier"):
+            campaign(multiplier=wrong)

@@ -8,6 +8,7 @@ deciding a moment's business day; and phone text holding several numbers.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from uuid import uuid4
 
@@ -329,3 +330,15 @@ def test_an_import_row_may_say_when_the_customer_registered(ledger: Ledger) -> N
     an = ledger.find_customer_by_phone("0912 345 678")
     assert an is not None
     assert datetime(2025, 3, 1, 9, tzinfo=HANOI) == ledger.get_customer(an).registered_at
+
+
+def test_an_import_rows_phone_typed_as_a_whole_number_is_its_digits_and_nothing_else() -> None:
+    """A spreadsheet keeps 0975 500 600 as the number 975500600: that is its digits.
+    A bool or a float is passed on as it is, for the phone check to refuse by value
+    (a float is never rounded into a phone)."""
+    row = fields.row_fields({"name": "An", "phones": [975500600, "0912 345 678", True, 9.0]})
+    assert ["975500600", "0912 345 678", True, 9.0] == row["phones"]
+    assert ["975500600"] == fields.row_fields({"name": "An", "phone": 975500600})["phones"]
+    for bad in (True, 975500600.0):
+        with pytest.raises(InvalidInput, match=re.escape(repr(bad))):
+            fields.parse_details(region="VN", **fields.row_fields({"name": "An", "phones": [bad]}))

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import toy_jobs
-from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry
+from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry, RedemptionRefused
 from referral_ledger.aggregates.lots import Lot, draw, draw_dated, take, uncovered
 from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
@@ -376,3 +376,58 @@ def test_taking_draws_leaves_each_lot_less_all_its_draws_and_closes_empty_lots()
     assert lots == take(lots, ())
     assert (Lot("HD-1", 2, T0, T0, None), lots[1]) == take(lots, (("HD-1", 2), ("HD-1", 1)))
     assert (lots[0],) == take(lots, (("HD-2", 1), ("HD-2", 2)))  # HD-2 spent: it closes
+
+
+def test_a_backdated_redemption_takes_what_its_dates_lots_no_longer_hold_from_those_held_now(
+    store_url: str,
+) -> None:
+    """HD-1's lot was spendable on day 1 but a later redemption spent it; a
+    redemption dated day 1 then takes its points from HD-2's lot (earned on day
+    2), which the room later movements leave allows: no debt, and the lots hold
+    exactly the balance."""
+    day = timedelta(days=1)
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(365)))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        clock.advance(days=2)
+        ledger.record_purchase(cid, "HD-2", 100_000)
+        clock.advance(days=1)
+        ledger.redeem_points(cid, 100, "R-1")  # HD-1's lot, the soonest expiring
+        ledger.redeem_points(cid, 50, "R-0", at=T0 + day)
+        account = ledger.loyalty_account(cid)
+        assert account is not None
+        assert (0, 50) == (account.debt, account.balance)
+        assert [("HD-2", 50)] == [(lot.invoice_id, lot.points) for lot in account.lots]
+        assert 50 == ledger.balance(cid)
+
+
+def test_a_backdated_redemption_keeps_the_minimum_balance_of_the_balance_as_it_stands(
+    store_url: str,
+) -> None:
+    """The minimum remaining balance is checked against the balance now (300 - 60
+    leaves 240), not the balance on the redemption's date (100 - 60 would leave
+    40); the room later movements leave (100) bounds it too."""
+    day = timedelta(days=1)
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(min_remaining_points=50))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        clock.advance(days=2)
+        ledger.record_purchase(cid, "HD-2", 200_000)
+        assert Decimal(60_000) == ledger.redeem_points(cid, 60, "R-0", at=T0 + day)
+        assert 240 == ledger.balance(cid)
+        with pytest.raises(RedemptionRefused, match="leave only 40 points"):
+            ledger.redeem_points(cid, 60, "R-00", at=T0 + day)
+
+
+def test_a_customer_who_never_bought_is_refused_for_the_purchases_needed() -> None:
+    with Ledger.open("memory://") as ledger:
+        ledger.configure_loyalty(program())
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        with pytest.raises(
+            RedemptionRefused, match="needs at least 1 purchase; the customer has 0"
+        ):
+            ledger.redeem_points(cid, 1, "R-1")

@@ -65,3 +65,23 @@ def test_after_new_thresholds_no_query_shows_a_removed_tier(store_url: str) -> N
             LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
         )
         assert ledger.loyalty_account(cid).tier is None  # type: ignore[union-attr]
+
+
+def test_a_customer_who_has_earned_nothing_is_in_no_tier_even_one_of_one_point(
+    store_url: str,
+) -> None:
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock) as ledger:
+        for window in (None, 30):
+            ledger.configure_loyalty(
+                LoyaltyProgram(
+                    money_per_point=Decimal(1000),
+                    point_value=Decimal(100),
+                    tiers=[Tier("Đồng", 1)],
+                    tier_window_days=window,
+                )
+            )
+            cid = ledger.register_customer(f"Khách {window}", [f"0912 345 {window or 0:03d}"])
+            assert ledger.points_summary(cid).tier is None
+            ledger.record_purchase(cid, f"HD-{window}", 1_000)
+            assert "Đồng" == ledger.points_summary(cid).tier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -319,3 +320,26 @@ def test_voucher_and_referrer_records_survive_snapshots(sqlite_url: str) -> None
         assert snapshots is not None
         assert (reopened.get_voucher("V"), reopened.commissions(owner)) == expected
         assert expected[0].used == 4
+
+
+def test_voucher_settings_accept_their_bounds_and_refuse_one_past_them() -> None:
+    """A code of 32 characters, a percent of any amount above 0 up to 100, a
+    warehouse or tag name of 100 characters: accepted; one past: refused by name."""
+    assert "A" * 32 == Voucher(code="a" * 32, discount=1).code
+    with pytest.raises(InvalidInput, match="code is longer than 32 characters"):
+        Voucher(code="A" * 33, discount=1)
+    for percent in (Decimal("0.01"), Decimal(1), Decimal(100)):
+        assert percent == Voucher(code="P", percent=percent).percent
+    for percent in (Decimal(0), Decimal("100.01")):
+        with pytest.raises(
+            InvalidInput, match=re.escape(f"percent must be above 0 and at most 100: {percent!r}")
+        ):
+            Voucher(code="P", percent=percent)
+    for field in ("warehouses", "customer_tags"):
+        held = Voucher(code="W", discount=1, **{field: ["K" * 100]})
+        assert frozenset({"K" * 100}) == getattr(held, field)
+        with pytest.raises(InvalidInput, match=field):
+            Voucher(code="W", discount=1, **{field: ["K" * 101]})
+        # A bare name is not a list of names (not one per letter).
+        with pytest.raises(InvalidInput, match=f"{field} must be a list of names"):
+            Voucher(code="W", discount=1, **{field: "HN"})
