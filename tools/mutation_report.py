@@ -39,7 +39,8 @@ LABELLED: frozenset[str] = frozenset(
         "parse_text", "parse_optional_text", "parse_reference", "parse_money", "parse_points",
         "parse_count", "parse_days", "parse_time", "parse_optional_time", "parse_date",
         "parse_id", "parse_flag", "parse_code", "parse_website", "parse_referral_code",
-        "_field_set", "_names", "_check_open", "_limit",
+        "_field_set", "_names", "_check_open", "_limit", "_optional_money", "_optional_limit",
+        "_optional_time",
     }
 )  # fmt: skip
 #: Functions that only compose the text of a refusal (its reason code is the contract).
@@ -58,12 +59,17 @@ class _Unmessaged(ast.NodeTransformer):
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
         if name in LABELLED:
             # The label, given, changed or left to its default, only changes the message.
-            if len(node.args) > 1 and _is_text(node.args[1]):
+            if len(node.args) > 1 and _is_label(node.args[1]):
                 del node.args[1]
             node.keywords = [
-                k for k in node.keywords if not (k.arg == "name" and _is_text(k.value))
+                k for k in node.keywords if not (k.arg == "name" and _is_label(k.value))
             ]
         return node
+
+
+def _is_label(node: ast.expr) -> bool:
+    """Text, or a name passed on (`parse_text(v, name)` in a helper that takes the label)."""
+    return _is_text(node) or isinstance(node, ast.Name | ast.Attribute)
 
 
 def _is_text(node: ast.expr) -> bool:
