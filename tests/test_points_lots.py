@@ -431,3 +431,54 @@ def test_a_customer_who_never_bought_is_refused_for_the_purchases_needed() -> No
             RedemptionRefused, match="needs at least 1 purchase; the customer has 0"
         ):
             ledger.redeem_points(cid, 1, "R-1")
+
+
+def test_a_return_at_the_purchases_very_moment_takes_its_pending_points_from_its_lot() -> None:
+    """Pending points are the invoice's own, from the moment it is recorded: taking
+    them back lowers no spendable balance, so nothing is short."""
+    with Ledger.open("memory://", clock=Clock(T0), business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(pending_days=7))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        assert 100 == ledger.return_purchase(cid, "HD-1")
+        assert (0, 0) == (ledger.balance(cid), ledger.points_summary(cid).pending)
+
+
+def test_a_backdated_return_takes_no_more_than_the_room_later_movements_leave() -> None:
+    """HD-1 (100 points) is 80 spent on day 1; HD-2 (100) is earned on day 2. A
+    return of HD-1 dated before HD-2 (at the purchase's moment, or just after the
+    redemption) finds a balance of 20 at that date: it takes HD-1's 20 and no
+    more (HD-2's points did not exist then), the other 80 are short."""
+    day = timedelta(days=1)
+    with Ledger.open("memory://", clock=Clock(T0 + 3 * day), business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(365)))
+        for n, at in enumerate((T0, T0 + day + timedelta(hours=1))):
+            cid = ledger.register_customer(f"Khách {n}", [f"0912 345 67{n}"])
+            ledger.record_purchase(cid, f"HD-1-{n}", 100_000, at=T0)
+            ledger.redeem_points(cid, 80, f"R-{n}", at=T0 + day)
+            ledger.record_purchase(cid, f"HD-2-{n}", 100_000, at=T0 + 2 * day)
+            assert 20 == ledger.return_purchase(cid, f"HD-1-{n}", at=at)
+            account = ledger.loyalty_account(cid)
+            assert account is not None
+            assert [(f"HD-2-{n}", 100)] == [(lot.invoice_id, lot.points) for lot in account.lots]
+            assert 100 == ledger.balance(cid)
+
+
+def test_a_backdated_return_takes_from_lots_earned_after_its_date_what_the_room_allows() -> None:
+    """HD-1's lot is spent (by a redemption on day 2); its return dated day 0.5 owes
+    100 points. The balance from then on never falls below 50, so 50 are taken,
+    from HD-2 (earned on day 1, after the return's date, the only lot left), and
+    50 are short."""
+    day = timedelta(days=1)
+    with Ledger.open("memory://", clock=Clock(T0 + 3 * day), business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(365)))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000, at=T0)
+        ledger.record_purchase(cid, "HD-2", 100_000, at=T0 + day)
+        ledger.redeem_points(cid, 150, "R-1", at=T0 + 2 * day)  # HD-1's 100, HD-2's 50
+        assert 50 == ledger.return_purchase(cid, "HD-1", at=T0 + day / 2)
+        account = ledger.loyalty_account(cid)
+        assert account is not None
+        assert ((), 0, 0) == (account.lots, account.balance, account.debt)
+        [back] = [r for r in ledger.statement(cid) if r.kind == "return"]
+        assert -50 == back.points
