@@ -355,3 +355,21 @@ def test_a_multiplier_is_from_1_to_1000_and_anything_but_a_number_is_refused_by_
     for wrong in (None, [2], True, 2.0, "x2", object()):
         with pytest.raises(InvalidInput, match="multiplier"):
             campaign(multiplier=wrong)
+
+
+def test_a_multiplier_multiplies_what_the_program_gives_the_customers_group(
+    ledger: Ledger,
+) -> None:
+    """A program earning only for group VIP: a VIP's base points are doubled, a
+    customer of another group has no base points to double."""
+    ledger.configure_loyalty(
+        LoyaltyProgram(
+            money_per_point=Decimal(1000), point_value=Decimal(100), eligible_groups={"VIP"}
+        )
+    )
+    ledger.add_campaign(campaign(multiplier=2))
+    vip = ledger.register_customer(name="An", phones=["0901000001"], group="VIP")
+    other = ledger.register_customer(name="Bình", phones=["0901000002"], group="Sỉ")
+    day = T0 + timedelta(days=1)
+    assert 500 == ledger.record_purchase(vip, "HD-1", Decimal(250_000), at=day)
+    assert 0 == ledger.record_purchase(other, "HD-2", Decimal(250_000), at=day)

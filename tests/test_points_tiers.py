@@ -85,3 +85,22 @@ def test_a_customer_who_has_earned_nothing_is_in_no_tier_even_one_of_one_point(
             assert ledger.points_summary(cid).tier is None
             ledger.record_purchase(cid, f"HD-{window}", 1_000)
             assert "Đồng" == ledger.points_summary(cid).tier
+
+
+def test_a_tier_the_program_no_longer_has_is_left_on_the_next_movement(store_url: str) -> None:
+    """The recorded tier history follows the program: with every tier removed, the
+    customer's next movement records their leaving the tier they held."""
+    with Ledger.open(store_url, clock=Clock(T0)) as ledger:
+        ledger.configure_loyalty(program())
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 150_000)
+        ledger.configure_loyalty(
+            LoyaltyProgram(money_per_point=Decimal(1000), point_value=Decimal(100))
+        )
+        ledger.record_purchase(cid, "HD-2", 10_000)
+        changes = [
+            (e.previous_tier, e.tier)
+            for e in ledger._store.events_of(account_id(cid))
+            if isinstance(e, TierChanged)
+        ]
+        assert [(None, "Silver"), ("Silver", None)] == changes
