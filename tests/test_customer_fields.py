@@ -158,13 +158,13 @@ def test_an_export_writes_each_list_in_one_cell_and_nothing_as_an_empty_cell() -
         region="VN",
         name="Nguyễn Văn An",
         phones=["0987 654 321", "0912 345 678"],
-        tags=["vip", "potential", "new"],
+        tags=["vip", "potential", "new", "b2b", "zalo", "hà nội"],
         addresses=["12 Tràng Tiền, Hà Nội", "1 Hàng Bài"],
         group="retail",
     )
     row = fields.export_row(customer)
     assert "+84987654321; +84912345678" == row["phones"]
-    assert "new; potential; vip" == row["tags"]
+    assert "b2b; hà nội; new; potential; vip; zalo" == row["tags"]
     assert "12 Tràng Tiền, Hà Nội\n1 Hàng Bài" == row["addresses"]
     assert ("retail", "Nguyễn Văn An") == (row["group"], row["name"])
     assert (None, None, None) == (row["email"], row["notes"], row["source"])
