@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -482,3 +483,81 @@ def test_a_backdated_return_takes_from_lots_earned_after_its_date_what_the_room_
         assert ((), 0, 0) == (account.lots, account.balance, account.debt)
         [back] = [r for r in ledger.statement(cid) if r.kind == "return"]
         assert -50 == back.points
+
+
+def test_events_that_name_no_lots_are_drawn_on_replay_and_what_no_lot_holds_is_a_debt() -> None:
+    """Events written by 0.1 name no lots: replaying them draws the spendable lots
+    then (a return its invoice's lot first). Points no lot held are a debt that the
+    next points earned or refunded pay first, so the open lots always hold exactly
+    the balance (lots - debt = balance after every event)."""
+    from referral_ledger.aggregates.loyalty import PointsEarned, PointsRedeemed, PointsTakenBack
+    from referral_ledger.aggregates.loyalty_account import evolve_account
+
+    customer = UUID(int=7)
+    record = account_id(customer)
+    day = timedelta(days=1)
+    common = {"originator_id": record, "timestamp": T0, "customer_id": customer}
+
+    def earned(invoice: str, points: int, at: datetime) -> dict[str, object]:
+        money = Decimal(points * 1000)
+        return {"kind": PointsEarned, "invoice_id": invoice, "points": points, "at": at,
+                "amount": money, "eligible_amount": money, "program_version": 1}  # fmt: skip
+
+    def redeemed(
+        points: int, at: datetime, lots: tuple[tuple[str, int], ...] = ()
+    ) -> dict[str, object]:
+        return {"kind": PointsRedeemed, "redemption_id": f"R-{at.day}", "points": points,
+                "value": Decimal(points), "program_version": 1, "at": at, "lots": lots}  # fmt: skip
+
+    def taken(invoice: str, points: int, at: datetime) -> dict[str, object]:
+        return {"kind": PointsTakenBack, "invoice_id": invoice, "points": points, "shortfall": 0,
+                "returned_amount": Decimal(1), "at": at}  # fmt: skip
+
+    def refunded(lot: str, points: int, at: datetime) -> dict[str, object]:
+        return {"kind": PointsRefunded, "invoice_id": lot.split("#")[0], "lot_id": lot,
+                "points": points, "at": at}  # fmt: skip
+
+    a, r, c = "HD-1", "HD-1#refund4", "HD-3"
+    steps: list[tuple[dict[str, object], tuple[int, int, list[tuple[str, int]]]]] = [
+        # (event, (balance, debt, open lots) after it)
+        (earned(a, 100, T0 + 2 * day), (100, 0, [(a, 100)])),
+        # Dated before HD-1 was earned: no lot was spendable then.
+        (redeemed(50, T0), (50, 50, [(a, 100)])),
+        (earned("HD-2", 30, T0 + 3 * day), (80, 20, [(a, 100)])),
+        (refunded(r, 30, T0 + 4 * day), (110, 0, [(a, 100), (r, 10)])),
+        (redeemed(60, T0 + 5 * day), (50, 0, [(a, 40), (r, 10)])),
+        (taken("HD-9", 10, T0), (40, 10, [(a, 40), (r, 10)])),
+        (refunded("HD-9#refund7", 10, T0 + 7 * day), (50, 0, [(a, 40), (r, 10)])),
+        (earned(c, 50, T0 + 8 * day), (100, 0, [(a, 40), (r, 10), (c, 50)])),
+        # A return takes its invoice's own lot first, though HD-1 is older.
+        (taken(c, 20, T0 + 9 * day), (80, 0, [(a, 40), (r, 10), (c, 30)])),
+        # An event that names its lots is taken as it says.
+        (redeemed(5, T0 + 10 * day, ((c, 5),)), (75, 0, [(a, 40), (r, 10), (c, 25)])),
+    ]  # fmt: skip
+    state = None
+    for version, (fields, (balance, debt, lots)) in enumerate(steps, start=1):
+        kind = fields.pop("kind")
+        assert isinstance(kind, type)
+        state = evolve_account(state, kind(originator_version=version, **common, **fields))
+        held = [(lot.invoice_id, lot.points) for lot in state.lots]
+        assert (balance, debt, lots) == (state.balance, state.debt, held), version
+        assert sum(points for _, points in held) - state.debt == state.balance
+
+
+def test_a_reading_dated_between_movements_counts_only_those_before_it(store_url: str) -> None:
+    """Each movement moves the account's newest date (an earning, an expiry), so a
+    reading dated before it replays the events instead of reading the account as
+    it stands now."""
+    day = timedelta(days=1)
+    clock = Clock(T0)
+    with Ledger.open(store_url, clock=clock, business_timezone=HCM) as ledger:
+        ledger.configure_loyalty(program(expiry=PointsExpiry(10)))
+        cid = ledger.register_customer("Lê Thị Hoa", ["0912 345 678"])
+        ledger.record_purchase(cid, "HD-1", 100_000)
+        clock.advance(days=2)
+        ledger.record_purchase(cid, "HD-2", 50_000)
+        assert (100, 150) == (ledger.balance(cid, at=T0 + day), ledger.balance(cid))
+        assert 100 == ledger.points_summary(cid, at=T0 + day).lifetime_points
+        clock.advance(days=10)  # HD-1 expired at the start of day 11, HD-2 stays
+        assert 1 == ledger.process_due()  # records HD-1's expiry
+        assert (150, 50) == (ledger.balance(cid, at=T0 + 5 * day), ledger.balance(cid))

@@ -16,6 +16,14 @@ mutant is then killed, and counts as killed).
     .venv/bin/python tools/mutation_report.py              # the table
     .venv/bin/python tools/mutation_report.py --survivors  # and each survivor's change
     .venv/bin/python tools/mutation_report.py --markdown   # the table for docs/contributing.md
+    .venv/bin/python tools/mutation_report.py --judged     # the judged survivors, for the docs
+
+A survivor that changes behaviour is either a hole (write a test that states
+the rule) or equivalent: it changes nothing a caller can observe. The
+equivalent ones are listed in `tools/judged_mutants.json`, each group with
+why it is harmless and each mutant with the change it was judged on; the
+report counts a survivor as judged only while its change is still that one
+(mutmut numbers a function's mutants afresh when the function changes).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 from mutmut.stats import status_by_exit_code  # run with the venv's python
 
 ROOT = Path(__file__).resolve().parent.parent / "mutants" / "src"
+JUDGED = Path(__file__).resolve().parent / "judged_mutants.json"
 KILLED = ("killed", "timeout", "segfault")
 
 
@@ -40,7 +49,7 @@ LABELLED: frozenset[str] = frozenset(
         "parse_count", "parse_days", "parse_time", "parse_optional_time", "parse_date",
         "parse_id", "parse_flag", "parse_code", "parse_website", "parse_referral_code",
         "_field_set", "_names", "_check_open", "_limit", "_optional_money", "_optional_limit",
-        "_optional_time",
+        "_optional_time", "_flag",
     }
 )  # fmt: skip
 #: Functions that only compose the text of a refusal (its reason code is the contract).
@@ -132,18 +141,58 @@ def _cut(old: str, new: str, margin: int = 25) -> str:
     return f"{part(old)}  ->  {part(new)}"
 
 
+def _judged() -> tuple[list[dict[str, object]], dict[tuple[str, str], str]]:
+    """The judged groups, and (mutant, change) -> why, from `judged_mutants.json`."""
+    groups: list[dict[str, object]] = json.loads(JUDGED.read_text()) if JUDGED.exists() else []
+    why: dict[tuple[str, str], str] = {}
+    for group in groups:
+        mutants = group["mutants"]
+        assert isinstance(mutants, dict)
+        for name, change in mutants.items():
+            why[(name, change)] = str(group["why"])
+    return groups, why
+
+
+def _print_judged(groups: list[dict[str, object]], found: set[tuple[str, str]]) -> None:
+    """The judged groups as a markdown list: module, functions, count, why."""
+    for group in groups:
+        mutants = group["mutants"]
+        assert isinstance(mutants, dict)
+        present = [name for name, change in mutants.items() if (name, change) in found]
+        if not present:
+            continue
+        functions = sorted({_function_of(name) for name in present})
+        named = ", ".join(f"`{f}`" for f in functions)
+        print(f"- `{group['module']}` {named} ({len(present)}): {group['why']}")
+
+
+def _function_of(mutant: str) -> str:
+    """`x_take_back__mutmut_72` -> `take_back`; `xǁLineǁkey__mutmut_1` -> `Line.key`."""
+    name = mutant.rsplit("__mutmut_", 1)[0].removeprefix("x")
+    return name.strip("ǁ").replace("ǁ", ".") if "ǁ" in name else name.removeprefix("_")
+
+
 def main() -> int:
     show = "--survivors" in sys.argv
     markdown = "--markdown" in sys.argv
+    judged_list = "--judged" in sys.argv
+    groups, why = _judged()
+    found: set[tuple[str, str]] = set()
     if markdown:
-        print("| module | mutants | killed | survived | message-only | not run | score |")
-        print("|--------|--------:|-------:|---------:|-------------:|--------:|------:|")
-    else:
         print(
-            f"{'module':32} {'mutants':>7} {'killed':>6} {'surv':>5} {'msg':>4} {'todo':>5}", end=""
+            "| module | mutants | killed | survived | of them judged | message-only | not run"
+            " | score |"
         )
-        print(f" {'score':>6}")
-    totals = [0, 0, 0, 0, 0]
+        print(
+            "|--------|--------:|-------:|---------:|---------:|-------------:|--------:|------:|"
+        )
+    elif not judged_list:
+        print(
+            f"{'module':32} {'mutants':>7} {'killed':>6} {'surv':>5} {'judged':>6} {'msg':>4}",
+            end="",
+        )
+        print(f" {'todo':>5} {'score':>6}")
+    totals = [0, 0, 0, 0, 0, 0]
     details: list[str] = []
     for meta in sorted(ROOT.glob("referral_ledger/*/*.py.meta")):
         if meta.parent.name not in ("aggregates", "policies"):
@@ -157,6 +206,7 @@ def main() -> int:
         killed = sum(1 for s in status.values() if s in KILLED)
         real: list[str] = []
         message_only: list[str] = []
+        judged = 0
         for key, state in sorted(status.items()):
             if state in KILLED or state == "not checked":
                 continue
@@ -164,37 +214,47 @@ def main() -> int:
             mutant = functions[name]
             orig = functions[name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"]
             where = f"{key.split('.x', 1)[0]}:{name}"
-            line = f"  {where} [{state}]  {_change(orig, mutant)}"
+            change = _change(orig, mutant)
+            line = f"  {where} [{state}]  {change}"
             message_function = key.split("__mutmut_")[0] in MESSAGE_FUNCTIONS
             # A message function's survivor returned some text: only the text changed.
             if message_function or _shape(orig) == _shape(mutant):
                 message_only.append(line)
+            elif (name, change) in why:
+                judged += 1
+                found.add((name, change))
+                real.append(f"{line}\n      judged harmless: {why[(name, change)]}")
             else:
-                real.append(line)
-        judged = killed + len(real)
-        score = 100.0 * killed / judged if judged else 100.0
+                real.append(
+                    f"{line}\n      NOT JUDGED: a missing test, or an equivalent mutant to list"
+                )
+        run = killed + len(real)
+        score = 100.0 * killed / run if run else 100.0
         module = f"{meta.parent.name}/{meta.name.removesuffix('.meta')}"
-        row = (len(codes), killed, len(real), len(message_only), pending)
+        row = (len(codes), killed, len(real), judged, len(message_only), pending)
         if markdown:
-            shown = f"{score:.1f} %" if judged else "not run"
-            shown += " (partial)" if judged and pending else ""
+            shown = f"{score:.1f} %" if run else "not run"
+            shown += " (partial)" if run and pending else ""
             print(f"| `{module}` | " + " | ".join(map(str, row)) + f" | {shown} |")
-        else:
+        elif not judged_list:
             print(
-                f"{module:32} {row[0]:7} {killed:6} {row[2]:5} {row[3]:4} {pending:5} {score:6.1f}"
+                f"{module:32} {row[0]:7} {killed:6} {row[2]:5} {judged:6} {row[4]:4} {pending:5}"
+                f" {score:6.1f}"
             )
-        for i, v in enumerate((len(codes), killed, len(real), len(message_only), pending)):
+        for i, v in enumerate(row):
             totals[i] += v
         if real:
             details += [f"{module}: survivors", *real]
         if message_only:
             details += [f"{module}: message-only survivors", *message_only]
-    n, k, s, m, p = totals
+    n, k, s, j, m, p = totals
     total = 100.0 * k / max(k + s, 1)
-    if markdown:
-        print(f"| total | {n} | {k} | {s} | {m} | {p} | {total:.1f} % |")
+    if judged_list:
+        _print_judged(groups, found)
+    elif markdown:
+        print(f"| total | {n} | {k} | {s} | {j} | {m} | {p} | {total:.1f} % |")
     else:
-        print(f"{'total':32} {n:7} {k:6} {s:5} {m:4} {p:5} {total:6.1f}")
+        print(f"{'total':32} {n:7} {k:6} {s:5} {j:6} {m:4} {p:5} {total:6.1f}")
     if show:
         print("\n".join(details))
     return 0
