@@ -318,3 +318,20 @@ def test_importing_the_same_file_again_records_nothing_on_postgres(
     rows: list[dict[str, object]], policy: Any
 ) -> None:
     reimport_records_nothing("postgres", rows, policy)
+
+
+def test_an_empty_cell_says_nothing_in_a_merged_row_and_clears_in_a_pos_row(
+    ledger: Ledger,
+) -> None:
+    """A row without a POS id merges: its empty email keeps the earlier row's, no
+    conflict. A POS row sets the customer exactly: its empty email would clear the
+    one an earlier row of that POS id gave, a conflict."""
+    rows: list[dict[str, object]] = [
+        {"name": "An", "phone": "0911000001", "email": "a@x.vn"},
+        {"name": "An", "phone": "0911000001", "email": None},
+        {"name": "Bình", "external_id": "KH-2", "phone": "0911000002", "email": "b@x.vn"},
+        {"name": "Bình", "external_id": "KH-2", "phone": "0911000002", "email": None},
+    ]
+    ((number, other, matched, reason),) = conflicts(rows, ledger)
+    assert (4, 3, "KH-2") == (number, other, matched)
+    assert "gives email 'b@x.vn', this row None" in reason

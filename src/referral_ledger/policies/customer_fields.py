@@ -135,7 +135,7 @@ class OptionalText:
 
     name: str
 
-    def __call__(self, value: object, region: str = "") -> str | None:
+    def __call__(self, value: object, region: str) -> str | None:
         return parse_optional_text(value, self.name)
 
 

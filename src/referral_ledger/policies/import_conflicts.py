@@ -85,7 +85,7 @@ class ConflictFinder:
             if customer is not None and all(customer is not c for _, c in found):
                 found.append((key, customer))
         for shared, customer in found:
-            disagreement = _disagreement(customer, gives, exact, number, shared)
+            disagreement = _disagreement(customer, gives, exact, shared)
             if disagreement is not None:
                 return disagreement
         joined = found[0][1] if found else _Customer()
@@ -113,7 +113,6 @@ def _disagreement(
     customer: _Customer,
     gives: dict[str, object],
     exact: bool,
-    number: int,
     shared: tuple[str, str],
 ) -> Disagreement | None:
     for field, value in gives.items():
