@@ -344,8 +344,8 @@ def test_points_are_drawn_soonest_expiring_first_and_never_expiring_last() -> No
 
 def test_a_backdated_draw_takes_what_its_date_lacks_from_the_lots_spendable_now() -> None:
     """A movement dated `at`, before the newest one: the lots spendable at `at` first,
-    then, for what they no longer hold, those spendable at the newest date; the
-    invoice's own lot leads when named."""
+    then, for what they no longer hold, those spendable at the newest date, never
+    drawing again on what the first draw took."""
     day = timedelta(days=1)
     early = Lot("HD-1", 5, T0, T0, T0 + 30 * day)
     pending_then = Lot("HD-2", 10, T0, T0 + 2 * day, T0 + 20 * day)
@@ -356,8 +356,10 @@ def test_a_backdated_draw_takes_what_its_date_lacks_from_the_lots_spendable_now(
     ) == draw_dated(lots, 8, T0 + day, T0 + 3 * day)
     assert (("HD-1", 5),) == draw_dated(lots, 8, T0 + day, T0 + day)  # nothing newer
     at = T0 + 3 * day
-    assert (("HD-1", 3),) == draw_dated(lots, 3, at, at, first="HD-1")
     assert (("HD-2", 3),) == draw_dated(lots, 3, at, at)  # HD-2 expires sooner
+    # HD-1 expiring soonest: the second draw still finds it spent.
+    soonest = Lot("HD-1", 5, T0, T0, T0 + 10 * day)
+    assert (("HD-1", 5), ("HD-2", 3)) == draw_dated((soonest, pending_then), 8, T0 + day, at)
 
 
 def test_points_drawn_from_lots_the_account_no_longer_holds_are_uncovered() -> None:

@@ -110,9 +110,7 @@ def close(lots: tuple[Lot, ...], invoice_id: str) -> tuple[Lot, ...]:
     return lots
 
 
-def draw_dated(
-    lots: tuple[Lot, ...], points: int, at: datetime, latest: datetime, *, first: str | None = None
-) -> Draws:
+def draw_dated(lots: tuple[Lot, ...], points: int, at: datetime, latest: datetime) -> Draws:
     """`draw` for a movement dated `at`, from the lots open now (`lots`).
 
     A movement dated before others (`at` < `latest`, the newest movement's
@@ -121,8 +119,9 @@ def draw_dated(
     longer hold from the lots spendable at `latest`, so the open lots always
     add up to the points held.
     """
-    chosen = draw(lots, points, at, first=first)
+    chosen = draw(lots, points, at)
     short = points - sum(p for _, p in chosen)
     if short and latest > at:
-        chosen += draw(take(lots, chosen), short, latest, first=first)
+        # From what the first draw left: a lot never gives more than it holds.
+        chosen += draw(take(lots, chosen), short, latest)
     return chosen
