@@ -372,3 +372,24 @@ def test_a_registration_landing_on_an_existing_customer_is_an_edit(ledger: Ledge
     )
     assert first == again
     assert "nv1" == owner(ledger, first)
+
+
+def test_rules_on_edit_read_who_registered_the_customer(ledger: Ledger) -> None:
+    """`created_by` is the registration's `by=`, kept with the customer: a rule on
+    "edited" reads it at every later edit, whoever makes the edit."""
+    ledger.add_staff("lead", "Lê")
+    ledger.set_assignment_rule(
+        AssignmentRule(
+            "theirs",
+            "Tạo bởi u1",
+            frozenset({"edited"}),
+            (Condition("created_by", "=", "u1"),),
+            "staff:lead",
+        )
+    )
+    by_u1 = ledger.register_customer("A", ["0912000001"], by="u1")
+    by_u2 = ledger.register_customer("B", ["0912000002"], by="u2")
+    assert (None, None) == (owner(ledger, by_u1), owner(ledger, by_u2))
+    for customer in (by_u1, by_u2):
+        ledger.update_customer(customer, group="vip", by="u3")
+    assert ("lead", None) == (owner(ledger, by_u1), owner(ledger, by_u2))
