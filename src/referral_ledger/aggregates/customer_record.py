@@ -74,9 +74,11 @@ class CustomerRecord(CustomerFields):
     #: When the customer registered, in business time.
     registered_at: datetime
     contracts: tuple[Contract, ...] = ()
-    #: Who registered the customer and who edited it last (`by=`), if told:
-    #: what owner-assignment rules' conditions read.
+    #: Who registered the customer (`by=`), if told: what the `created_by`
+    #: condition of an owner-assignment rule reads, at every later edit too.
     created_by: str | None = None
+    #: Who edited it last, if told: kept with the record for the log's readers
+    #: (an edit's own rules read that edit's `by=`, not this).
     edited_by: str | None = None
     #: The dated notes, in the order they were added.
     note_log: tuple[Note, ...] = ()
