@@ -342,3 +342,11 @@ def test_an_import_rows_phone_typed_as_a_whole_number_is_its_digits_and_nothing_
     for bad in (True, 975500600.0):
         with pytest.raises(InvalidInput, match=re.escape(repr(bad))):
             fields.parse_details(region="VN", **fields.row_fields({"name": "An", "phones": [bad]}))
+
+
+def test_notes_keep_their_blank_lines_and_trim_the_rest() -> None:
+    """Notes span lines, blank ones included (a paragraph break stays one); each
+    line is trimmed, and the whole has no blank lines around it."""
+    parse = fields.SPECS["notes"].parse
+    assert "first\n\nthird" == parse("\n first \n   \n third\n\n", "VN")
+    assert parse(" \n ", "VN") is None
