@@ -103,7 +103,13 @@ def twelve_movements(ledger: Ledger, customer: UUID) -> None:
 
 @contextlib.contextmanager
 def with_history(url: str, **options: Any) -> Iterator[tuple[Ledger, UUID]]:
-    """A ledger on the standard program and a customer with twelve movements (balance 42)."""
+    """A ledger on the standard program and a customer with twelve movements (balance 42).
+
+    The views' background thread is off unless asked for: these tests count
+    what the store decodes and replays, and the thread decodes the same events
+    behind the commands, at moments of its own.
+    """
+    options.setdefault("background_views", False)
     with Ledger.open(url, **options) as ledger:
         ledger.configure_loyalty(STANDARD)
         customer = new_customer(ledger)
@@ -252,7 +258,7 @@ def with_rival(durable_url: str) -> Iterator[tuple[Ledger, Ledger, UUID]]:
     The first folds its views on queries only: its background thread would decode
     its own commits too, and the tests count what reads decode."""
     with (
-        with_history(durable_url, background_views=False) as (ledger, customer),
+        with_history(durable_url) as (ledger, customer),
         Ledger.open(durable_url) as rival,
     ):
         yield ledger, rival, customer
