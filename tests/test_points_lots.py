@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 import toy_jobs
 from referral_ledger import InvalidInput, Ledger, LoyaltyProgram, PointsExpiry, RedemptionRefused
 from referral_ledger.aggregates.lots import Lot, draw, draw_dated, take, uncovered
-from referral_ledger.aggregates.loyalty import PointsExpired, PointsRefunded, account_id
+from referral_ledger.aggregates.loyalty import (
+    PointsEarned,
+    PointsExpired,
+    PointsRedeemed,
+    PointsRefunded,
+    PointsTakenBack,
+    account_id,
+)
+from referral_ledger.aggregates.loyalty_account import evolve_account
 from referral_ledger.policies.expiry import add_days, available_from, expires_at, start_of_next
 from support import Clock, run_workers
 
@@ -492,9 +500,6 @@ def test_events_that_name_no_lots_are_drawn_on_replay_and_what_no_lot_holds_is_a
     then (a return its invoice's lot first). Points no lot held are a debt that the
     next points earned or refunded pay first, so the open lots always hold exactly
     the balance (lots - debt = balance after every event)."""
-    from referral_ledger.aggregates.loyalty import PointsEarned, PointsRedeemed, PointsTakenBack
-    from referral_ledger.aggregates.loyalty_account import evolve_account
-
     customer = UUID(int=7)
     record = account_id(customer)
     day = timedelta(days=1)
